@@ -1,0 +1,97 @@
+"""Boxes from tool tips, the paper's rule, and comparison with a published bbox file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .constants import ANNOTATION_COLUMNS, BOX_LABELS, SINGLE_POINT_HALF_SIZE, TIP_TO_TOOL
+
+COORDS = ["x1", "y1", "x2", "y2"]
+
+
+def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) -> pd.DataFrame:
+    """Boxes in the published bbox format from tool-tip rows.
+
+    Points of one frame are grouped by tool (needle tip + base -> needle, needle driver tip + base
+    -> needle driver, the rest as they are); a box is the min/max of x and y over the tool's
+    points, and a tool with a single point becomes a square of +-`half_size` px. Frames whose only
+    row is empty keep one empty row. Frames keep the order of the tool-tip file, boxes within a
+    frame are sorted by label as in the published file.
+    """
+    frame_order = pd.Index(tips["trial_frame"].drop_duplicates())
+    points = tips.dropna(subset=["label"]).assign(tool=lambda t: t["label"].map(TIP_TO_TOOL))
+    grouped = points.groupby(["trial_frame", "tool"], sort=False)
+    boxes = grouped.agg(
+        x1=("x1", "min"), y1=("y1", "min"), x2=("x2", "max"), y2=("y2", "max"), n_points=("x1", "size")
+    ).reset_index()
+    single = boxes["n_points"] == 1
+    boxes.loc[single, ["x1", "y1"]] -= half_size
+    boxes.loc[single, ["x2", "y2"]] += half_size
+    boxes = boxes.rename(columns={"tool": "label"})
+
+    empty_frames = frame_order.difference(boxes["trial_frame"], sort=False)
+    empty = pd.DataFrame({"trial_frame": empty_frames})
+    out = pd.concat([boxes, empty], ignore_index=True)
+    out["_frame_rank"] = pd.Categorical(out["trial_frame"], categories=frame_order).codes
+    # the published file orders a frame's boxes by label name
+    out = out.sort_values(["_frame_rank", "label"], kind="stable", na_position="first")
+    out = out[list(ANNOTATION_COLUMNS)].reset_index(drop=True)
+    for column in COORDS:
+        out[column] = out[column].astype("Int64")
+    return out
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes `a` (N, 4) and `b` (M, 4) in x1, y1, x2, y2 -> (N, M)."""
+    a = np.asarray(a, dtype=float).reshape(-1, 4)
+    b = np.asarray(b, dtype=float).reshape(-1, 4)
+    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
+def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two equally long (N, 4) arrays."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, np.where((a == b).all(axis=1), 1.0, 0.0))
+
+
+def compare_boxes(derived: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Per-label counts of identical, differing, missing (published only) and extra (derived only)
+    boxes, keyed by (frame, label) since the published file has one box per frame and label."""
+    key = ["trial_frame", "label"]
+    d = derived.dropna(subset=["label"])[key + COORDS]
+    p = published.dropna(subset=["label"])[key + COORDS]
+    merged = d.merge(p, on=key, how="outer", suffixes=("_derived", "_published"), indicator=True)
+    both = merged["_merge"] == "both"
+    dcols = [f"{c}_derived" for c in COORDS]
+    pcols = [f"{c}_published" for c in COORDS]
+    same = both & (merged[dcols].to_numpy(float) == merged[pcols].to_numpy(float)).all(axis=1)
+    merged["status"] = np.select(
+        [same, both, merged["_merge"] == "right_only"], ["identical", "differing", "missing"], "extra"
+    )
+    merged["iou"] = np.nan
+    diff = merged["status"] == "differing"
+    if diff.any():
+        merged.loc[diff, "iou"] = paired_iou(
+            merged.loc[diff, dcols].to_numpy(float), merged.loc[diff, pcols].to_numpy(float)
+        )
+    counts = merged.pivot_table(index="label", columns="status", values="trial_frame", aggfunc="size", fill_value=0)
+    counts = counts.reindex(index=list(BOX_LABELS), columns=["identical", "differing", "missing", "extra"], fill_value=0)
+    iou = merged[diff].groupby("label")["iou"].agg(["mean", "min"]).reindex(list(BOX_LABELS))
+    out = counts.join(iou.rename(columns={"mean": "differing_iou_mean", "min": "differing_iou_min"}))
+    return out.reset_index().rename(columns={"index": "label"})

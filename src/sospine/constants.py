@@ -1,0 +1,60 @@
+"""Names and formats fixed by the SOSpine data release (Balu et al., Sci Data 2024)."""
+
+from __future__ import annotations
+
+import re
+
+#: Box labels in the fixed class order used for YOLO/COCO exports (class id = index).
+BOX_LABELS: tuple[str, ...] = ("needle", "needle driver", "grasper", "nerve hook", "durotomy")
+
+#: The paper's "instruments" mAP averages over these three classes.
+INSTRUMENTS: tuple[str, ...] = ("grasper", "needle driver", "nerve hook")
+
+#: Tool-tip labels of sospine_tool_tips.csv and the box label each one belongs to.
+TIP_TO_TOOL: dict[str, str] = {
+    "needle tip": "needle",
+    "needle base": "needle",
+    "needle driver tip": "needle driver",
+    "needle driver base": "needle driver",
+    "grasper": "grasper",
+    "nerve hook": "nerve hook",
+    "durotomy": "durotomy",
+}
+TIP_LABELS: tuple[str, ...] = tuple(TIP_TO_TOOL)
+
+#: A tool annotated with a single point becomes a square of +-SINGLE_POINT_HALF_SIZE px.
+SINGLE_POINT_HALF_SIZE = 50
+
+ANNOTATION_COLUMNS: tuple[str, ...] = ("trial_frame", "x1", "y1", "x2", "y2", "label")
+DETECTION_COLUMNS: tuple[str, ...] = ("trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label")
+OUTCOME_COLUMNS: tuple[str, ...] = (
+    "Trial ID",
+    "Length",
+    "Postgraduate year",
+    "Prior experience with MISS",
+    "Number prior cases",
+    "Time for repair",
+    "Leak At 40mmHg",
+    "Total Frames at 1 FPS",
+)
+
+TRIAL_PATTERN = r"(?:S\d+A\d+|Clip\d+)"
+TRIAL_RE = re.compile(rf"^{TRIAL_PATTERN}$")
+#: Ground-truth frames are `<trial>_frame_<8 digits>.jpeg`; the published detections use `.jpg`.
+FRAME_NAME_RE = re.compile(rf"^(?P<trial>{TRIAL_PATTERN})_frame_(?P<frame>\d{{8}})\.(?P<ext>jpeg|jpg)$")
+
+#: The four test trials of the paper (the trials of the published YOLOv4 detections).
+PAPER_TEST_TRIALS: tuple[str, ...] = ("S4A1", "Clip0", "S8A2", "S6A3")
+
+#: FigShare names of the published files.
+FRAMES_ZIP = "frames.zip"
+TOOL_TIPS_CSV = "sospine_tool_tips.csv"
+BBOX_CSV = "sospine_bbox.csv"
+OUTCOMES_CSV = "sospine_outcomes.csv"
+PAPER_DETECTIONS_CSV = "sospine_detections_3.6_0.05.csv"
+
+FULL_WIDTH, FULL_HEIGHT = 1920, 1080
+
+
+def frame_name(trial: str, frame: int, ext: str = "jpeg") -> str:
+    return f"{trial}_frame_{frame:08d}.{ext}"

@@ -1,0 +1,282 @@
+"""A deterministic synthetic SOSpine in the published formats.
+
+The offline stand-in for FigShare: trials named like the real ones, JPEG frames at "1 fps" in a
+zip, tool tips with the seven tip labels, boxes from the generator's own geometry by the paper's
+rule, an outcomes file with the real file's quirks, and the scripted ground-truth phases.
+
+Every drawn tool is a polyline through its annotated key points, so the box of the points is the
+drawn object and a small detector can learn each tool from its colour and shape.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFilter
+
+from . import constants as C
+from .tables import write_csv
+
+#: The 24 video trials of the real release; `--trials N` takes the first N.
+VIDEO_TRIALS: tuple[str, ...] = ("Clip0", "Clip1") + tuple(
+    f"S{s}A{a}" for s in range(1, 9) for a in range(1, 4) if (s, a) not in {(1, 1), (2, 1)}
+)
+#: Trials that have outcomes but no video, as in the real file.
+NO_VIDEO_TRIALS: tuple[str, ...] = ("S1A1", "S2A1")
+
+#: The scripted procedure: (phase name or "" for none, tools in view, share of the trial).
+#: The suture block repeats for each stitch.
+_OPENING = [("", (), 0.04), ("", ("durotomy",), 0.04), ("exposure", ("grasper", "durotomy"), 0.10)]
+_STITCH = [
+    ("taking a bite", ("needle driver", "needle", "durotomy"), 0.12),
+    ("pulling suture", ("needle driver", "grasper", "durotomy"), 0.08),
+    ("suture tying", ("nerve hook", "durotomy"), 0.10),
+]
+_CLOSING = [("", ("durotomy",), 0.08), ("", (), 0.04)]
+N_STITCHES = 2
+
+COLOURS = {
+    "durotomy": (95, 10, 25),
+    "needle driver": (60, 100, 235),
+    "grasper": (30, 185, 60),
+    "nerve hook": (245, 225, 30),
+    "needle": (235, 40, 200),
+}
+PRIOR_CASES = ("0", "< 10", "10-20", "20-30", "30-40")
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    seed: int = 0
+    trials: int = 24
+    frames_per_trial: int = 60
+    width: int = C.FULL_WIDTH
+    height: int = C.FULL_HEIGHT
+    jpeg_quality: int = 85
+    single_point_needle_rate: float = 0.15
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.trials <= len(VIDEO_TRIALS):
+            raise ValueError(f"trials must be between 1 and {len(VIDEO_TRIALS)}, got {self.trials}")
+        if self.frames_per_trial < 1:
+            raise ValueError(f"frames-per-trial must be at least 1, got {self.frames_per_trial}")
+        if self.width < 64 or self.height < 64:
+            raise ValueError(f"frame size must be at least 64x64, got {self.width}x{self.height}")
+
+
+def script_segments(n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Consecutive segments (phase, tools, start_frame, end_frame), 1-based inclusive frames."""
+    template = _OPENING + _STITCH * N_STITCHES + _CLOSING
+    shares = np.array([s for _, _, s in template]) * rng.uniform(0.7, 1.3, len(template))
+    bounds = np.round(np.concatenate([[0], np.cumsum(shares) / shares.sum()]) * n_frames).astype(int)
+    rows = [
+        (phase, tools, start + 1, end)
+        for (phase, tools, _), start, end in zip(template, bounds[:-1], bounds[1:])
+        if end > start
+    ]
+    return pd.DataFrame(rows, columns=["phase", "tools", "start_frame", "end_frame"])
+
+
+class _TrialScene:
+    """Geometry of one trial: where each tool sits and how it drifts, in pixels."""
+
+    def __init__(self, spec: SynthSpec, rng: np.random.Generator):
+        self.w, self.h = spec.width, spec.height
+        self.rng = rng
+        u = self.h  # lengths are in units of frame height so shapes scale with the frame
+        self.u = u
+        self.centre = np.array([self.w / 2, self.h / 2]) + rng.uniform(-0.05, 0.05, 2) * u
+        self.durotomy_angle = rng.uniform(-0.35, 0.35)
+        self.entry = {
+            "needle driver": rng.uniform(0.3, 0.8),
+            "grasper": rng.uniform(2.3, 2.8),
+            "nerve hook": rng.uniform(-0.9, -0.4),
+        }
+        self.phase_offsets = rng.uniform(0, 2 * np.pi, 8)
+        self.background = self._background(rng)
+
+    def _background(self, rng: np.random.Generator) -> Image.Image:
+        w, h = self.w, self.h
+        tissue = np.array([200, 135, 125]) + rng.uniform(-20, 20, 3)
+        small = np.repeat(rng.normal(0, 14, (max(h // 16, 4), max(w // 16, 4), 1)), 3, axis=2)
+        noise = np.asarray(Image.fromarray(np.clip(small + 128, 0, 255).astype(np.uint8)).resize((w, h), Image.BICUBIC), float) - 128
+        yy, xx = np.mgrid[0:h, 0:w]
+        radius = np.hypot(xx - w / 2, yy - h / 2) / (0.5 * h)
+        # the view through the tubular retractor: bright inside, dark outside the tube
+        light = np.clip(1.25 - 0.6 * radius**2, 0.08, 1.0)[..., None]
+        rgb = np.clip((tissue + noise) * light, 0, 255).astype(np.uint8)
+        return Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius=max(1, h // 270)))
+
+    def _drift(self, t: int, k: int, amplitude: float, period: float) -> np.ndarray:
+        phase = self.phase_offsets[k % 8]
+        return amplitude * self.u * np.array([np.sin(2 * np.pi * t / period + phase), np.cos(2 * np.pi * t / (1.3 * period) + phase)])
+
+    def tool_points(self, tool: str, t: int) -> np.ndarray:
+        """Key points (n, 2) of `tool` at frame `t`, in pixels, as an annotator would click them."""
+        u, c = self.u, self.centre
+        if tool == "durotomy":
+            mid = c + self._drift(t, 0, 0.01, 40)
+            d = 0.13 * u * np.array([np.cos(self.durotomy_angle), np.sin(self.durotomy_angle)])
+            return np.stack([mid - d, mid + d])
+        if tool == "needle driver":
+            tip = c + np.array([0.06, -0.05]) * u + self._drift(t, 1, 0.05, 23)
+            a = self.entry[tool] + 0.1 * np.sin(t / 9)
+            return np.stack([tip, tip + 0.42 * u * np.array([np.cos(a), np.sin(a)])])
+        if tool == "grasper":
+            joint = c + np.array([-0.08, 0.03]) * u + self._drift(t, 2, 0.05, 19)
+            b = self.entry[tool] + 0.1 * np.sin(t / 7)
+            shaft = joint + 0.40 * u * np.array([np.cos(b), np.sin(b)])
+            jaws = [joint + 0.08 * u * np.array([np.cos(b + np.pi + s), np.sin(b + np.pi + s)]) for s in (-0.35, 0.35)]
+            return np.stack([shaft, joint, *jaws])
+        if tool == "nerve hook":
+            bend = c + np.array([0.03, -0.04]) * u + self._drift(t, 3, 0.05, 17)
+            g = self.entry[tool] + 0.1 * np.sin(t / 8)
+            along = np.array([np.cos(g), np.sin(g)])
+            normal = np.array([-along[1], along[0]])
+            return np.stack([bend + 0.42 * u * along, bend, bend - 0.05 * u * normal, bend - 0.05 * u * normal + 0.04 * u * along])
+        if tool == "needle":
+            held = self.tool_points("needle driver", t)[0] + np.array([-0.02, 0.04]) * u
+            a = 0.8 + 0.5 * np.sin(t / 5)
+            d = 0.07 * u * np.array([np.cos(a), np.sin(a)])
+            return np.stack([held + d, held - d])  # tip, base
+        raise ValueError(tool)
+
+    def clip(self, points: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.clip(points[:, 0], 0, self.w - 1), np.clip(points[:, 1], 0, self.h - 1)]).round().astype(int)
+
+
+TIP_LABELS_OF = {
+    "durotomy": ("durotomy", "durotomy"),
+    "needle driver": ("needle driver tip", "needle driver base"),
+    "grasper": ("grasper",) * 4,
+    "nerve hook": ("nerve hook",) * 4,
+    "needle": ("needle tip", "needle base"),
+}
+DRAW_ORDER = ("durotomy", "grasper", "nerve hook", "needle", "needle driver")
+
+
+def _draw_tool(draw: ImageDraw.ImageDraw, tool: str, points: np.ndarray, u: float) -> None:
+    pts = [tuple(map(int, p)) for p in points]
+    colour = COLOURS[tool]
+    if tool == "durotomy":
+        a, b = np.asarray(pts[0], float), np.asarray(pts[-1], float)
+        along = b - a
+        normal = np.array([-along[1], along[0]]) / max(np.linalg.norm(along), 1e-6) * 0.022 * u
+        mid = (a + b) / 2
+        draw.polygon([tuple(a), tuple(mid + normal), tuple(b), tuple(mid - normal)], fill=colour)
+    elif tool == "needle driver":
+        draw.line(pts[::-1], fill=colour, width=max(2, int(0.035 * u)))
+        draw.ellipse([pts[0][0] - 0.02 * u, pts[0][1] - 0.02 * u, pts[0][0] + 0.02 * u, pts[0][1] + 0.02 * u], fill=(20, 40, 140))
+    elif tool == "grasper":
+        draw.line(pts[:2], fill=colour, width=max(2, int(0.03 * u)))
+        for jaw in pts[2:]:
+            draw.line([pts[1], jaw], fill=(120, 255, 120), width=max(1, int(0.012 * u)))
+    elif tool == "nerve hook":
+        draw.line(pts, fill=colour, width=max(1, int(0.013 * u)), joint="curve")
+    elif tool == "needle":
+        if len(pts) == 1:  # only the tip is visible: a short stub ending at it
+            x, y = pts[0]
+            draw.line([(x - 0.025 * u, y + 0.02 * u), (x, y)], fill=colour, width=max(1, int(0.01 * u)))
+        else:
+            a, b = np.asarray(pts[0], float), np.asarray(pts[1], float)
+            normal = np.array([-(b - a)[1], (b - a)[0]]) * 0.35
+            arc = [tuple(a + (b - a) * s + normal * 4 * s * (1 - s)) for s in np.linspace(0, 1, 9)]
+            draw.line(arc, fill=colour, width=max(2, int(0.014 * u)))
+
+
+def _box(points: np.ndarray) -> tuple[int, int, int, int]:
+    """The paper's rule, from the generator's own points (single point: +-50 px square)."""
+    if len(points) == 1:
+        x, y = points[0]
+        h = C.SINGLE_POINT_HALF_SIZE
+        return int(x - h), int(y - h), int(x + h), int(y + h)
+    return int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()), int(points[:, 1].max())
+
+
+def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> pd.DataFrame:
+    surgeons = sorted({int(t[1:].split("A")[0]) for t in trials if t.startswith("S")} | {1, 2})
+    profile = {
+        s: (int(rng.integers(1, 8)), "N" if rng.random() < 0.2 else "Y", PRIOR_CASES[int(rng.integers(0, len(PRIOR_CASES)))])
+        for s in surgeons
+    }
+    length = f"{spec.frames_per_trial // 3600}:{spec.frames_per_trial // 60 % 60:02d}:{spec.frames_per_trial % 60:02d}"
+    rows = []
+    names = [t for t in trials if t.startswith("Clip")] + sorted(
+        [t for t in trials if t.startswith("S")] + list(NO_VIDEO_TRIALS), key=lambda t: tuple(map(int, t[1:].split("A")))
+    )
+    for trial in names:
+        if trial.startswith("Clip"):
+            rows.append([trial, length, None, None, None, None, None, spec.frames_per_trial])
+            continue
+        surgeon, attempt = map(int, trial[1:].split("A"))
+        pgy, miss, cases = profile[surgeon]
+        repair = int(max(120, rng.normal(800 - 150 * (attempt - 1), 150)))
+        leak = "Y" if rng.random() < 0.65 - 0.25 * (attempt - 1) else "N"
+        video = trial not in NO_VIDEO_TRIALS
+        rows.append([trial, length if video else None, pgy, miss, cases, repair, leak, spec.frames_per_trial if video else None])
+    table = pd.DataFrame(rows, columns=list(C.OUTCOME_COLUMNS))
+    for column in ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"):
+        table[column] = table[column].astype("Int64")
+    return table
+
+
+def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
+    """Write the synthetic release to `out_dir`; the same spec gives byte-identical files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(spec.seed)
+    trials = list(VIDEO_TRIALS[: spec.trials])
+    tip_rows: list[tuple] = []
+    box_rows: list[tuple] = []
+    phase_rows: list[tuple] = []
+    paths = {name: out / name for name in (C.FRAMES_ZIP, C.TOOL_TIPS_CSV, C.BBOX_CSV, C.OUTCOMES_CSV, "phases.csv")}
+    tmp_zip = paths[C.FRAMES_ZIP].with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as archive:
+        for trial in trials:
+            trial_rng = np.random.default_rng([spec.seed, VIDEO_TRIALS.index(trial)])
+            scene = _TrialScene(spec, trial_rng)
+            segments = script_segments(spec.frames_per_trial, trial_rng)
+            for seg in segments.itertuples():
+                if seg.phase:
+                    phase_rows.append((trial, seg.phase, seg.start_frame, seg.end_frame))
+                for t in range(seg.start_frame, seg.end_frame + 1):
+                    name = C.frame_name(trial, t)
+                    image = scene.background.copy()
+                    draw = ImageDraw.Draw(image)
+                    in_view = [tool for tool in DRAW_ORDER if tool in seg.tools]
+                    for tool in in_view:
+                        points = scene.clip(scene.tool_points(tool, t))
+                        labels = TIP_LABELS_OF[tool]
+                        if tool == "needle" and trial_rng.random() < spec.single_point_needle_rate:
+                            points, labels = points[:1], labels[:1]
+                        _draw_tool(draw, tool, points, scene.u)
+                        tip_rows.extend((name, x, y, x, y, label) for (x, y), label in zip(points, labels))
+                        box_rows.append((name, *_box(points), tool))
+                    if not in_view:
+                        tip_rows.append((name, None, None, None, None, None))
+                        box_rows.append((name, None, None, None, None, None))
+                    buffer = io.BytesIO()
+                    image.save(buffer, format="JPEG", quality=spec.jpeg_quality)
+                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                    info.external_attr = 0o644 << 16
+                    archive.writestr(info, buffer.getvalue())
+    tmp_zip.replace(paths[C.FRAMES_ZIP])
+
+    def annotation_table(rows: list[tuple]) -> pd.DataFrame:
+        table = pd.DataFrame(rows, columns=list(C.ANNOTATION_COLUMNS))
+        for column in ("x1", "y1", "x2", "y2"):
+            table[column] = table[column].astype("Int64")
+        return table
+
+    boxes = annotation_table(box_rows)
+    boxes = boxes.sort_values(["trial_frame", "label"], kind="stable")
+    write_csv(annotation_table(tip_rows), paths[C.TOOL_TIPS_CSV])
+    write_csv(boxes, paths[C.BBOX_CSV])
+    write_csv(_outcomes(trials, spec, rng), paths[C.OUTCOMES_CSV], bom=True, final_newline=False)
+    write_csv(pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]), paths["phases.csv"], crlf=False)
+    return paths

@@ -1,0 +1,74 @@
+"""Reading and writing the published SOSpine CSV formats.
+
+The published files differ in small ways that matter for byte-level fidelity: the annotation files
+use CRLF line endings, the outcomes file adds a UTF-8 BOM and has no final line break, and the
+paper's detections use LF and `.jpg` frame names. One place knows this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .constants import ANNOTATION_COLUMNS, FRAME_NAME_RE
+
+BOM = "\ufeff"
+
+
+def write_csv(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    crlf: bool = True,
+    bom: bool = False,
+    final_newline: bool = True,
+) -> None:
+    """Write `frame` as CSV with the published line endings; missing values become empty fields."""
+    terminator = "\r\n" if crlf else "\n"
+    text = frame.to_csv(index=False, lineterminator=terminator)
+    if not final_newline:
+        text = text.removesuffix(terminator)
+    Path(path).write_bytes(((BOM if bom else "") + text).encode("utf-8"))
+
+
+def read_annotations(path: str | Path) -> pd.DataFrame:
+    """Read a published bbox or tool-tip file (empty-frame rows keep NaN coordinates and label)."""
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"trial_frame": str, "label": str})
+    missing = [c for c in ANNOTATION_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    for column in ("x1", "y1", "x2", "y2"):
+        table[column] = pd.to_numeric(table[column]).astype("Float64")
+    return table[list(ANNOTATION_COLUMNS)]
+
+
+def read_detections(path: str | Path) -> pd.DataFrame:
+    table = pd.read_csv(path, encoding="utf-8-sig", dtype={"trial_frame": str, "label": str})
+    return table
+
+
+def read_outcomes(path: str | Path) -> pd.DataFrame:
+    """The outcomes file as published (BOM tolerated), values kept as strings."""
+    return pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False, na_values=[""])
+
+
+def split_frame_names(names: pd.Series) -> pd.DataFrame:
+    """Vectorised parse of `<trial>_frame_<n>.<ext>` into trial, frame number and stem columns.
+
+    Rows that do not match get NaN trial/frame; the validators report them.
+    """
+    parts = names.astype(str).str.extract(FRAME_NAME_RE.pattern)
+    return pd.DataFrame(
+        {
+            "trial": parts["trial"],
+            "frame": pd.to_numeric(parts["frame"]).astype("Int64"),
+            "stem": names.astype(str).str.replace(r"\.(?:jpeg|jpg)$", "", regex=True),
+        },
+        index=names.index,
+    )
+
+
+def with_frame_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` plus trial, frame and stem parsed from its `trial_frame` column."""
+    return pd.concat([table, split_frame_names(table["trial_frame"])], axis=1)
