@@ -1,0 +1,17 @@
+# SOSpine benchmark workflow: published files -> validation -> boxes, split, YOLO dataset ->
+# detector training and inference -> scoring (VOC AP, COCO mAP) -> timelines, phases, outcomes.
+# Run `snakemake --cores N`; see README.md for profiles and configuration.
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/scoring.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

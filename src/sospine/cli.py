@@ -1,0 +1,152 @@
+"""The `sospine` command: exit 0 = success, 1 = bad data (one clear message), 2 = bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_OK, EXIT_BAD_DATA, EXIT_USAGE = 0, 1, 2
+
+
+class BadData(Exception):
+    """Input the command cannot work with; the message is shown to the user as is."""
+
+
+def _writable_dir(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".sospine-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise BadData(f"{out}: output folder is not writable ({error.strerror or error})") from None
+    return out
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import SynthSpec, generate
+
+    try:
+        spec = SynthSpec(seed=args.seed, trials=args.trials, frames_per_trial=args.frames_per_trial, width=args.width, height=args.height)
+    except ValueError as error:
+        raise BadData(str(error)) from None
+    paths = generate(spec, _writable_dir(args.out))
+    for path in paths.values():
+        print(path)
+    return EXIT_OK
+
+
+def _record(text: str) -> tuple[str, str]:
+    name, sep, doi = text.partition("=")
+    if not sep or not name or not doi:
+        raise argparse.ArgumentTypeError(f"expected NAME=DOI, got {text!r}")
+    return name, doi
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .fetch import DEFAULT_API_URL, FetchError, FigshareClient, fetch_records
+
+    records = dict(args.record) if args.record else DEFAULT_RECORDS
+    client = FigshareClient(args.api_url or DEFAULT_API_URL, retries=args.retries, timeout_s=args.timeout, backoff_s=args.backoff)
+    try:
+        entries = fetch_records(records, _writable_dir(args.out), client)
+    except FetchError as error:
+        raise BadData(str(error)) from None
+    for entry in entries:
+        print(f"{entry.file}\t{entry.size}\t{entry.md5}")
+    return EXIT_OK
+
+
+DEFAULT_RECORDS = {
+    "frames": "10.6084/m9.figshare.20201636",
+    "tool_tips": "10.6084/m9.figshare.20171135",
+    "bbox": "10.6084/m9.figshare.20171129",
+    "outcomes": "10.6084/m9.figshare.20171132",
+}
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validation import validate
+
+    paths = {"tool_tips": args.tool_tips, "bbox": args.bbox, "outcomes": args.outcomes, "detections": args.detections}
+    if not any(paths.values()):
+        print("sospine validate: give at least one of --tool-tips, --bbox, --outcomes, --detections", file=sys.stderr)
+        return EXIT_USAGE
+    report_path = Path(args.report)
+    _writable_dir(str(report_path.parent))
+    report, _ = validate(paths)
+    report.to_csv(report_path, index=False)
+    errors = report[report["severity"] == "error"]
+    warnings = report[report["severity"] == "warning"]
+    print(f"{len(errors)} errors, {len(warnings)} warnings -> {report_path}")
+    for row in errors.head(10).itertuples(index=False):
+        print(f"  {row.file}:{row.line} [{row.column}] {row.check}: {row.value}", file=sys.stderr)
+    return EXIT_BAD_DATA if len(errors) else EXIT_OK
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .scoring import ScoringError, score_files
+
+    try:
+        summary = score_files(args.truth, args.detections, _writable_dir(args.out), test_trials=args.test_trials, iou=args.iou, bootstrap=args.bootstrap, seed=args.seed)
+    except ScoringError as error:
+        raise BadData(str(error)) from None
+    print(f"mAP50 (VOC) all {summary['map50_voc_all']:.3f}, instruments {summary['map50_voc_instruments']:.3f}; COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sospine", description="SOSpine benchmark tools")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write a deterministic synthetic SOSpine in the published formats")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials", type=int, default=24, help="number of trials (first N of the real trial names)")
+    p.add_argument("--frames-per-trial", type=int, default=60)
+    p.add_argument("--width", type=int, default=1920)
+    p.add_argument("--height", type=int, default=1080)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("fetch", help="download FigShare records (md5-verified) and write fetch_manifest.json")
+    p.add_argument("--out", required=True)
+    p.add_argument("--api-url", default=None, help="FigShare API v2 base URL (default https://api.figshare.com/v2)")
+    p.add_argument("--record", action="append", type=_record, metavar="NAME=DOI", help="repeatable; default: the four SOSpine data records")
+    p.add_argument("--retries", type=int, default=5)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
+    p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles)")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("validate", help="validate SOSpine files, every bad row at once")
+    p.add_argument("--tool-tips")
+    p.add_argument("--bbox")
+    p.add_argument("--outcomes")
+    p.add_argument("--detections")
+    p.add_argument("--report", required=True, help="report CSV: file,line,column,check,value,severity")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("score", help="score published-format detections against ground-truth boxes")
+    p.add_argument("--truth", required=True, help="bbox CSV in the published format")
+    p.add_argument("--detections", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--test-trials", nargs="+", default=None, help="default: the trials of the detections file")
+    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--bootstrap", type=int, default=1000, help="trial resamples for 95%% intervals (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BadData as error:
+        print(f"sospine {args.command}: {error}", file=sys.stderr)
+        return EXIT_BAD_DATA

@@ -1,0 +1,107 @@
+"""Configuration checks that run before any job: coercion of command-line strings and one-line
+error messages that name the key and what was expected."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message fit for one line of output."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def deep_merge(base: Mapping, override: Mapping) -> dict:
+    """`override` on top of `base`, merging nested mappings instead of replacing them."""
+    merged = dict(copy.deepcopy(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _schema_types(schema: Mapping) -> set[str]:
+    declared = schema.get("type")
+    if declared is None and "anyOf" in schema:
+        return set().union(*(_schema_types(option) for option in schema["anyOf"]))
+    return {declared} if isinstance(declared, str) else set(declared or ())
+
+
+def coerce(value: Any, schema: Mapping, root: Mapping | None = None) -> Any:
+    """Turn strings into the types `schema` asks for, recursively.
+
+    `snakemake --config scoring='{iou_threshold: 0.6}'` hands the nested mapping over as a string;
+    parsing it as YAML restores the mapping (and numbers, booleans and lists inside it).
+    """
+    root = root if root is not None else schema
+    if "$ref" in schema:
+        schema = _resolve_ref(schema["$ref"], root)
+    types = _schema_types(schema)
+    if isinstance(value, str) and types & {"object", "array", "number", "integer", "boolean"} and "string" not in types:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value  # left to the validator, which names the key
+        if parsed is not None:
+            value = parsed
+    if isinstance(value, Mapping) and "object" in types:
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {
+            key: coerce(item, properties.get(key, extra if isinstance(extra, Mapping) else {}), root)
+            for key, item in value.items()
+        }
+    if isinstance(value, list) and "array" in types and isinstance(schema.get("items"), Mapping):
+        return [coerce(item, schema["items"], root) for item in value]
+    return value
+
+
+def _resolve_ref(ref: str, root: Mapping) -> Mapping:
+    node: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
+
+
+def merge_overrides(config: Mapping, file_config: Mapping, schema: Mapping) -> dict:
+    """Coerce `config` by the schema and re-merge mappings that a command-line string replaced.
+
+    Snakemake replaces a whole top-level mapping by a `--config key=...` value, so the keys of the
+    config file that the override did not mention would be lost; merge them back in.
+    """
+    coerced = coerce(dict(config), schema)
+    for key, value in coerced.items():
+        if isinstance(config.get(key), str) and isinstance(value, Mapping) and isinstance(file_config.get(key), Mapping):
+            coerced[key] = deep_merge(file_config[key], value)
+    return coerced
+
+
+def describe_error(error: jsonschema.ValidationError) -> str:
+    """`data.source: 'ftp' is not one of ['figshare', 'mirror', 'synthetic']`-style message."""
+    path = ".".join(str(part) for part in error.absolute_path) or "<config>"
+    if error.validator == "additionalProperties":
+        extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        where = "at top level" if path == "<config>" else f"under '{path}'"
+        return f"unknown config key {', '.join(map(repr, extras))} {where}; expected one of: {allowed}"
+    return f"config key '{path}': {error.message}"
+
+
+def check(config: Mapping, schema: Mapping) -> None:
+    """Raise ConfigError naming every offending key (sorted, one per line)."""
+    validator_class = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ConfigError("; ".join(describe_error(error) for error in errors))

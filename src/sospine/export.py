@@ -1,0 +1,196 @@
+"""YOLO (ultralytics layout) and COCO export straight from frames.zip.
+
+Frames are decoded from the archive (no extraction) with Pillow's JPEG draft mode, which decodes
+at a reduced scale, so downscaling 1920x1080 frames costs a fraction of a full decode. Output file
+names come from the validated annotation frame names, never from archive entry names, so a hostile
+archive cannot make us write outside the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .constants import BOX_LABELS
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass
+class ArchiveIndex:
+    entries: dict[str, str]  # frame file name -> archive entry name
+    refused: list[str]  # zip-slip entries (absolute paths, ..)
+    skipped: list[str]  # non-JPEG entries
+
+
+def index_archive(archive: zipfile.ZipFile) -> ArchiveIndex:
+    entries, refused, skipped = {}, [], []
+    for info in archive.infolist():
+        name = info.filename
+        if info.is_dir():
+            continue
+        path = PurePosixPath(name.replace("\\", "/"))
+        if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+            refused.append(name)
+            continue
+        if path.suffix.lower() not in (".jpeg", ".jpg"):
+            skipped.append(name)
+            continue
+        entries[path.name] = name
+    return ArchiveIndex(entries, refused, skipped)
+
+
+def target_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    if not max_side or max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def yolo_labels(boxes: pd.DataFrame, width: int, height: int) -> tuple[list[str], int]:
+    """Label lines (class cx cy w h, normalised) for one frame's boxes in original pixels.
+
+    Boxes are clipped to the frame first; boxes with no area left are skipped and counted.
+    """
+    if boxes.empty:
+        return [], 0
+    xy = boxes[["x1", "y1", "x2", "y2"]].to_numpy(float)
+    xy[:, [0, 2]] = np.clip(xy[:, [0, 2]], 0, width)
+    xy[:, [1, 3]] = np.clip(xy[:, [1, 3]], 0, height)
+    keep = (xy[:, 2] > xy[:, 0]) & (xy[:, 3] > xy[:, 1])
+    classes = boxes["label"].map({label: i for i, label in enumerate(BOX_LABELS)}).to_numpy()
+    lines = [
+        f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+        for c, (x1, y1, x2, y2) in zip(classes[keep], xy[keep])
+    ]
+    return lines, int((~keep).sum())
+
+
+def _decode(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
+    import io
+
+    image = Image.open(io.BytesIO(data))
+    original = image.size
+    size = target_size(*original, max_side)
+    if size != original:
+        image.draft("RGB", size)  # decode at 1/2, 1/4 or 1/8 scale when that is still >= size
+    image = image.convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.BILINEAR)
+    return image, original
+
+
+def export_yolo(
+    frames_zip: str | Path,
+    boxes: pd.DataFrame,
+    frames: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    max_side: int = 640,
+    jpeg_quality: int = 90,
+    workers: int = 2,
+) -> dict:
+    """Write images/<split>/, labels/<split>/, coco/<split>.json and dataset.yaml under `out_dir`.
+
+    `boxes` are published-format rows (original pixels); `frames` has `trial_frame` and `split`.
+    Returns counts for the log. Raises ExportError naming missing frames or corrupt JPEGs.
+    """
+    out = Path(out_dir)
+    labelled = boxes.dropna(subset=["label"])
+    by_frame = dict(tuple(labelled.groupby("trial_frame", sort=False)))
+    empty = labelled.iloc[:0]
+    with zipfile.ZipFile(frames_zip) as archive:
+        index = index_archive(archive)
+    for name in index.refused:
+        log.warning("refusing unsafe archive entry %r (absolute path or '..')", name)
+    for name in index.skipped:
+        log.warning("skipping non-JPEG archive entry %r", name)
+    missing = sorted(set(frames["trial_frame"]) - set(index.entries))
+    if missing:
+        shown = ", ".join(missing[:20]) + (f" ... ({len(missing)} in all)" if len(missing) > 20 else "")
+        raise ExportError(f"{frames_zip}: {len(missing)} annotated frames missing from the archive: {shown}")
+
+    for split in SPLITS:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+
+    local = threading.local()
+
+    def handle() -> zipfile.ZipFile:
+        if not hasattr(local, "archive"):
+            local.archive = zipfile.ZipFile(frames_zip)
+        return local.archive
+
+    def work(row: tuple[str, str]) -> tuple[str, str, tuple[int, int], tuple[int, int], int, int]:
+        frame, split = row
+        stem = frame.rsplit(".", 1)[0]
+        try:
+            image, original = _decode(handle().read(index.entries[frame]), max_side)
+        except Exception as error:  # noqa: BLE001 - any decoder failure means a corrupt frame
+            raise ExportError(f"{frames_zip}: corrupt JPEG {index.entries[frame]!r}: {error}") from None
+        image.save(out / "images" / split / f"{stem}.jpg", quality=jpeg_quality)
+        lines, dropped = yolo_labels(by_frame.get(frame, empty), *original)
+        (out / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+        return frame, split, original, image.size, len(lines), dropped
+
+    rows = list(zip(frames["trial_frame"], frames["split"]))
+    results = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for i, result in enumerate(pool.map(work, rows), 1):
+            results.append(result)
+            if i % 500 == 0 or i == len(rows):
+                log.info("exported %d/%d frames", i, len(rows))
+
+    _write_coco(out, results, by_frame, empty)
+    (out / "dataset.yaml").write_text(
+        "# ultralytics dataset; paths are relative to this file's folder\n"
+        + "".join(f"{split}: images/{split}\n" for split in SPLITS)
+        + "names:\n"
+        + "".join(f"  {i}: {label}\n" for i, label in enumerate(BOX_LABELS))
+    )
+    counts = pd.DataFrame(results, columns=["frame", "split", "original", "size", "boxes", "dropped"])
+    return {
+        "frames": counts.groupby("split").size().to_dict(),
+        "boxes": counts.groupby("split")["boxes"].sum().to_dict(),
+        "dropped_zero_area": int(counts["dropped"].sum()),
+        "refused_entries": index.refused,
+        "skipped_entries": index.skipped,
+    }
+
+
+def _write_coco(out: Path, results: list, by_frame: dict, empty: pd.DataFrame) -> None:
+    (out / "coco").mkdir(exist_ok=True)
+    categories = [{"id": i + 1, "name": label} for i, label in enumerate(BOX_LABELS)]
+    category_of = {label: i + 1 for i, label in enumerate(BOX_LABELS)}
+    for split in SPLITS:
+        images, annotations = [], []
+        for frame, frame_split, original, size, _, _ in results:
+            if frame_split != split:
+                continue
+            image_id = len(images) + 1
+            stem = frame.rsplit(".", 1)[0]
+            images.append({"id": image_id, "file_name": f"images/{split}/{stem}.jpg", "width": size[0], "height": size[1], "trial_frame": frame})
+            sx, sy = size[0] / original[0], size[1] / original[1]
+            for box in by_frame.get(frame, empty).itertuples(index=False):
+                x1, y1 = max(0.0, float(box.x1)), max(0.0, float(box.y1))
+                x2, y2 = min(float(original[0]), float(box.x2)), min(float(original[1]), float(box.y2))
+                if x2 <= x1 or y2 <= y1:
+                    continue
+                w, h = (x2 - x1) * sx, (y2 - y1) * sy
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category_of[box.label],
+                                    "bbox": [x1 * sx, y1 * sy, w, h], "area": w * h, "iscrowd": 0})
+        (out / "coco" / f"{split}.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))

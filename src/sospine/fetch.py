@@ -1,0 +1,293 @@
+"""FigShare download with md5 verification, retries, HTTP Range resume and a manifest.
+
+A file only ever reaches its final path after its size and md5 matched FigShare's record; until
+then it lives beside the target as `<name>.part` (kept between attempts so a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+from tqdm import tqdm
+
+DEFAULT_API_URL = "https://api.figshare.com/v2"
+DOI_RE = re.compile(r"^10\.6084/m9\.figshare\.(?P<article>\d+)(?:\.v(?P<version>\d+))?$")
+CHUNK = 1 << 20
+MANIFEST = "fetch_manifest.json"
+
+
+class FetchError(RuntimeError):
+    """A download that cannot succeed; the message names the file or host."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying (connection reset, 5xx, truncated body, stall)."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    record: str
+    doi: str
+    article_id: int
+    version: int | None
+    file: str
+    size: int
+    md5: str
+    url: str
+    fetched_at: str
+
+
+def parse_doi(doi: str) -> tuple[int, int | None]:
+    match = DOI_RE.match(doi.strip())
+    if not match:
+        raise FetchError(f"not a FigShare DOI: {doi!r} (expected 10.6084/m9.figshare.<id>[.v<n>])")
+    version = match["version"]
+    return int(match["article"]), int(version) if version else None
+
+
+def md5sum(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unreachable(url: str, error: Exception) -> FetchError:
+    host = urlparse(url).netloc or url
+    return FetchError(
+        f"cannot reach {host} ({type(error).__name__}). Offline? Use data.source: mirror with "
+        "data.mirror_dir pointing at a folder of the SOSpine files, or data.source: synthetic "
+        "(e.g. snakemake --config data='{source: mirror, mirror_dir: ../shared/sospine}')"
+    )
+
+
+def _is_name_resolution_failure(error: Exception) -> bool:
+    text = repr(error)
+    return any(s in text for s in ("NameResolutionError", "Name or service not known", "Temporary failure in name resolution", "nodename nor servname"))
+
+
+class FigshareClient:
+    def __init__(
+        self,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        retries: int = 5,
+        timeout_s: float = 60.0,
+        backoff_s: float = 1.0,
+        log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+        progress: bool = True,
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.retries = retries
+        self.timeout_s = timeout_s
+        self.backoff_s = backoff_s
+        self.log = log
+        self.progress = progress
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = "sospine-benchmark"
+
+    def _with_retries(self, what: str, url: str, attempt_once: Callable[[], object]) -> object:
+        for attempt in range(self.retries + 1):
+            try:
+                return attempt_once()
+            except requests.exceptions.ConnectionError as error:
+                if _is_name_resolution_failure(error):
+                    raise _unreachable(url, error) from None
+                failure: Exception = error
+            except (_Transient, requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+                failure = error
+            if attempt == self.retries:
+                if isinstance(failure, requests.exceptions.ConnectionError):
+                    raise _unreachable(url, failure) from None
+                raise FetchError(f"{what}: giving up after {self.retries + 1} attempts: {failure}")
+            delay = self.backoff_s * 2**attempt
+            self.log(f"{what}: {failure}; retrying in {delay:.1f}s ({attempt + 1}/{self.retries})")
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def article(self, doi: str) -> dict:
+        article_id, version = parse_doi(doi)
+        url = f"{self.api_url}/articles/{article_id}" + (f"/versions/{version}" if version else "")
+
+        def once() -> dict:
+            response = self.session.get(url, timeout=self.timeout_s)
+            if response.status_code >= 500:
+                raise _Transient(f"HTTP {response.status_code}")
+            if response.status_code == 404:
+                raise FetchError(f"FigShare has no article for {doi} ({url} answered 404)")
+            if response.status_code != 200:
+                raise FetchError(f"{url} answered HTTP {response.status_code}")
+            try:
+                return response.json()
+            except ValueError:
+                raise _Transient("response is not JSON") from None
+
+        return self._with_retries(f"article {doi}", url, once)  # type: ignore[return-value]
+
+    def download(self, url: str, target: Path, size: int | None, md5: str | None) -> str:
+        """Download `url` to `target` via `target.part`; return the verified md5."""
+        part = target.with_name(target.name + ".part")
+        md5_failures = 0
+
+        def once() -> str:
+            nonlocal md5_failures
+            have = part.stat().st_size if part.exists() else 0
+            if size is not None and have > size:
+                part.unlink()
+                have = 0
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with self.session.get(url, stream=True, timeout=self.timeout_s, headers=headers) as response:
+                if response.status_code >= 500:
+                    raise _Transient(f"HTTP {response.status_code}")
+                if response.status_code == 416 and size is not None and have == size:
+                    pass  # the part is already complete
+                elif response.status_code not in (200, 206):
+                    raise FetchError(f"{target.name}: {url} answered HTTP {response.status_code}")
+                else:
+                    mode = "ab" if response.status_code == 206 else "wb"
+                    start = have if response.status_code == 206 else 0
+                    if start:
+                        self.log(f"{target.name}: resuming at byte {start}")
+                    bar = tqdm(
+                        total=size, initial=start, unit="B", unit_scale=True, desc=target.name,
+                        disable=not self.progress or (size or 0) < 4 * CHUNK, mininterval=2, file=sys.stderr,
+                    )
+                    with open(part, mode) as handle, bar:
+                        for block in response.iter_content(CHUNK):
+                            handle.write(block)
+                            bar.update(len(block))
+            got = part.stat().st_size
+            if size is not None and got < size:
+                raise _Transient(f"{target.name}: body cut off at {got} of {size} bytes")
+            actual = md5sum(part)
+            if (size is not None and got != size) or (md5 and actual != md5):
+                part.unlink()
+                md5_failures += 1
+                message = f"{target.name}: md5 mismatch, expected {md5}, got {actual} ({got} bytes, expected {size})"
+                if md5_failures > self.retries:
+                    raise FetchError(message)
+                raise _Transient(message)
+            return actual
+
+        try:
+            verified = self._with_retries(f"download {target.name}", url, once)
+        except FetchError:
+            if md5_failures:
+                part.unlink(missing_ok=True)  # never keep bytes known to be wrong
+            raise
+        part.replace(target)
+        return verified  # type: ignore[return-value]
+
+
+def fetch_records(
+    records: Mapping[str, str],
+    out_dir: str | Path,
+    client: FigshareClient,
+    only: set[str] | None = None,
+) -> list[ManifestEntry]:
+    """Resolve each DOI, download every file of its article to `out_dir`, write the manifest.
+
+    Files already at their final path with the recorded md5 are not downloaded again.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[ManifestEntry] = []
+    for record, doi in records.items():
+        article_id, version = parse_doi(doi)
+        article = client.article(doi)
+        files = article.get("files") or []
+        if not files:
+            raise FetchError(f"{record} ({doi}): the FigShare article lists no files")
+        for item in files:
+            name = Path(item["name"]).name  # never let a remote name point outside out_dir
+            if only is not None and name not in only:
+                continue
+            target = out / name
+            size, md5 = item.get("size"), item.get("computed_md5") or item.get("supplied_md5")
+            if target.exists() and md5 and target.stat().st_size == size and md5sum(target) == md5:
+                client.log(f"{name}: already present with md5 {md5}")
+                verified = md5
+            else:
+                client.log(f"{name}: downloading {size} bytes from {item['download_url']}")
+                verified = client.download(item["download_url"], target, size, md5)
+            entries.append(
+                ManifestEntry(
+                    record=record, doi=doi, article_id=article_id, version=article.get("version", version),
+                    file=name, size=target.stat().st_size, md5=verified, url=item["download_url"],
+                    fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                )
+            )
+    write_manifest(entries, out / MANIFEST)
+    return entries
+
+
+def write_manifest(entries: list[ManifestEntry], path: Path) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps([asdict(e) for e in entries], indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_manifest(path: str | Path) -> list[dict]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -> list[ManifestEntry]:
+    """Bring `names` from a local mirror into `out_dir` (hard link, else copy) and write a manifest.
+
+    When the mirror holds a fetch manifest, each file's md5 must match it.
+    """
+    import os
+    import shutil
+
+    source, out = Path(mirror_dir), Path(out_dir)
+    if not source.is_dir():
+        raise FetchError(f"data.mirror_dir: {source} is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    known = {e["file"]: e for e in read_manifest(source / MANIFEST)} if (source / MANIFEST).exists() else {}
+    entries = []
+    for name in names:
+        src, target = source / name, out / name
+        if not src.is_file():
+            raise FetchError(f"{src}: not in the mirror folder")
+        actual = md5sum(src)
+        expected = known.get(name, {}).get("md5")
+        if expected and expected != actual:
+            raise FetchError(f"{src}: md5 mismatch, expected {expected} (mirror manifest), got {actual}")
+        part = target.with_name(target.name + ".part")
+        part.unlink(missing_ok=True)
+        try:
+            os.link(src, part)
+        except OSError:
+            shutil.copyfile(src, part)
+        part.replace(target)
+        record = known.get(name, {})
+        entries.append(
+            ManifestEntry(
+                record=record.get("record", name), doi=record.get("doi", ""), article_id=record.get("article_id", 0),
+                version=record.get("version"), file=name, size=src.stat().st_size, md5=actual,
+                url=src.resolve().as_uri(), fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
+        )
+    write_manifest(entries, out / MANIFEST)
+    return entries
+
+
+def manifest_for_files(paths: list[Path], record: str, source: str) -> list[ManifestEntry]:
+    """Manifest entries for locally made files (synthetic data): names, sizes and md5s."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return [
+        ManifestEntry(record=record, doi="", article_id=0, version=None, file=Path(p).name, size=Path(p).stat().st_size,
+                      md5=md5sum(p), url=source, fetched_at=now)
+        for p in paths
+    ]

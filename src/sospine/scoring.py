@@ -1,0 +1,282 @@
+"""Scoring detections against ground-truth boxes.
+
+VOC all-point AP is the paper's convention: detections of a class sorted by score, each matched to
+the ground-truth box of its class and frame it overlaps most; a true positive if that IoU reaches
+the threshold and the box is not yet taken, otherwise a false positive (PASCAL VOC devkit); AP is
+the area under the monotone precision envelope. It is computed without a per-detection loop: all
+(detection, same-frame same-class truth) pairs get their IoU at once, each detection keeps its
+best pair, and the first-ranked detection on each truth box is the true positive.
+
+COCO-style figures come from torchmetrics' MeanAveragePrecision (101-point interpolated precision,
+IoU 0.5 and 0.5:0.95), which is why they differ slightly from the VOC all-point figure.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .constants import BOX_LABELS, INSTRUMENTS
+from .tables import read_annotations, split_frame_names
+
+
+COCO_BACKEND = "faster_coco_eval"  # same figures as pycocotools, much faster
+
+
+class ScoringError(ValueError):
+    pass
+
+
+@dataclass
+class Matched:
+    """Detections in rank order (score desc, ties broken by frame and box) with TP flags."""
+
+    detections: pd.DataFrame  # columns: stem, trial, label, score, x1..y2, tp (bool), rank
+    n_truth: pd.DataFrame  # columns: trial, label, n
+
+
+def prepare_truth(boxes: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame:
+    truth = pd.concat([boxes.reset_index(drop=True), split_frame_names(boxes["trial_frame"]).reset_index(drop=True)], axis=1)
+    if trials is not None:
+        truth = truth[truth["trial"].isin(trials)]
+    return truth.dropna(subset=["label"]).reset_index(drop=True)
+
+
+def prepare_detections(detections: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame:
+    dets = pd.concat([detections.reset_index(drop=True), split_frame_names(detections["trial_frame"]).reset_index(drop=True)], axis=1)
+    dets = dets.drop(columns=[c for c in ("frame",) if c in dets.columns and dets.columns.tolist().count(c) > 1])
+    if trials is not None:
+        dets = dets[dets["trial"].isin(trials)]
+    dets = dets.loc[:, ~dets.columns.duplicated(keep="last")]
+    return dets.reset_index(drop=True)
+
+
+def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 0.5) -> Matched:
+    """Rank detections and flag true positives by the VOC rule (vectorised)."""
+    dets = detections[["stem", "trial", "label", "score", "x1", "y1", "x2", "y2"]].copy()
+    dets["score"] = dets["score"].astype(float)
+    # a canonical order makes the result independent of the file's row order, ties included
+    dets = dets.sort_values(["score", "stem", "label", "x1", "y1", "x2", "y2"], ascending=[False, True, True, True, True, True, True], kind="mergesort")
+    dets = dets.reset_index(drop=True)
+    dets["rank"] = np.arange(len(dets))
+    gt = truth[["stem", "label", "x1", "y1", "x2", "y2"]].reset_index(drop=True)
+    gt["gt_id"] = np.arange(len(gt))
+    pairs = dets[["rank", "stem", "label", "x1", "y1", "x2", "y2"]].merge(gt, on=["stem", "label"], suffixes=("", "_gt"))
+    a = pairs[["x1", "y1", "x2", "y2"]].to_numpy(float)
+    b = pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float)
+    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pairs["iou"] = np.where(union > 0, inter / union, 0.0)
+    # each detection's best-overlapping truth box (first truth box on ties, like np.argmax)
+    best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort").drop_duplicates("rank")
+    hits = best[best["iou"] >= iou_threshold].sort_values("rank")
+    first_on_box = hits[~hits["gt_id"].duplicated(keep="first")]
+    dets["tp"] = dets["rank"].isin(first_on_box["rank"])
+    dets["iou"] = dets["rank"].map(best.set_index("rank")["iou"]).fillna(0.0)
+    n_truth = truth.groupby(["trial", "label"]).size().rename("n").reset_index()
+    return Matched(dets, n_truth)
+
+
+def ap_from_flags(tp: np.ndarray, n_truth: float, weights: np.ndarray | None = None) -> float:
+    """VOC all-point AP from rank-ordered TP flags (optionally weighted, for the bootstrap)."""
+    if n_truth <= 0:
+        return float("nan")
+    if len(tp) == 0:
+        return 0.0
+    w = np.ones(len(tp)) if weights is None else weights
+    tp_cum = np.cumsum(w * tp)
+    fp_cum = np.cumsum(w * (~tp))
+    recall = tp_cum / n_truth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp_cum + fp_cum > 0, tp_cum / (tp_cum + fp_cum), 0.0)
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    steps = np.flatnonzero(mrec[1:] != mrec[:-1])
+    return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
+
+
+def pr_curve(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> pd.DataFrame:
+    tp_cum = np.cumsum(tp)
+    fp_cum = np.cumsum(~tp)
+    recall = tp_cum / n_truth if n_truth else np.zeros(len(tp))
+    precision = tp_cum / np.maximum(tp_cum + fp_cum, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return pd.DataFrame({"score": scores, "precision": precision, "recall": recall, "f1": f1})
+
+
+def voc_table(matched: Matched, trials: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-class VOC AP, best-F1 threshold and counts; and the PR curves."""
+    dets = matched.detections
+    rows, curves = [], []
+    for label in BOX_LABELS:
+        d = dets[dets["label"] == label]
+        n = int(matched.n_truth.loc[matched.n_truth["label"] == label, "n"].sum())
+        tp = d["tp"].to_numpy(bool)
+        curve = pr_curve(tp, d["score"].to_numpy(float), n).assign(label=label)
+        best = curve.loc[curve["f1"].idxmax()] if len(curve) else None
+        rows.append({
+            "label": label, "n_truth": n, "n_detections": len(d), "n_true_positives": int(tp.sum()),
+            "ap50_voc": ap_from_flags(tp, n) if n else np.nan,
+            "best_f1": float(best["f1"]) if best is not None else 0.0,
+            "best_threshold": float(best["score"]) if best is not None else np.nan,
+            "precision_at_best_f1": float(best["precision"]) if best is not None else np.nan,
+            "recall_at_best_f1": float(best["recall"]) if best is not None else np.nan,
+        })
+        curves.append(curve)
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def per_trial_ap(matched: Matched) -> pd.DataFrame:
+    dets = matched.detections
+    rows = []
+    for (trial, label), n in matched.n_truth.set_index(["trial", "label"])["n"].items():
+        d = dets[(dets["trial"] == trial) & (dets["label"] == label)]
+        rows.append({"trial": trial, "label": label, "n_truth": int(n), "n_detections": len(d), "ap50_voc": ap_from_flags(d["tp"].to_numpy(bool), n)})
+    return pd.DataFrame(rows, columns=["trial", "label", "n_truth", "n_detections", "ap50_voc"])
+
+
+def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: int = 0) -> pd.DataFrame:
+    """95% intervals of each class AP (and the mAPs) by resampling test trials with replacement.
+
+    A detection's TP flag only depends on its own frame, so a resample re-weights the ranked
+    detections by how often their trial was drawn; no re-matching is needed.
+    """
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(trials), size=(n_resamples, len(trials)))
+    weights = np.stack([np.bincount(d, minlength=len(trials)) for d in draws]).astype(float)  # (B, T)
+    index = {t: i for i, t in enumerate(trials)}
+    dets = matched.detections
+    samples = {}
+    for label in BOX_LABELS:
+        d = dets[dets["label"] == label]
+        tp = d["tp"].to_numpy(bool)
+        det_trial = d["trial"].map(index).to_numpy()
+        n_per_trial = matched.n_truth[matched.n_truth["label"] == label].set_index("trial")["n"].reindex(trials, fill_value=0).to_numpy(float)
+        samples[label] = np.array([ap_from_flags(tp, float(w @ n_per_trial), w[det_trial]) for w in weights])
+    table = pd.DataFrame(samples)
+    table["map50_voc_all"] = table[list(BOX_LABELS)].mean(axis=1)
+    table["map50_voc_instruments"] = table[list(INSTRUMENTS)].mean(axis=1)
+    return table.quantile([0.025, 0.975]).T.rename(columns={0.025: "ci95_low", 0.975: "ci95_high"})
+
+
+def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """torchmetrics MeanAveragePrecision: AP at IoU 0.5 and 0.5:0.95, overall and per class."""
+    import torch
+    from torchmetrics.detection import MeanAveragePrecision
+
+    class_id = {label: i for i, label in enumerate(BOX_LABELS)}
+    stems = sorted(set(truth["stem"]) | set(detections["stem"]))
+    t_groups = dict(tuple(truth.groupby("stem")))
+    d_groups = dict(tuple(detections.groupby("stem")))
+    empty_boxes = torch.zeros((0, 4))
+
+    def target(stem: str) -> dict:
+        g = t_groups.get(stem)
+        if g is None:
+            return {"boxes": empty_boxes, "labels": torch.zeros(0, dtype=torch.long)}
+        return {"boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
+                "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long)}
+
+    def prediction(stem: str) -> dict:
+        g = d_groups.get(stem)
+        if g is None:
+            return {"boxes": empty_boxes, "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
+        return {"boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
+                "scores": torch.tensor(g["score"].to_numpy(float), dtype=torch.float32),
+                "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long)}
+
+    preds = [prediction(s) for s in stems]
+    targets = [target(s) for s in stems]
+    out: dict[str, dict[str, float]] = {}
+    for key, thresholds in (("ap50_coco", [0.5]), ("ap50_95_coco", None)):
+        metric = MeanAveragePrecision(iou_type="bbox", class_metrics=True, iou_thresholds=thresholds, backend=COCO_BACKEND)
+        metric.update(preds, targets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = metric.compute()
+        classes = result["classes"].reshape(-1).tolist()
+        per_class = result["map_per_class"].reshape(-1).tolist()
+        values = {BOX_LABELS[c]: (v if v >= 0 else float("nan")) for c, v in zip(classes, per_class)}
+        values["all"] = float(result["map"])
+        out[key] = values
+    return out
+
+
+def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: list[str] | None = None,
+          iou: float = 0.5, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """All scoring tables for one detector; see `score_files` for the files written."""
+    det_trials = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
+    trials = sorted(test_trials) if test_trials else det_trials
+    if not trials:
+        warnings.warn("no detections and no test trials given: every AP is 0")
+    truth = prepare_truth(truth_boxes, trials)
+    dets = prepare_detections(detections, trials)
+    dropped = len(detections) - len(dets)
+    matched = match(truth, dets, iou)
+    table, curves = voc_table(matched, trials)
+    if dets.empty:
+        warnings.warn("the detections file has no detections in the test trials: every AP is 0")
+        table["ap50_voc"] = table["ap50_voc"].fillna(0.0).where(table["n_truth"] > 0)
+    coco = coco_map(truth, dets) if not dets.empty else {"ap50_coco": {}, "ap50_95_coco": {}}
+    table["ap50_coco"] = table["label"].map(coco["ap50_coco"]).astype(float)
+    table["ap50_95_coco"] = table["label"].map(coco["ap50_95_coco"]).astype(float)
+    if dets.empty:
+        table[["ap50_coco", "ap50_95_coco"]] = table[["ap50_coco", "ap50_95_coco"]].fillna(0.0)
+    intervals = bootstrap_ap(matched, trials, bootstrap, seed) if bootstrap and len(trials) > 1 else None
+    if intervals is not None:
+        table = table.merge(intervals, left_on="label", right_index=True, how="left")
+    instruments = table[table["label"].isin(INSTRUMENTS)]
+    summary = {
+        "map50_voc_all": float(table["ap50_voc"].mean()),
+        "map50_voc_instruments": float(instruments["ap50_voc"].mean()),
+        "map50_coco_all": float(coco["ap50_coco"].get("all", 0.0)),
+        "map50_95_coco_all": float(coco["ap50_95_coco"].get("all", 0.0)),
+        "map50_coco_instruments": float(instruments["ap50_coco"].mean()),
+        "iou_threshold": iou,
+        "test_trials": trials,
+        "n_detections": int(len(dets)),
+        "n_detections_outside_test_trials": int(dropped),
+        "n_truth": int(table["n_truth"].sum()),
+    }
+    if intervals is not None:
+        for key in ("map50_voc_all", "map50_voc_instruments"):
+            summary[f"{key}_ci95"] = [float(intervals.loc[key, "ci95_low"]), float(intervals.loc[key, "ci95_high"])]
+    return {"table": table, "curves": curves, "per_trial": per_trial_ap(matched), "summary": summary}
+
+
+def read_truth(path: str | Path) -> pd.DataFrame:
+    return read_annotations(path)
+
+
+def score_files(truth_path: str | Path, detections_path: str | Path, out_dir: str | Path, *, test_trials: list[str] | None = None,
+                iou: float = 0.5, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Validate, score and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json."""
+    from .plots import pr_curves
+    from .validation import validate
+
+    out = Path(out_dir)
+    report, files = validate({"bbox": truth_path, "detections": detections_path})
+    errors = report[report["severity"] == "error"]
+    if not errors.empty:
+        report.to_csv(out / "validation_report.csv", index=False)
+        first = "; ".join(f"{r.file}:{r.line} [{r.column}] {r.check}: {r.value}" for r in errors.head(5).itertuples())
+        raise ScoringError(f"{len(errors)} validation errors (see {out / 'validation_report.csv'}): {first}")
+    truth = read_annotations(truth_path)
+    detections = files["detections"].typed
+    result = score(truth, detections, test_trials=test_trials, iou=iou, bootstrap=bootstrap, seed=seed)
+    result["table"].to_csv(out / "ap_per_class.csv", index=False)
+    result["per_trial"].to_csv(out / "per_trial_ap.csv", index=False)
+    result["curves"].to_csv(out / "pr_curves.csv", index=False)
+    pr_curves(result["curves"], result["table"], out / "pr_curves.png")
+    (out / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
+    return result["summary"]

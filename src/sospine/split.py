@@ -1,0 +1,70 @@
+"""Trial-level splits: never by frame, so neighbouring near-identical frames stay together."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+class SplitError(ValueError):
+    pass
+
+
+def surgeon_of(trial: str) -> str | None:
+    """`S4A1` -> `S4`; Clip trials have no surgeon."""
+    return trial.split("A")[0] if trial.startswith("S") else None
+
+
+def _pick(items: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    return sorted(rng.choice(items, size=min(n, len(items)), replace=False).tolist()) if n and items else []
+
+
+def assign_trials(
+    trials: list[str],
+    *,
+    method: str,
+    test_trials: list[str],
+    val_trials: int,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """Fold name -> table `trial,split` (train/val/test). One fold unless leave-one-surgeon-out."""
+    rng = np.random.default_rng(seed)
+    trials = sorted(set(trials))
+
+    def fold(test: list[str]) -> pd.DataFrame:
+        rest = [t for t in trials if t not in test]
+        val = _pick(rest, val_trials, rng)
+        split = {t: "test" if t in test else "val" if t in val else "train" for t in trials}
+        return pd.DataFrame({"trial": trials, "split": [split[t] for t in trials]})
+
+    if method == "paper":
+        test = [t for t in test_trials if t in trials]
+        if not test:
+            raise SplitError(f"none of split.test_trials {test_trials} is among the annotated trials {trials}")
+        return {"main": fold(test)}
+    if method == "random":
+        n_test = max(1, int(round(test_fraction * len(trials))))
+        if n_test >= len(trials):
+            raise SplitError(f"split.test_fraction {test_fraction} leaves no training trial among {len(trials)}")
+        return {"main": fold(_pick(trials, n_test, rng))}
+    if method == "leave_one_surgeon_out":
+        surgeons = sorted({s for t in trials if (s := surgeon_of(t))}, key=lambda s: int(s[1:]))
+        if len(surgeons) < 2:
+            raise SplitError(f"leave_one_surgeon_out needs at least two surgeons, found {surgeons}")
+        return {s: fold([t for t in trials if surgeon_of(t) == s]) for s in surgeons}
+    raise SplitError(f"unknown split.method {method!r}")
+
+
+def frames_split(frames: pd.DataFrame, fold: pd.DataFrame, *, validation: str, val_frames: int, seed: int) -> pd.DataFrame:
+    """Per frame (`trial_frame`, `trial`) its split in one fold.
+
+    validation='frames' is the paper's choice: `val_frames` random frames of the training trials.
+    """
+    out = frames[["trial_frame", "trial"]].drop_duplicates("trial_frame").merge(fold, on="trial", how="left")
+    if validation == "frames":
+        out.loc[out["split"] == "val", "split"] = "train"
+        train = np.flatnonzero(out["split"].to_numpy() == "train")
+        chosen = np.random.default_rng(seed).choice(train, size=min(val_frames, len(train)), replace=False)
+        out.loc[out.index[chosen], "split"] = "val"
+    return out

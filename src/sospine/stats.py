@@ -1,0 +1,59 @@
+"""Dataset statistics: the paper's Table 1 and the counts behind it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .constants import BOX_LABELS, TIP_LABELS
+
+
+def table1(boxes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
+    """Boxes per label: all, train (every non-test frame, as the paper counts), test, and val."""
+    labelled = boxes.dropna(subset=["label"]).merge(frames[["trial_frame", "split"]], on="trial_frame", how="left")
+    counts = pd.crosstab(labelled["label"], labelled["split"]).reindex(index=list(BOX_LABELS), fill_value=0)
+    counts = counts.reindex(columns=["train", "val", "test"], fill_value=0)
+    return pd.DataFrame(
+        {
+            "label": list(BOX_LABELS),
+            "all": counts.sum(axis=1).to_numpy(),
+            "train": (counts["train"] + counts["val"]).to_numpy(),
+            "test": counts["test"].to_numpy(),
+            "val": counts["val"].to_numpy(),
+        }
+    )
+
+
+def frames_per_split(frames: pd.DataFrame) -> pd.DataFrame:
+    counts = frames["split"].value_counts()
+    return pd.DataFrame(
+        {
+            "split": ["all", "train", "test", "val"],
+            "frames": [len(frames), int(len(frames) - counts.get("test", 0)), int(counts.get("test", 0)), int(counts.get("val", 0))],
+        }
+    )
+
+
+def frames_per_trial(frames: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.DataFrame:
+    """Annotated frames per trial beside the outcomes file's `Total Frames at 1 FPS`."""
+    out = frames.groupby("trial").size().rename("annotated_frames").reset_index()
+    if outcomes is not None:
+        declared = outcomes[["Trial ID", "Total Frames at 1 FPS"]].rename(columns={"Trial ID": "trial", "Total Frames at 1 FPS": "declared_frames"})
+        out = out.merge(declared, on="trial", how="outer")
+        out["declared_frames"] = pd.to_numeric(out["declared_frames"]).astype("Int64")
+        out["difference"] = out["annotated_frames"].astype("Int64") - out["declared_frames"]
+    return out
+
+
+def boxes_per_trial(boxes: pd.DataFrame) -> pd.DataFrame:
+    labelled = boxes.dropna(subset=["label"])
+    return pd.crosstab(labelled["trial"], labelled["label"]).reindex(columns=list(BOX_LABELS), fill_value=0).reset_index()
+
+
+def tips_per_label(tips: pd.DataFrame) -> pd.DataFrame:
+    counts = tips["label"].value_counts().reindex(list(TIP_LABELS), fill_value=0)
+    return counts.rename_axis("label").rename("tips").reset_index()
+
+
+def box_sizes(boxes: pd.DataFrame) -> pd.DataFrame:
+    labelled = boxes.dropna(subset=["label"])
+    return labelled.assign(width=labelled["x2"] - labelled["x1"], height=labelled["y2"] - labelled["y1"])[["label", "width", "height"]]

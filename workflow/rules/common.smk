@@ -1,0 +1,133 @@
+import sys
+from pathlib import Path
+
+# The library lives in src/; importable without installation so cluster jobs find it too.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from snakemake.utils import min_version, validate
+
+from sospine import constants as C
+from sospine.config import ConfigError, check, load_yaml, merge_overrides
+
+min_version("9.0")
+
+SCHEMA_PATH = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+_schema = load_yaml(SCHEMA_PATH)
+_file_config = load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
+for _path in workflow.overwrite_configfiles or []:
+    from sospine.config import deep_merge
+
+    _file_config = deep_merge(_file_config, load_yaml(_path))
+_coerced = merge_overrides(config, _file_config, _schema)
+try:
+    check(_coerced, _schema)
+except ConfigError as error:
+    raise WorkflowError(f"invalid configuration: {error}")
+config.clear()
+config.update(_coerced)
+validate(config, str(SCHEMA_PATH))  # fills the schema's defaults
+
+RESULTS = Path("results")
+RAW = RESULTS / "raw"
+LOGS = RESULTS / "logs"
+SOURCE = config["data"]["source"]
+DATA_FILES = {
+    "frames": C.FRAMES_ZIP,
+    "tool_tips": C.TOOL_TIPS_CSV,
+    "bbox": C.BBOX_CSV,
+    "outcomes": C.OUTCOMES_CSV,
+}
+
+
+def mirror_dir():
+    folder = Path(config["data"]["mirror_dir"] or ".")
+    if not config["data"]["mirror_dir"] or not folder.is_dir():
+        raise WorkflowError(
+            f"data.mirror_dir: {config['data']['mirror_dir']!r} is not a folder "
+            "(data.source is 'mirror'; point it at a folder of the SOSpine files)"
+        )
+    return folder
+
+
+def provided():
+    """Kinds of published file the configured source provides (kind -> FigShare name)."""
+    if SOURCE == "mirror":
+        return {k: n for k, n in DATA_FILES.items() if (mirror_dir() / n).is_file()}
+    return dict(DATA_FILES)
+
+
+PROVIDED = provided()
+MISSING = sorted(set(DATA_FILES) - set(PROVIDED))
+if MISSING:
+    print(
+        f"note: data source '{SOURCE}' does not provide {', '.join(DATA_FILES[k] for k in MISSING)}; "
+        "rules that need them are skipped "
+        + ("(no frames.zip: no YOLO export, training or detector scoring)" if "frames" in MISSING else ""),
+        file=sys.stderr,
+    )
+
+
+def raw(kind):
+    return str(RAW / DATA_FILES[kind])
+
+
+def clean(kind):
+    """A validated CSV (what every downstream rule reads)."""
+    return str(RESULTS / "validation" / "clean" / DATA_FILES[kind])
+
+
+def validated_kinds():
+    return [k for k in ("tool_tips", "bbox", "outcomes") if k in PROVIDED]
+
+
+def baseline_detections():
+    """Path of the baseline detections CSV, or None."""
+    setting = config["baseline"]["detections"]
+    if setting == "auto":
+        if SOURCE == "mirror":
+            candidate = mirror_dir() / C.PAPER_DETECTIONS_CSV
+            return str(candidate) if candidate.is_file() else None
+        return None
+    if not setting:
+        return None
+    if not Path(setting).is_file():
+        raise WorkflowError(f"baseline.detections: {setting} does not exist")
+    return setting
+
+
+def boxes_source():
+    choice = config["annotations"]["boxes"]
+    if choice == "auto":
+        return "published" if "bbox" in PROVIDED else "derived"
+    needed = {"published": "bbox", "derived": "tool_tips"}[choice]
+    if needed not in PROVIDED:
+        raise WorkflowError(f"annotations.boxes: {choice!r} needs {DATA_FILES[needed]}, which data source '{SOURCE}' does not provide")
+    return choice
+
+
+TRAINING = False  # set by training.smk when its rules are included
+
+
+def detectors():
+    """Detector name -> detections CSV for every detector the configuration can score."""
+    found = {}
+    if "frames" in PROVIDED and TRAINING:
+        found[config["train"]["name"]] = str(RESULTS / "detections" / f"{config['train']['name']}.csv")
+    if baseline_detections():
+        found[config["baseline"]["name"]] = baseline_detections()
+    return found
+
+
+def all_targets():
+    targets = [
+        "results/validation/report.csv",
+        "results/annotations/bbox.csv",
+        "results/stats/table1.csv",
+        "results/split/trials.csv",
+    ]
+    if "tool_tips" in PROVIDED and "bbox" in PROVIDED:
+        targets.append("results/annotations/bbox_vs_published.csv")
+    if "frames" in PROVIDED:
+        targets.append("results/yolo/dataset.yaml")
+    targets += [f"results/scores/{name}/summary.json" for name in detectors()]
+    return targets

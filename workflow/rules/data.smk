@@ -1,0 +1,89 @@
+# Getting the published files into results/raw/ (one of three sources), then validating them.
+
+RAW_OUTPUTS = [raw(kind) for kind in PROVIDED]
+MANIFEST = str(RAW / "fetch_manifest.json")
+
+if SOURCE == "synthetic":
+
+    rule synthesize:
+        output:
+            RAW_OUTPUTS,
+            phases=str(RAW / "phases.csv"),
+            manifest=MANIFEST,
+        params:
+            spec=config["data"]["synthetic"],
+        log:
+            str(LOGS / "synthesize.log"),
+        benchmark:
+            str(RESULTS / "benchmarks" / "synthesize.tsv")
+        script:
+            "../scripts/synthesize.py"
+
+elif SOURCE == "figshare":
+
+    rule fetch_figshare:
+        output:
+            RAW_OUTPUTS,
+            manifest=MANIFEST,
+        params:
+            api_url=config["data"]["figshare"]["api_url"],
+            records=config["data"]["figshare"]["records"],
+            retries=config["data"]["figshare"]["retries"],
+            timeout_s=config["data"]["figshare"]["timeout_s"],
+        log:
+            str(LOGS / "fetch_figshare.log"),
+        script:
+            "../scripts/fetch.py"
+
+else:
+
+    rule mirror:
+        input:
+            [str(mirror_dir() / name) for name in PROVIDED.values()],
+        output:
+            RAW_OUTPUTS,
+            manifest=MANIFEST,
+        params:
+            mirror_dir=str(mirror_dir()),
+            names=list(PROVIDED.values()),
+        log:
+            str(LOGS / "mirror.log"),
+        script:
+            "../scripts/mirror.py"
+
+
+def validation_inputs(wildcards):
+    files = {kind: raw(kind) for kind in validated_kinds()}
+    if baseline_detections():
+        files["detections"] = baseline_detections()
+    return files
+
+
+rule validate:
+    input:
+        unpack(validation_inputs),
+    output:
+        report="results/validation/report.csv",
+        summary="results/validation/summary.csv",
+        kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
+        quarantine=directory("results/validation/quarantine"),
+    log:
+        str(LOGS / "validate.log"),
+    benchmark:
+        str(RESULTS / "benchmarks" / "validate.tsv")
+    script:
+        "../scripts/validate.py"
+
+
+rule validation_gate:
+    input:
+        report="results/validation/report.csv",
+        kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
+    output:
+        clean=[clean(k) for k in validated_kinds()],
+    params:
+        on_error=config["validation"]["on_error"],
+    log:
+        str(LOGS / "validation_gate.log"),
+    script:
+        "../scripts/validation_gate.py"

@@ -1,0 +1,31 @@
+# Scoring every detector's detections on the test trials: VOC AP (the paper's), COCO mAP, PR curves.
+
+
+def detections_of(wildcards):
+    found = detectors()
+    if wildcards.detector not in found:
+        raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
+    return found[wildcards.detector]
+
+
+rule score:
+    input:
+        truth="results/annotations/bbox.csv",
+        detections=detections_of,
+        split="results/split/trials.csv",
+    output:
+        table=report("results/scores/{detector}/ap_per_class.csv", category="Scores", subcategory="{detector}", caption="../report/ap_per_class.rst"),
+        per_trial="results/scores/{detector}/per_trial_ap.csv",
+        curves="results/scores/{detector}/pr_curves.csv",
+        figure=report("results/scores/{detector}/pr_curves.png", category="Scores", subcategory="{detector}", caption="../report/pr_curves.rst"),
+        summary="results/scores/{detector}/summary.json",
+    params:
+        iou=config["scoring"]["iou_threshold"],
+        bootstrap=config["scoring"]["bootstrap"],
+        seed=config["split"]["seed"],
+    log:
+        str(LOGS / "score" / "{detector}.log"),
+    benchmark:
+        str(RESULTS / "benchmarks" / "score" / "{detector}.tsv")
+    script:
+        "../scripts/score.py"
