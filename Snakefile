@@ -8,6 +8,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/training.smk"
 include: "workflow/rules/scoring.smk"
 
 

@@ -183,7 +183,8 @@ def _write_coco(out: Path, results: list, by_frame: dict, empty: pd.DataFrame) -
                 continue
             image_id = len(images) + 1
             stem = frame.rsplit(".", 1)[0]
-            images.append({"id": image_id, "file_name": f"images/{split}/{stem}.jpg", "width": size[0], "height": size[1], "trial_frame": frame})
+            images.append({"id": image_id, "file_name": f"images/{split}/{stem}.jpg", "width": size[0], "height": size[1],
+                           "trial_frame": frame, "original_width": original[0], "original_height": original[1]})
             sx, sy = size[0] / original[0], size[1] / original[1]
             for box in by_frame.get(frame, empty).itertuples(index=False):
                 x1, y1 = max(0.0, float(box.x1)), max(0.0, float(box.y1))

@@ -49,3 +49,22 @@ def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path) -> No
     ax.set_ylabel("precision")
     ax.legend(loc="lower left", fontsize=8)
     _save(fig, path)
+
+
+def training_curves(results_csv: str | Path, path: str | Path) -> None:
+    """Losses and validation mAP per epoch from ultralytics' results.csv."""
+    results = pd.read_csv(results_csv)
+    results.columns = [c.strip() for c in results.columns]
+    losses = [c for c in results.columns if "loss" in c]
+    metrics = [c for c in results.columns if c.startswith("metrics/mAP")]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for column in losses:
+        axes[0].plot(results["epoch"], results[column], label=column)
+    for column in metrics:
+        axes[1].plot(results["epoch"], results[column], label=column)
+    axes[0].set_title("losses")
+    axes[1].set_title("validation mAP")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    _save(fig, path)

@@ -275,8 +275,9 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
 
     boxes = annotation_table(box_rows)
     boxes = boxes.sort_values(["trial_frame", "label"], kind="stable")
-    write_csv(annotation_table(tip_rows), paths[C.TOOL_TIPS_CSV])
-    write_csv(boxes, paths[C.BBOX_CSV])
+    # as published: CRLF and no line break after the last row
+    write_csv(annotation_table(tip_rows), paths[C.TOOL_TIPS_CSV], final_newline=False)
+    write_csv(boxes, paths[C.BBOX_CSV], final_newline=False)
     write_csv(_outcomes(trials, spec, rng), paths[C.OUTCOMES_CSV], bom=True, final_newline=False)
     write_csv(pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]), paths["phases.csv"], crlf=False)
     return paths

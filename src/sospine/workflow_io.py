@@ -12,7 +12,7 @@ def setup_logging(snakemake) -> logging.Logger:  # noqa: ANN001 - Snakemake's sc
     log_path = Path(snakemake.log[0])
     log_path.parent.mkdir(parents=True, exist_ok=True)
     stream = open(log_path, "w", buffering=1, encoding="utf-8")
-    sys.stderr = stream
+    sys.stderr = sys.stdout = stream  # ultralytics and tqdm progress land in the log too
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     logging.captureWarnings(True)
     return logging.getLogger(f"sospine.{snakemake.rule}")

@@ -1,0 +1,147 @@
+"""Detector training and inference with ultralytics, offline and traceable.
+
+Ultralytics keeps settings in the home directory, phones home, and downloads fonts and weights on
+demand. `offline_ultralytics` points its settings at a folder inside results/ and turns all of
+that off before ultralytics is imported, so a run touches nothing outside the project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .constants import BOX_LABELS
+
+log = logging.getLogger(__name__)
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+def offline_ultralytics(settings_dir: str | Path):
+    """Import ultralytics with its settings under `settings_dir`, offline, no telemetry."""
+    settings_dir = Path(settings_dir).resolve()
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_CONFIG_DIR"] = str(settings_dir)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import ultralytics
+    from ultralytics.utils import SETTINGS
+
+    SETTINGS.update({"sync": False, "runs_dir": str(settings_dir / "runs"), "weights_dir": str(settings_dir / "weights"),
+                     "datasets_dir": str(settings_dir / "datasets"), "clearml": False, "comet": False, "dvc": False,
+                     "mlflow": False, "raytune": False, "tensorboard": False, "wandb": False})
+    return ultralytics
+
+
+def resolve_device(device: str | int) -> str:
+    """`auto` -> first GPU when there is one, else CPU; `cuda` without a GPU is an error."""
+    import torch
+
+    text = str(device).strip().lower()
+    has_gpu = torch.cuda.is_available()
+    if text == "auto":
+        return "0" if has_gpu else "cpu"
+    if text == "cpu":
+        return "cpu"
+    if not has_gpu:
+        raise TrainingError(f"train.device is {device!r} but no CUDA GPU is visible here (torch {torch.__version__}); use 'auto' or 'cpu'")
+    return "0" if text == "cuda" else text
+
+
+def run_key(args: dict) -> str:
+    """Short hash of the resolved training arguments: a run dir is only resumed by the same arguments."""
+    return hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def completed_epochs(run_dir: Path) -> int:
+    results = run_dir / "results.csv"
+    return len(pd.read_csv(results)) if results.exists() else 0
+
+
+def train(dataset_yaml: str | Path, work_dir: str | Path, *, model: str, epochs: int, imgsz: int, batch: int,
+          device: str | int, seed: int, workers: int, extra: dict | None = None) -> Path:
+    """Train (or resume, or reuse a finished run with the same arguments); return the run folder.
+
+    The run folder is `<work_dir>/runs/<hash of the arguments>`; a killed run resumes from its
+    `weights/last.pt` when called again with the same arguments.
+    """
+    work = Path(work_dir).resolve()
+    offline_ultralytics(work / "ultralytics")
+    from ultralytics import YOLO
+
+    resolved_device = resolve_device(device)
+    args = {"data": str(Path(dataset_yaml).resolve()), "model": model, "epochs": epochs, "imgsz": imgsz, "batch": batch,
+            "device": resolved_device, "seed": seed, "workers": workers, "deterministic": True, "plots": False,
+            "exist_ok": True, "verbose": True, **(extra or {})}
+    key = run_key({k: v for k, v in args.items() if k != "device"})
+    run_dir = work / "runs" / key
+    last = run_dir / "weights" / "last.pt"
+    done = completed_epochs(run_dir)
+    if (run_dir / "weights" / "best.pt").exists() and done >= epochs and (run_dir / "finished").exists():
+        log.info("run %s already finished %d epochs; reusing it", key, done)
+        return run_dir
+    if last.exists():
+        log.info("resuming run %s from %s after %d of %d epochs", key, last, done, epochs)
+        YOLO(str(last)).train(resume=True, device=resolved_device, workers=workers)
+    else:
+        log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
+        YOLO(model).train(project=str(work / "runs"), name=key, **args)
+    (run_dir / "finished").write_text(str(completed_epochs(run_dir)))
+    return run_dir
+
+
+def environment() -> dict:
+    import torch
+    import ultralytics
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": ultralytics.__version__,
+            "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "platform": platform.platform()}
+
+
+def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
+    """Copy the run's weights and metrics to the rule's outputs and save the arguments beside them."""
+    shutil.copyfile(run_dir / "weights" / "best.pt", out["best"])
+    shutil.copyfile(run_dir / "weights" / "last.pt", out["last"])
+    results = pd.read_csv(run_dir / "results.csv")
+    results.columns = [c.strip() for c in results.columns]
+    results.to_csv(out["results"], index=False)
+    Path(out["args"]).write_text(json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str) + "\n")
+
+
+def predict(weights: str | Path, coco_json: str | Path, image_root: str | Path, *, imgsz: int, conf: float,
+            device: str | int, settings_dir: str | Path, batch: int = 16) -> pd.DataFrame:
+    """Detections in the published format for every image of a COCO split file, in original pixels."""
+    offline_ultralytics(settings_dir)
+    from ultralytics import YOLO
+
+    images = json.loads(Path(coco_json).read_text())["images"]
+    model = YOLO(str(weights))
+    resolved_device = resolve_device(device)
+    rows = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        results = model.predict([str(Path(image_root) / im["file_name"]) for im in chunk], imgsz=imgsz, conf=conf,
+                                device=resolved_device, verbose=False)
+        for im, result in zip(chunk, results):
+            boxes = result.boxes
+            if boxes is None or len(boxes) == 0:
+                continue
+            xyxy = boxes.xyxy.cpu().numpy().astype(float)
+            scale = np.array([im["original_width"] / im["width"], im["original_height"] / im["height"]] * 2)
+            xyxy = xyxy * scale
+            frame = int(im["trial_frame"].rsplit("_", 1)[1].split(".")[0])
+            for (x1, y1, x2, y2), score, cls in zip(xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int)):
+                rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
+        log.info("predicted %d/%d test frames", min(start + batch, len(images)), len(images))
+    return pd.DataFrame(rows, columns=["trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label"])
