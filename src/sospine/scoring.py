@@ -213,8 +213,12 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
 
 
 def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: list[str] | None = None,
-          iou: float = 0.5, bootstrap: int = 1000, seed: int = 0) -> dict:
-    """All scoring tables for one detector; see `score_files` for the files written."""
+          iou: float = 0.5, bootstrap: int = 1000, seed: int = 0, coco: bool = True) -> dict:
+    """All scoring tables for one detector; see `score_files` for the files written.
+
+    `coco=False` skips the (slower) torchmetrics figures, leaving them NaN.
+    """
+    with_coco = coco
     det_trials = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
     trials = sorted(test_trials) if test_trials else det_trials
     if not trials:
@@ -227,10 +231,10 @@ def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: l
     if dets.empty:
         warnings.warn("the detections file has no detections in the test trials: every AP is 0")
         table["ap50_voc"] = table["ap50_voc"].fillna(0.0).where(table["n_truth"] > 0)
-    coco = coco_map(truth, dets) if not dets.empty else {"ap50_coco": {}, "ap50_95_coco": {}}
+    coco = coco_map(truth, dets) if with_coco and not dets.empty else {"ap50_coco": {}, "ap50_95_coco": {}}
     table["ap50_coco"] = table["label"].map(coco["ap50_coco"]).astype(float)
     table["ap50_95_coco"] = table["label"].map(coco["ap50_95_coco"]).astype(float)
-    if dets.empty:
+    if with_coco and dets.empty:
         table[["ap50_coco", "ap50_95_coco"]] = table[["ap50_coco", "ap50_95_coco"]].fillna(0.0)
     intervals = bootstrap_ap(matched, trials, bootstrap, seed) if bootstrap and len(trials) > 1 else None
     if intervals is not None:
@@ -239,8 +243,8 @@ def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: l
     summary = {
         "map50_voc_all": float(table["ap50_voc"].mean()),
         "map50_voc_instruments": float(instruments["ap50_voc"].mean()),
-        "map50_coco_all": float(coco["ap50_coco"].get("all", 0.0)),
-        "map50_95_coco_all": float(coco["ap50_95_coco"].get("all", 0.0)),
+        "map50_coco_all": float(coco["ap50_coco"].get("all", 0.0 if with_coco else np.nan)),
+        "map50_95_coco_all": float(coco["ap50_95_coco"].get("all", 0.0 if with_coco else np.nan)),
         "map50_coco_instruments": float(instruments["ap50_coco"].mean()),
         "iou_threshold": iou,
         "test_trials": trials,
