@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,13 @@ from sospine.config import ConfigError, check, load_yaml, merge_overrides
 
 min_version("9.0")
 
+
+def fail(message):
+    """Stop before any job with one line that names the key or path (no traceback)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
 SCHEMA_PATH = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 _schema = load_yaml(SCHEMA_PATH)
 _file_config = load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
@@ -22,7 +30,7 @@ _coerced = merge_overrides(config, _file_config, _schema)
 try:
     check(_coerced, _schema)
 except ConfigError as error:
-    raise WorkflowError(f"invalid configuration: {error}")
+    fail(f"invalid configuration: {error}")
 config.clear()
 config.update(_coerced)
 validate(config, str(SCHEMA_PATH))  # fills the schema's defaults
@@ -42,7 +50,7 @@ DATA_FILES = {
 def mirror_dir():
     folder = Path(config["data"]["mirror_dir"] or ".")
     if not config["data"]["mirror_dir"] or not folder.is_dir():
-        raise WorkflowError(
+        fail(
             f"data.mirror_dir: {config['data']['mirror_dir']!r} is not a folder "
             "(data.source is 'mirror'; point it at a folder of the SOSpine files)"
         )
@@ -91,7 +99,7 @@ def baseline_detections():
     if not setting:
         return None
     if not Path(setting).is_file():
-        raise WorkflowError(f"baseline.detections: {setting} does not exist")
+        fail(f"baseline.detections: {setting} does not exist")
     return setting
 
 
@@ -101,7 +109,7 @@ def boxes_source():
         return "published" if "bbox" in PROVIDED else "derived"
     needed = {"published": "bbox", "derived": "tool_tips"}[choice]
     if needed not in PROVIDED:
-        raise WorkflowError(f"annotations.boxes: {choice!r} needs {DATA_FILES[needed]}, which data source '{SOURCE}' does not provide")
+        fail(f"annotations.boxes: {choice!r} needs {DATA_FILES[needed]}, which data source '{SOURCE}' does not provide")
     return choice
 
 
@@ -131,3 +139,17 @@ def all_targets():
         targets.append("results/yolo/dataset.yaml")
     targets += [f"results/scores/{name}/summary.json" for name in detectors()]
     return targets
+
+
+def validation_inputs(wildcards):
+    files = {kind: raw(kind) for kind in validated_kinds()}
+    if baseline_detections():
+        files["detections"] = baseline_detections()
+    return files
+
+
+def detections_of(wildcards):
+    found = detectors()
+    if wildcards.detector not in found:
+        raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
+    return found[wildcards.detector]

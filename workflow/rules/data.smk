@@ -16,6 +16,8 @@ if SOURCE == "synthetic":
             str(LOGS / "synthesize.log"),
         benchmark:
             str(RESULTS / "benchmarks" / "synthesize.tsv")
+        conda:
+            "../envs/data.yaml"
         script:
             "../scripts/synthesize.py"
 
@@ -32,6 +34,8 @@ elif SOURCE == "figshare":
             timeout_s=config["data"]["figshare"]["timeout_s"],
         log:
             str(LOGS / "fetch_figshare.log"),
+        conda:
+            "../envs/data.yaml"
         script:
             "../scripts/fetch.py"
 
@@ -48,15 +52,10 @@ else:
             names=list(PROVIDED.values()),
         log:
             str(LOGS / "mirror.log"),
+        conda:
+            "../envs/data.yaml"
         script:
             "../scripts/mirror.py"
-
-
-def validation_inputs(wildcards):
-    files = {kind: raw(kind) for kind in validated_kinds()}
-    if baseline_detections():
-        files["detections"] = baseline_detections()
-    return files
 
 
 rule validate:
@@ -71,6 +70,8 @@ rule validate:
         str(LOGS / "validate.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "validate.tsv")
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/validate.py"
 
@@ -85,5 +86,7 @@ rule validation_gate:
         on_error=config["validation"]["on_error"],
     log:
         str(LOGS / "validation_gate.log"),
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/validation_gate.py"

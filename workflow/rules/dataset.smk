@@ -15,6 +15,8 @@ rule boxes:
         str(LOGS / "boxes.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "boxes.tsv")
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/boxes.py"
 
@@ -30,6 +32,8 @@ rule split:
         split=config["split"],
     log:
         str(LOGS / "split.log"),
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/split.py"
 
@@ -49,6 +53,8 @@ rule stats:
         box_sizes=report("results/stats/box_sizes.png", category="Dataset", caption="../report/box_sizes.rst"),
     log:
         str(LOGS / "stats.log"),
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/stats.py"
 
@@ -72,5 +78,7 @@ rule export_yolo:
         str(LOGS / "export_yolo.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "export_yolo.tsv")
+    conda:
+        "../envs/data.yaml"
     script:
         "../scripts/export_yolo.py"

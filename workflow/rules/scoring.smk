@@ -1,13 +1,6 @@
 # Scoring every detector's detections on the test trials: VOC AP (the paper's), COCO mAP, PR curves.
 
 
-def detections_of(wildcards):
-    found = detectors()
-    if wildcards.detector not in found:
-        raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
-    return found[wildcards.detector]
-
-
 rule score:
     input:
         truth="results/annotations/bbox.csv",
@@ -27,5 +20,7 @@ rule score:
         str(LOGS / "score" / "{detector}.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "score" / "{detector}.tsv")
+    conda:
+        "../envs/scoring.yaml"
     script:
         "../scripts/score.py"

@@ -17,7 +17,7 @@ rule train:
         args=f"{TRAIN_DIR}/train_args.json",
         curves=report(f"{TRAIN_DIR}/training_curves.png", category="Training", caption="../report/training_curves.rst"),
     params:
-        work_dir=TRAIN_DIR,
+        work_dir=lambda wildcards, output: os.path.dirname(output.best),
         model=TRAIN["model"],
         epochs=TRAIN["epochs"],
         imgsz=TRAIN["imgsz"],
@@ -35,6 +35,8 @@ rule train:
         f"results/logs/train/{TRAIN['name']}.log",
     benchmark:
         f"results/benchmarks/train/{TRAIN['name']}.tsv"
+    conda:
+        "../envs/detector.yaml"
     script:
         "../scripts/train.py"
 
@@ -49,7 +51,7 @@ rule predict:
         imgsz=TRAIN["imgsz"],
         conf=TRAIN["predict_conf"],
         device=TRAIN["device"],
-        settings_dir=f"{TRAIN_DIR}/ultralytics",
+        settings_dir=lambda wildcards, input: os.path.join(os.path.dirname(input.weights), "ultralytics"),
     threads: 4
     resources:
         gpu=min(TRAIN["gpus"], 1),
@@ -57,5 +59,7 @@ rule predict:
         runtime=120,
     log:
         f"results/logs/predict/{TRAIN['name']}.log",
+    conda:
+        "../envs/detector.yaml"
     script:
         "../scripts/predict.py"

@@ -1,0 +1,98 @@
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sospine import constants as C
+from sospine.export import ExportError, export_yolo
+from sospine.split import assign_trials, frames_split
+from sospine.stats import table1
+from sospine.tables import read_annotations, with_frame_columns
+from sospine.synth import VIDEO_TRIALS
+
+
+@pytest.mark.parametrize("method", ["paper", "random", "leave_one_surgeon_out"])
+@pytest.mark.parametrize("validation", ["trials", "frames"])
+def test_no_trial_or_frame_in_two_splits(method, validation):
+    frames = pd.DataFrame([(C.frame_name(t, i), t) for t in VIDEO_TRIALS for i in range(1, 21)], columns=["trial_frame", "trial"])
+    folds = assign_trials(list(VIDEO_TRIALS), method=method, test_trials=list(C.PAPER_TEST_TRIALS), val_trials=2, test_fraction=0.2, seed=1)
+    assert len(folds) == (8 if method == "leave_one_surgeon_out" else 1)
+    for fold in folds.values():
+        assert fold["trial"].is_unique and set(fold["trial"]) == set(VIDEO_TRIALS)
+        table = frames_split(frames, fold, validation=validation, val_frames=30, seed=1)
+        assert table["trial_frame"].is_unique and len(table) == len(frames)
+        assert set(table["split"]) == {"train", "val", "test"}
+        per_trial = table.groupby("trial")["split"].agg(set)
+        tested = per_trial[per_trial.map(lambda s: "test" in s)]
+        assert (tested.map(len) == 1).all(), "a test trial never shares frames with another split"
+        if validation == "trials":
+            assert (per_trial.map(len) == 1).all()
+        if method == "leave_one_surgeon_out":
+            assert fold.loc[fold["split"] == "test", "trial"].str.extract(r"^(S\d+)A")[0].nunique() == 1
+            assert (fold.loc[fold["trial"].str.startswith("Clip"), "split"] != "test").all()
+
+
+def test_paper_table1_and_split(real_dir):
+    boxes = with_frame_columns(read_annotations(real_dir / "sospine_bbox.csv"))
+    frames = boxes.drop_duplicates("trial_frame")
+    fold = assign_trials(frames["trial"].unique().tolist(), method="paper", test_trials=list(C.PAPER_TEST_TRIALS), val_trials=2, test_fraction=0.2, seed=0)["main"]
+    split = frames_split(frames, fold, validation="frames", val_frames=1000, seed=0)
+    assert (split["split"] == "test").sum() == 2828 and (split["split"] != "test").sum() == 12866
+    assert (split["split"] == "val").sum() == 1000
+    t = table1(boxes, split).set_index("label")
+    expected = {"grasper": (2375, 1683, 692), "needle driver": (4238, 3400, 838), "nerve hook": (1200, 1023, 177),
+                "durotomy": (12141, 9917, 2224), "needle": (1417, 1165, 252)}
+    for label, (a, tr, te) in expected.items():
+        assert tuple(t.loc[label, ["all", "train", "test"]]) == (a, tr, te)
+
+
+def _frames_of(synthetic):
+    boxes = read_annotations(synthetic[C.BBOX_CSV])
+    frames = with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]]
+    return boxes, frames.assign(split=np.where(frames["trial"] == "Clip0", "test", "train"))
+
+
+def test_export_labels_round_trip_to_original_pixels(synthetic, tmp_path):
+    boxes, frames = _frames_of(synthetic)
+    summary = export_yolo(synthetic[C.FRAMES_ZIP], boxes, frames, tmp_path, max_side=160, workers=2)
+    assert summary["frames"]["test"] == 30 and (tmp_path / "dataset.yaml").exists()
+    names = (tmp_path / "dataset.yaml").read_text()
+    assert all(f"{i}: {label}" in names for i, label in enumerate(C.BOX_LABELS))
+    from PIL import Image
+
+    assert Image.open(next((tmp_path / "images" / "train").iterdir())).size == (160, 90)
+    width, height = 320, 180
+    for row in boxes.dropna(subset=["label"]).sample(40, random_state=0).itertuples():
+        split = "test" if row.trial_frame.startswith("Clip0") else "train"
+        lines = (tmp_path / "labels" / split / row.trial_frame.replace(".jpeg", ".txt")).read_text().split("\n")
+        cls = C.BOX_LABELS.index(row.label)
+        decoded = []
+        for line in filter(None, lines):
+            c, cx, cy, w, h = line.split()
+            if int(c) == cls:
+                cx, cy, w, h = float(cx) * width, float(cy) * height, float(w) * width, float(h) * height
+                decoded.append((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        clipped = (max(row.x1, 0), max(row.y1, 0), min(row.x2, width), min(row.y2, height))
+        if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
+            assert any(np.allclose(d, clipped, atol=1) for d in decoded), row
+
+
+def test_hostile_archive(synthetic, tmp_path):
+    boxes, frames = _frames_of(synthetic)
+    hostile = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(synthetic[C.FRAMES_ZIP]) as good, zipfile.ZipFile(hostile, "w") as bad:
+        for name in good.namelist()[1:]:  # the first frame goes missing
+            data = good.read(name)
+            bad.writestr(name, data[:200] if name == good.namelist()[5] else data)  # and one is corrupt
+        bad.writestr("../../escape.jpeg", b"x")
+        bad.writestr("/abs.jpeg", b"x")
+        bad.writestr("notes.txt", b"x")
+    out = tmp_path / "out" / "yolo"
+    with pytest.raises(ExportError, match="missing from the archive: Clip0_frame_00000001.jpeg"):
+        export_yolo(hostile, boxes, frames, out, max_side=160)
+    present = frames[frames["trial_frame"] != "Clip0_frame_00000001.jpeg"]
+    with pytest.raises(ExportError, match="corrupt JPEG"):
+        export_yolo(hostile, boxes, present, out, max_side=160)
+    assert not (tmp_path / "escape.jpeg").exists() and not list(tmp_path.parent.glob("escape*"))
+    assert all(p.resolve().is_relative_to(out.resolve()) for p in out.rglob("*"))

@@ -1,0 +1,98 @@
+"""Real Snakemake runs of the workflow in a temporary copy."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import SHARED, copy_workflow
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+TINY = {  # a few seconds of synthetic data and one epoch of training on tiny images
+    "data": {"source": "synthetic", "synthetic": {"seed": 1, "trials": 6, "frames_per_trial": 16, "width": 192, "height": 108}},
+    "split": {"method": "paper", "test_trials": ["S1A2", "Clip0"], "val_trials": 1},
+    "export": {"max_side": 96},
+    "train": {"epochs": 1, "imgsz": 64, "batch": 8, "device": "cpu", "workers": 0},
+    "scoring": {"bootstrap": 20},
+}
+
+
+def run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
+    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=env, timeout=1200)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return copy_workflow(tmp_path)
+
+
+def tiny_config(workdir: Path, **overrides) -> str:
+    import yaml
+
+    from sospine.config import deep_merge
+
+    path = workdir / "config" / "tiny.yaml"
+    path.write_text(yaml.safe_dump(deep_merge(TINY, overrides)))
+    return str(path)
+
+
+def test_lint_is_clean(workdir):
+    result = run(workdir, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("override, message", [
+    (["scoring={iou_treshold: 0.5}"], "unknown config key 'iou_treshold' under 'scoring'"),
+    (["data={source: ftp}"], "data.source"),
+    (["data={source: mirror, mirror_dir: /nonexistent/x}"], "data.mirror_dir"),
+])
+def test_bad_config_fails_before_any_job(workdir, override, message):
+    result = run(workdir, "--config", *override, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert not (workdir / "results").exists()
+
+
+def test_nested_override_from_the_command_line(workdir):
+    result = run(workdir, "--configfile", tiny_config(workdir), "--config", "scoring={iou_threshold: 0.6}", "-n", "--printshellcmds")
+    assert "score" in result.stdout
+
+
+@pytest.mark.slow
+def test_synthetic_end_to_end(workdir):
+    run(workdir, "--configfile", tiny_config(workdir))
+    results = workdir / "results"
+    assert pd.read_csv(results / "validation" / "report.csv").query("severity == 'error'").empty
+    comparison = pd.read_csv(results / "annotations" / "bbox_vs_published.csv")
+    assert (comparison[["differing", "missing", "extra"]] == 0).all().all() and comparison["identical"].sum() > 0
+    assert list(pd.read_csv(results / "stats" / "table1.csv").columns)[:4] == ["label", "all", "train", "test"]
+    assert (results / "yolo" / "dataset.yaml").exists()
+    assert (results / "train" / "yolo" / "best.pt").exists()
+    detections = pd.read_csv(results / "detections" / "yolo.csv")
+    assert list(detections.columns) == ["trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label"]
+    summary = json.loads((results / "scores" / "yolo" / "summary.json").read_text())
+    assert sorted(summary["test_trials"]) == ["Clip0", "S1A2"]
+    # nothing to do on a second run
+    assert "Nothing to be done" in run(workdir, "--configfile", tiny_config(workdir), "-n").stdout + run(workdir, "--configfile", tiny_config(workdir), "-n").stderr
+
+
+@pytest.mark.skipif(not (SHARED / "sospine_bbox.csv").exists(), reason="real SOSpine files not at ../shared/sospine")
+def test_mirror_of_the_real_files_scores_the_paper_baseline(workdir):
+    run(workdir, "--config", f"data={{source: mirror, mirror_dir: {SHARED}}}", "scoring={bootstrap: 20}")
+    results = workdir / "results"
+    table = pd.read_csv(results / "stats" / "table1.csv").set_index("label")
+    assert table.loc["durotomy", "all"] == 12141 and table.loc["durotomy", "test"] == 2224
+    ap = pd.read_csv(results / "scores" / "yolov4_paper" / "ap_per_class.csv").set_index("label")["ap50_voc"]
+    assert ap["needle driver"] == pytest.approx(0.939, abs=0.006)
+    assert not (results / "yolo").exists()  # no frames.zip in the mirror: no export, no training
+    manifest = json.loads((results / "raw" / "fetch_manifest.json").read_text())
+    assert {e["file"] for e in manifest} == {"sospine_bbox.csv", "sospine_outcomes.csv"}
