@@ -10,6 +10,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/scoring.smk"
+include: "workflow/rules/analytics.smk"
 
 
 rule all:

@@ -68,3 +68,55 @@ def training_curves(results_csv: str | Path, path: str | Path) -> None:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     _save(fig, path)
+
+
+def timeline(presence_table: pd.DataFrame, trial: str, path: str | Path) -> None:
+    """One trial: a row per tool and source (ground truth above detections), ticks where present."""
+    data = presence_table[(presence_table["trial"] == trial) & presence_table["present"]]
+    sources = sorted(presence_table.loc[presence_table["trial"] == trial, "source"].unique(), key=lambda s: (s != "ground_truth", s))
+    rows = [(tool, source) for tool in BOX_LABELS for source in sources]
+    fig, ax = plt.subplots(figsize=(11, 0.35 * len(rows) + 1.2))
+    _draw_timeline(ax, data, rows)
+    ax.set_title(f"{trial}: tool presence")
+    _save(fig, path)
+
+
+def _draw_timeline(ax: plt.Axes, data: pd.DataFrame, rows: list[tuple[str, str]]) -> None:
+    for y, (tool, source) in enumerate(rows):
+        frames = data.loc[(data["tool"] == tool) & (data["source"] == source), "frame"]
+        alpha = 1.0 if source == "ground_truth" else 0.6
+        ax.vlines(frames, y - 0.4, y + 0.4, color=PALETTE[tool], alpha=alpha, linewidth=0.8)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([f"{tool} ({'truth' if source == 'ground_truth' else source.split(':', 1)[-1]})" for tool, source in rows], fontsize=7)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlabel("frame (s)")
+
+
+def timeline_grid(presence_table: pd.DataFrame, trials: list[str], path: str | Path) -> None:
+    """The test trials side by side, ground truth vs detections (the paper's Fig. 4)."""
+    sources = sorted(presence_table["source"].unique(), key=lambda s: (s != "ground_truth", s))
+    rows = [(tool, source) for tool in BOX_LABELS for source in sources]
+    fig, axes = plt.subplots(len(trials), 1, figsize=(11, (0.3 * len(rows) + 0.8) * max(len(trials), 1)), squeeze=False)
+    for ax, trial in zip(axes[:, 0], trials):
+        data = presence_table[(presence_table["trial"] == trial) & presence_table["present"]]
+        _draw_timeline(ax, data, rows)
+        ax.set_title(trial, fontsize=9)
+    _save(fig, path)
+
+
+def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
+    """Success rate and mean repair time by attempt."""
+    data = by_attempt[by_attempt["attempt"] != "all"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(data["attempt"].astype(str), data["success_rate"] * 100, color="#88c", label="success (no leak) %")
+    ax.set_xlabel("attempt")
+    ax.set_ylabel("success rate (%)")
+    ax.set_ylim(0, 100)
+    twin = ax.twinx()
+    twin.plot(data["attempt"].astype(str), data["mean_time_s"], "o-", color="#c44", label="mean repair time, all trials (s)")
+    twin.plot(data["attempt"].astype(str), data["mean_time_success_s"], "s--", color="#e90", label="mean repair time, successful (s)")
+    twin.set_ylabel("time for repair (s)")
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left")
+    _save(fig, path)

@@ -138,6 +138,9 @@ def all_targets():
     if "frames" in PROVIDED:
         targets.append("results/yolo/dataset.yaml")
     targets += [f"results/scores/{name}/summary.json" for name in detectors()]
+    targets += ["results/timelines/presence.csv", "results/phases/segments.csv"]
+    if "outcomes" in PROVIDED:
+        targets.append("results/outcomes/by_attempt.csv")
     return targets
 
 

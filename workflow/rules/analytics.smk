@@ -1,0 +1,65 @@
+# Tool-presence timelines, phases and outcome analyses, from ground truth and from every detector.
+
+ANALYTICS = config["analytics"]
+
+
+rule presence:
+    input:
+        bbox="results/annotations/bbox.csv",
+        split="results/split/trials.csv",
+        detections=lambda wildcards: list(detectors().values()),
+        scores=lambda wildcards: [f"results/scores/{name}/ap_per_class.csv" for name in detectors()],
+    output:
+        presence=report("results/timelines/presence.csv", category="Timelines", caption="../report/presence.rst"),
+        metrics="results/timelines/presence_metrics.csv",
+        thresholds="results/timelines/thresholds.csv",
+        figures=directory("results/timelines/figures"),
+        grid=report("results/timelines/test_trials.png", category="Timelines", caption="../report/timeline_grid.rst"),
+    params:
+        detectors=lambda wildcards: list(detectors()),
+        threshold=ANALYTICS["presence_threshold"],
+        min_gap=ANALYTICS["min_gap_frames"],
+        min_run=ANALYTICS["min_run_frames"],
+    log:
+        str(LOGS / "presence.log"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/presence.py"
+
+
+rule phases:
+    input:
+        presence="results/timelines/presence.csv",
+        truth=str(RAW / "phases.csv") if SOURCE == "synthetic" else [],
+    output:
+        segments="results/phases/segments.csv",
+        table=report("results/phases/phase_table.csv", category="Phases", caption="../report/phase_table.rst"),
+        agreement="results/phases/agreement.csv",
+        vs_script="results/phases/vs_scripted_phases.csv" if SOURCE == "synthetic" else [],
+    params:
+        phases=ANALYTICS["phases"],
+    log:
+        str(LOGS / "phases.log"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/phases.py"
+
+
+rule outcomes:
+    input:
+        outcomes=clean("outcomes"),
+        presence="results/timelines/presence.csv",
+        segments="results/phases/segments.csv",
+    output:
+        by_attempt=report("results/outcomes/by_attempt.csv", category="Outcomes", caption="../report/by_attempt.rst"),
+        per_trial="results/outcomes/per_trial_metrics.csv",
+        by_outcome=report("results/outcomes/by_outcome.csv", category="Outcomes", caption="../report/by_outcome.rst"),
+        figure=report("results/outcomes/learning_curve.png", category="Outcomes", caption="../report/learning_curve.rst"),
+    log:
+        str(LOGS / "outcomes.log"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/outcomes.py"

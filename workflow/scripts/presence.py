@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import pandas as pd
+
+from sospine import analytics as A
+from sospine import plots
+from sospine.tables import read_annotations, read_detections
+from sospine.workflow_io import setup_logging
+
+log = setup_logging(snakemake)
+p = snakemake.params
+boxes = read_annotations(snakemake.input.bbox)
+frames = A.frame_index(boxes)
+trials = pd.read_csv(snakemake.input.split)
+test_trials = sorted(trials.loc[trials["split"] == "test", "trial"])
+tables = [A.presence(frames, boxes, A.GROUND_TRUTH)]
+threshold_rows = []
+for name, detections_path, scores_path in zip(p.detectors, snakemake.input.detections, snakemake.input.scores):
+    detections = read_detections(detections_path)
+    scored = pd.read_csv(scores_path).set_index("label")
+    thresholds = scored["best_threshold"].to_dict() if p.threshold == "best_f1" else {label: float(p.threshold) for label in scored.index}
+    threshold_rows += [{"detector": name, "label": k, "threshold": v} for k, v in thresholds.items()]
+    detected_trials = set(A.split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(test_trials)
+    tables.append(A.presence(frames[frames["trial"].isin(detected_trials)], A.thresholded(detections, thresholds), f"detections:{name}"))
+table = A.smooth(pd.concat(tables, ignore_index=True), p.min_gap, p.min_run)
+table.to_csv(snakemake.output.presence, index=False)
+pd.DataFrame(threshold_rows, columns=["detector", "label", "threshold"]).to_csv(snakemake.output.thresholds, index=False)
+truth = table[table["source"] == A.GROUND_TRUTH].drop(columns="source")
+metrics = [A.agreement(truth, table[table["source"] == s].drop(columns="source"), ["trial", "tool"]).assign(source=s)
+           for s in table["source"].unique() if s != A.GROUND_TRUTH]
+columns = ["source", "trial", "tool", "tp", "fp", "fn", "precision", "recall", "f1"]
+(pd.concat(metrics)[columns] if metrics else pd.DataFrame(columns=columns)).to_csv(snakemake.output.metrics, index=False)
+figures = Path(snakemake.output.figures)
+figures.mkdir(parents=True, exist_ok=True)
+for trial in sorted(frames["trial"].unique()):
+    plots.timeline(table, trial, figures / f"{trial}.png")
+plots.timeline_grid(table[table["trial"].isin(test_trials)], test_trials, snakemake.output.grid)
+log.info("presence for %d trials, sources %s", frames["trial"].nunique(), sorted(table["source"].unique()))
