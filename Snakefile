@@ -11,9 +11,11 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/scoring.smk"
 include: "workflow/rules/analytics.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
         all_targets(),
+        "results/provenance.json",
     default_target: True

@@ -31,7 +31,7 @@ def presence(frames: pd.DataFrame, items: pd.DataFrame, source: str) -> pd.DataF
     hits = hits.astype({"frame": int}).assign(present=True)
     grid = frames.merge(pd.DataFrame({"tool": list(BOX_LABELS)}), how="cross")
     out = grid.merge(hits.rename(columns={"label": "tool"}), on=["trial", "frame", "tool"], how="left")
-    out["present"] = out["present"].fillna(False).astype(bool)
+    out["present"] = out["present"].notna()
     out["source"] = source
     return out[["trial", "frame", "tool", "source", "present"]]
 
@@ -155,7 +155,7 @@ def expand_segments(segs: pd.DataFrame, frames: pd.DataFrame, phases: list[str],
     rows["frame"] = rows["start_frame"].to_numpy() + offsets
     hit = rows[["trial", "phase", "frame"]].drop_duplicates().assign(active=True)
     out = grid.merge(hit, on=["trial", "frame", "phase"], how="left")
-    out["active"] = out["active"].fillna(False).astype(bool)
+    out["active"] = out["active"].notna()
     return out.assign(source=source)
 
 

@@ -156,3 +156,13 @@ def detections_of(wildcards):
     if wildcards.detector not in found:
         raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
     return found[wildcards.detector]
+
+
+def static_rule_params():
+    """Each rule's named params (those known at parse time) for the provenance record."""
+    named = {}
+    for rule_ in workflow.rules:
+        params = {k: v for k, v in rule_.params.items() if not callable(v)}
+        if params:
+            named[rule_.name] = params
+    return named

@@ -1,0 +1,135 @@
+"""Provenance of the workflow's outputs: for each artifact its rule, parameters, inputs with md5,
+the code version and package versions, rooted in the fetch manifest's DOIs and md5s.
+
+Snakemake already records, for every file it made, the rule, inputs and parameters in
+`.snakemake/metadata/` (one JSON per output, named by the base64 of its path). We read those
+records instead of keeping a second bookkeeping.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+PACKAGES = ("sospine", "snakemake", "pandas", "numpy", "pillow", "pandera", "ultralytics", "torch", "torchvision", "torchmetrics", "seaborn")
+
+
+def file_md5(path: Path) -> str:
+    """md5 of a file, or of a folder's files (relative names and contents, sorted)."""
+    digest = hashlib.md5()
+    if path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(str(child.relative_to(path)).encode())
+            digest.update(file_md5(child).encode())
+        return digest.hexdigest()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def snakemake_records(workdir: Path) -> dict[str, dict]:
+    records = {}
+    folder = workdir / ".snakemake" / "metadata"
+    for entry in folder.glob("*") if folder.is_dir() else []:
+        try:
+            name = base64.b64decode(entry.name.replace("@", "/") + "=" * (-len(entry.name) % 4)).decode()
+            records[name] = json.loads(entry.read_text())
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return records
+
+
+def code_version(repo: Path) -> dict:
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def build(targets: list[str], workdir: Path, repo: Path, manifest_path: Path, config: dict) -> dict:
+    """Provenance of `targets` and, transitively, of everything they were made from."""
+    records = snakemake_records(workdir)
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
+    by_file = {str(Path(manifest_path.parent) / e["file"]): e for e in manifest}
+    artifacts: dict[str, dict] = {}
+    pending = list(targets)
+    md5_cache: dict[str, str | None] = {}
+
+    def md5_of(path: str) -> str | None:
+        if path not in md5_cache:
+            p = workdir / path if not Path(path).is_absolute() else Path(path)
+            md5_cache[path] = file_md5(p) if p.exists() else None
+        return md5_cache[path]
+
+    while pending:
+        path = pending.pop()
+        if path in artifacts:
+            continue
+        record = records.get(path)
+        entry: dict = {"md5": md5_of(path)}
+        if record is not None:
+            entry.update({
+                "rule": record.get("rule"), "params": record.get("params"), "log": record.get("log"),
+                "inputs": {i: md5_of(i) for i in record.get("input", [])},
+                "started": _time(record.get("starttime")), "finished": _time(record.get("endtime")),
+            })
+            pending.extend(i for i in record.get("input", []) if i not in artifacts)
+        if path in by_file:
+            entry["source"] = {k: by_file[path][k] for k in ("record", "doi", "article_id", "version", "url", "md5", "fetched_at")}
+        elif record is None:
+            entry["source"] = "outside the workflow (configured path)"
+        artifacts[path] = entry
+    for path, entry in artifacts.items():
+        entry["data_sources"] = sorted(_roots(path, artifacts))
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "code": code_version(repo),
+        "packages": package_versions(),
+        "fetch_manifest": manifest,
+        "config": config,
+        "targets": targets,
+        "artifacts": dict(sorted(artifacts.items())),
+    }
+
+
+def _roots(path: str, artifacts: dict[str, dict], seen: set[str] | None = None) -> set[str]:
+    """The raw files (no rule made them) that `path` depends on."""
+    seen = set() if seen is None else seen
+    if path in seen:
+        return set()
+    seen.add(path)
+    inputs = artifacts.get(path, {}).get("inputs")
+    if not inputs:
+        return {f"{path} (md5 {artifacts.get(path, {}).get('md5')})"} if artifacts.get(path, {}).get("rule") is None else set()
+    roots: set[str] = set()
+    for item in inputs:
+        if artifacts.get(item, {}).get("rule") in ("synthesize", "fetch_figshare", "mirror"):
+            roots.add(f"{item} (md5 {artifacts[item]['md5']})")
+        else:
+            roots |= _roots(item, artifacts, seen)
+    return roots
+
+
+def _time(value: float | None) -> str | None:
+    return datetime.fromtimestamp(value, timezone.utc).isoformat(timespec="seconds") if value else None

@@ -1,0 +1,20 @@
+# Provenance of every final output (rule, params, inputs with md5, code and package versions,
+# rooted in the fetch manifest).
+
+
+rule provenance:
+    input:
+        all_targets(),
+    output:
+        "results/provenance.json",
+    params:
+        targets=all_targets(),
+        config=config,
+        rule_params=static_rule_params(),
+        repo=workflow.basedir,
+    log:
+        str(LOGS / "provenance.log"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/provenance.py"

@@ -1,0 +1,13 @@
+import json
+from pathlib import Path
+
+from sospine.provenance import build
+from sospine.workflow_io import setup_logging
+
+log = setup_logging(snakemake)
+record = build(list(snakemake.params.targets), Path.cwd(), Path(snakemake.params.repo), Path("results/raw/fetch_manifest.json"), dict(snakemake.params.config))
+for entry in record["artifacts"].values():
+    if entry.get("rule") in snakemake.params.rule_params:
+        entry["named_params"] = snakemake.params.rule_params[entry["rule"]]
+Path(snakemake.output[0]).write_text(json.dumps(record, indent=2, default=str) + "\n")
+log.info("provenance of %d artifacts", len(record["artifacts"]))
