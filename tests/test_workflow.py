@@ -81,8 +81,30 @@ def test_synthetic_end_to_end(workdir):
     assert list(detections.columns) == ["trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label"]
     summary = json.loads((results / "scores" / "yolo" / "summary.json").read_text())
     assert sorted(summary["test_trials"]) == ["Clip0", "S1A2"]
-    # nothing to do on a second run
-    assert "Nothing to be done" in run(workdir, "--configfile", tiny_config(workdir), "-n").stdout + run(workdir, "--configfile", tiny_config(workdir), "-n").stderr
+    provenance = json.loads((results / "provenance.json").read_text())
+    score_record = provenance["artifacts"]["results/scores/yolo/summary.json"]
+    assert score_record["rule"] == "score" and score_record["named_params"]["iou"] == 0.5
+    assert any("results/raw/frames.zip" in source for source in score_record["data_sources"])
+    assert {e["file"] for e in provenance["fetch_manifest"]} >= {"frames.zip", "sospine_bbox.csv"}
+    assert provenance["packages"]["snakemake"]
+
+    # rerun semantics: exactly what depends on a changed setting reruns
+    config = tiny_config(workdir)
+    assert planned_rules(workdir, "--configfile", config) == set()
+    downstream_of_scoring = {"score", "presence", "phases", "outcomes", "provenance", "all"}
+    assert planned_rules(workdir, "--configfile", config, "--config", "scoring={iou_threshold: 0.6}") == downstream_of_scoring
+    assert planned_rules(workdir, "--configfile", config, "--config", "train={epochs: 2}") == downstream_of_scoring | {"train", "predict"}
+    assert planned_rules(workdir, "--configfile", config, "--config", "split={seed: 5}") == downstream_of_scoring | {"split", "stats", "export_yolo", "train", "predict"}
+
+
+def planned_rules(workdir: Path, *args: str) -> set[str]:
+    """Rules a dry run would execute (from Snakemake's job stats table)."""
+    result = run(workdir, "-n", *args)
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return set()
+    table = text.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()
+    return {line.split()[0] for line in table[3:] if line.strip() and line.split()[0] != "total"}
 
 
 @pytest.mark.skipif(not (SHARED / "sospine_bbox.csv").exists(), reason="real SOSpine files not at ../shared/sospine")
