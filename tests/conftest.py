@@ -26,6 +26,7 @@ def synthetic(tmp_path_factory) -> dict[str, Path]:
 
 def copy_workflow(dest: Path) -> Path:
     """The workflow's files in a fresh folder, so a test's results/ never touch the checkout."""
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "workflow", "config", "profiles", "src"):
         source = ROOT / name
         if source.is_dir():

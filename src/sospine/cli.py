@@ -99,6 +99,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_install_profiles(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    source = Path(__file__).resolve().parents[2] / "profiles"
+    if not source.is_dir():
+        raise BadData(f"{source}: profiles folder not found (install the project with pip install -e . from its checkout)")
+    dest = Path(args.dest) if args.dest else Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "snakemake"
+    _writable_dir(str(dest))
+    for name in args.names:
+        if not (source / name).is_dir():
+            raise BadData(f"no profile {name!r} in {source}")
+        shutil.copytree(source / name, dest / name, dirs_exist_ok=True)
+        print(f"{dest / name}  (snakemake --profile {name})")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sospine", description="SOSpine benchmark tools")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -139,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=1000, help="trial resamples for 95%% intervals (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("install-profiles", help="copy the cluster profiles where `snakemake --profile NAME` finds them")
+    p.add_argument("names", nargs="*", default=["slurm", "aws-batch"], help="profiles to install (default: slurm aws-batch)")
+    p.add_argument("--dest", default=None, help="default: $XDG_CONFIG_HOME/snakemake or ~/.config/snakemake")
+    p.set_defaults(func=cmd_install_profiles)
     return parser
 
 

@@ -1,0 +1,183 @@
+"""The Slurm profile against a real single-node Slurm started here (munge, slurmctld, slurmd).
+
+Needs root and Debian's slurmctld, slurmd, slurm-client and munge (`.ci/run` installs them).
+Every wait is bounded; the daemons are stopped by their pid files at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import copy_workflow
+from .test_workflow import tiny_config
+
+DAEMONS = ("slurmctld", "slurmd", "munged", "sinfo", "sbatch", "squeue")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="starting slurmctld/slurmd/munged needs root"),
+    pytest.mark.skipif(any(shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists() for d in DAEMONS),
+                       reason="Debian packages slurmctld slurmd slurm-client munge are not installed (.ci/run installs them)"),
+]
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _mem_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    return 4000
+
+
+SYSTEM_CONF = Path("/etc/slurm")
+
+
+class Cluster:
+    """A one-node cluster whose state lives under `root`.
+
+    Its slurm.conf must sit at the system path: the executor plugin's job steps drop every SLURM_*
+    variable (SLURM_CONF included) before calling srun, as on a real cluster where the
+    configuration is at /etc/slurm. An existing system configuration is never overwritten.
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.host = socket.gethostname().split(".")[0]
+        self.conf = SYSTEM_CONF / "slurm.conf"
+        self.written: list[Path] = []
+        self.env = dict(os.environ, SLURM_CONF=str(self.conf))
+        self.pidfiles = {"slurmctld": root / "slurmctld.pid", "slurmd": root / "slurmd.pid", "munged": root / "munged.pid"}
+
+    def write_config(self) -> None:
+        for sub in ("state", "spool", "munge"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        real_memory = int(_mem_mb() * 0.9)
+        if self.conf.exists() or (SYSTEM_CONF / "gres.conf").exists():
+            pytest.skip(f"{SYSTEM_CONF} already holds a Slurm configuration; not touching a real cluster's files")
+        SYSTEM_CONF.mkdir(parents=True, exist_ok=True)
+        self.written = [self.conf, SYSTEM_CONF / "gres.conf"]
+        self.conf.write_text(f"""
+ClusterName=sospine-test
+SlurmctldHost={self.host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket={self.root}/munge/munge.socket.2
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+GresTypes=gpu
+MpiDefault=none
+ReturnToService=2
+MinJobAge=300
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+StateSaveLocation={self.root}/state
+SlurmdSpoolDir={self.root}/spool
+SlurmctldPidFile={self.pidfiles['slurmctld']}
+SlurmdPidFile={self.pidfiles['slurmd']}
+SlurmctldLogFile={self.root}/slurmctld.log
+SlurmdLogFile={self.root}/slurmd.log
+SlurmctldPort=16817
+SlurmdPort=16818
+NodeName={self.host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={real_memory} Gres=gpu:1 State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+""")
+        # a fake GPU: lets the training job's --gpus request be scheduled on a machine without one
+        (SYSTEM_CONF / "gres.conf").write_text(f"NodeName={self.host} Name=gpu File=/dev/null\n")
+
+    def start(self) -> None:
+        self.write_config()
+        key = self.root / "munge" / "munge.key"
+        subprocess.run(["dd", "if=/dev/urandom", f"of={key}", "bs=1024", "count=1"], check=True, capture_output=True)
+        key.chmod(0o400)
+        subprocess.run(["/usr/sbin/munged", "--force", f"--key-file={key}", f"--socket={self.root}/munge/munge.socket.2",
+                        f"--pid-file={self.pidfiles['munged']}", f"--log-file={self.root}/munged.log", f"--seed-file={self.root}/munge/seed"],
+                       check=True, timeout=30)
+        os.environ["MUNGE_SOCKET"] = f"{self.root}/munge/munge.socket.2"
+        subprocess.run(["/usr/sbin/slurmctld"], env=self.env, check=True, timeout=30)
+        subprocess.run(["/usr/sbin/slurmd"], env=self.env, check=True, timeout=30)
+        _wait(lambda: "idle" in self.sinfo(), 90, f"node {self.host} to become idle (see {self.root}/slurmd.log)")
+
+    def sinfo(self) -> str:
+        result = subprocess.run(["sinfo", "-h", "-o", "%T"], env=self.env, capture_output=True, text=True, timeout=15)
+        return result.stdout
+
+    def stop(self) -> None:
+        for name in ("slurmd", "slurmctld", "munged"):
+            pidfile = self.pidfiles[name]
+            if not pidfile.exists():
+                continue
+            try:
+                pid = int(pidfile.read_text().strip())
+                os.kill(pid, signal.SIGTERM)
+                _wait(lambda: not Path(f"/proc/{pid}").exists(), 30, f"{name} to stop")
+            except (ValueError, ProcessLookupError, TimeoutError):
+                pass
+            pidfile.unlink(missing_ok=True)  # slurmctld leaves a stale pid file behind
+        for path in self.written:
+            path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slurm")
+    # slurm refuses world-writable state folders under /tmp's sticky parent: keep them private
+    root.chmod(0o755)
+    cluster = Cluster(root)
+    try:
+        cluster.start()
+    except pytest.skip.Exception:
+        raise
+    except Exception:
+        logs = "\n".join(p.read_text()[-2000:] for p in root.glob("*.log"))
+        cluster.stop()
+        pytest.fail(f"could not start the local Slurm cluster:\n{logs}")
+    yield cluster
+    cluster.stop()
+    os.environ.pop("MUNGE_SOCKET", None)
+
+
+def test_demo_dag_runs_through_the_slurm_profile(cluster, tmp_path):
+    workdir = copy_workflow(tmp_path / "run")
+    config = tiny_config(workdir)
+    env = dict(cluster.env, PYTHONPATH=str(workdir / "src"), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    command = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--configfile", config,
+               "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+               "--max-threads", "2", "--set-resources", "train:mem_mb=2000", "train:cpus_per_task=2", "train:runtime=30",
+               "export_yolo:mem_mb=2000", "export_yolo:cpus_per_task=2", "predict:cpus_per_task=2", "predict:mem_mb=2000",
+               "--default-resources", "mem_mb=1000", "runtime=20", "cpus_per_task=1", "--jobs", "4"]
+    try:
+        result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the Slurm run did not finish in 900 s:\n{(error.stderr or b'')[-4000:]}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:] + "\n" + (cluster.root / "slurmctld.log").read_text()[-3000:]
+    assert (workdir / "results" / "scores" / "yolo" / "summary.json").exists()
+    # the jobs really went through Slurm: job ids in Snakemake's output, SLURM_JOB_ID in the rules' logs
+    assert re.search(r"SLURM jobid \d+|jobid[:=]? ?\d+", output, re.IGNORECASE), output[-3000:]
+    train_log = (workdir / "results" / "logs" / "train" / "yolo.log").read_text()
+    assert re.search(r"SLURM_JOB_ID=\d+", train_log), train_log[:2000]
+    slurm_logs = list((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert any("rule_train" in str(p) or "/train/" in str(p) for p in slurm_logs), slurm_logs
+    # the training job asked Slurm for the (fake) GPU and got it
+    assert re.search(r"(SLURM_JOB_GPUS|SLURM_GPUS_ON_NODE|CUDA_VISIBLE_DEVICES)=\S+", train_log), train_log[:2000]
