@@ -10,6 +10,7 @@ rule train:
         dataset="results/yolo/dataset.yaml",
         images="results/yolo/images",
         labels="results/yolo/labels",
+        model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],  # a local .yaml/.pt: its edits rerun training
     output:
         best=f"{TRAIN_DIR}/best.pt",
         last=f"{TRAIN_DIR}/last.pt",
