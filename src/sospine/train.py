@@ -119,6 +119,12 @@ def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
     Path(out["args"]).write_text(json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str) + "\n")
 
 
+def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:
+    """Boxes predicted on an exported (resized) image, in the original frame's pixels."""
+    scale = np.array([image["original_width"] / image["width"], image["original_height"] / image["height"]] * 2)
+    return np.asarray(xyxy, dtype=float).reshape(-1, 4) * scale
+
+
 def predict(weights: str | Path, coco_json: str | Path, image_root: str | Path, *, imgsz: int, conf: float,
             device: str | int, settings_dir: str | Path, batch: int = 16) -> pd.DataFrame:
     """Detections in the published format for every image of a COCO split file, in original pixels."""
@@ -137,9 +143,7 @@ def predict(weights: str | Path, coco_json: str | Path, image_root: str | Path, 
             boxes = result.boxes
             if boxes is None or len(boxes) == 0:
                 continue
-            xyxy = boxes.xyxy.cpu().numpy().astype(float)
-            scale = np.array([im["original_width"] / im["width"], im["original_height"] / im["height"]] * 2)
-            xyxy = xyxy * scale
+            xyxy = to_original_pixels(boxes.xyxy.cpu().numpy(), im)
             frame = int(im["trial_frame"].rsplit("_", 1)[1].split(".")[0])
             for (x1, y1, x2, y2), score, cls in zip(xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int)):
                 rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))

@@ -11,7 +11,7 @@ rule presence:
         scores=lambda wildcards: [f"results/scores/{name}/ap_per_class.csv" for name in detectors()],
     output:
         presence=report("results/timelines/presence.csv", category="Timelines", caption="../report/presence.rst"),
-        metrics="results/timelines/presence_metrics.csv",
+        metrics=report("results/timelines/presence_metrics.csv", category="Timelines", caption="../report/presence_metrics.rst"),
         thresholds="results/timelines/thresholds.csv",
         figures=directory("results/timelines/figures"),
         grid=report("results/timelines/test_trials.png", category="Timelines", caption="../report/timeline_grid.rst"),
@@ -35,7 +35,7 @@ rule phases:
     output:
         segments="results/phases/segments.csv",
         table=report("results/phases/phase_table.csv", category="Phases", caption="../report/phase_table.rst"),
-        agreement="results/phases/agreement.csv",
+        agreement=report("results/phases/agreement.csv", category="Phases", caption="../report/phase_agreement.rst"),
         vs_script="results/phases/vs_scripted_phases.csv" if SOURCE == "synthetic" else [],
     params:
         phases=ANALYTICS["phases"],

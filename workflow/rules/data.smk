@@ -63,7 +63,7 @@ rule validate:
         unpack(validation_inputs),
     output:
         report="results/validation/report.csv",
-        summary="results/validation/summary.csv",
+        summary=report("results/validation/summary.csv", category="Validation", caption="../report/validation_summary.rst"),
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
         quarantine=directory("results/validation/quarantine"),
     log:

@@ -47,7 +47,7 @@ rule stats:
     output:
         table1=report("results/stats/table1.csv", category="Dataset", caption="../report/table1.rst"),
         frames_per_split="results/stats/frames_per_split.csv",
-        frames_per_trial="results/stats/frames_per_trial.csv",
+        frames_per_trial=report("results/stats/frames_per_trial.csv", category="Dataset", caption="../report/frames_per_trial.rst"),
         boxes_per_trial="results/stats/boxes_per_trial.csv",
         tips_per_label="results/stats/tips_per_label.csv",
         box_sizes=report("results/stats/box_sizes.png", category="Dataset", caption="../report/box_sizes.rst"),

@@ -4,7 +4,8 @@
 
 rule provenance:
     input:
-        all_targets(),
+        targets=all_targets(),
+        manifest=MANIFEST,
     output:
         "results/provenance.json",
     params:

@@ -46,6 +46,7 @@ rule predict:
     input:
         weights=f"{TRAIN_DIR}/best.pt",
         coco="results/yolo/coco",
+        images="results/yolo/images",
     output:
         detections=f"results/detections/{TRAIN['name']}.csv",
     params:

@@ -1,0 +1,119 @@
+"""Real (tiny) ultralytics training on CPU: offline, resumable, detections in original pixels."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sospine import constants as C
+from sospine.export import export_yolo
+from sospine.synth import SynthSpec, generate
+from sospine.tables import read_annotations, with_frame_columns
+from sospine.train import TrainingError, resolve_device, to_original_pixels
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+MODEL = str(ROOT / "resources" / "models" / "yolo11t-sospine.yaml")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("yolo")
+    paths = generate(SynthSpec(seed=2, trials=4, frames_per_trial=12, width=192, height=108), root / "raw")
+    boxes = read_annotations(paths[C.BBOX_CSV])
+    frames = with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]]
+    frames["split"] = np.select([frames["trial"] == "Clip0", frames["trial"] == "Clip1"], ["test", "val"], "train")
+    export_yolo(paths[C.FRAMES_ZIP], boxes, frames, root / "yolo", max_side=96)
+    return root / "yolo", boxes
+
+
+TRAIN_SCRIPT = textwrap.dedent("""
+    import json, socket, sys
+    attempts = []
+    def guard(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname"):
+            target = args[1] if event == "socket.connect" else args[0]
+            text = str(target)
+            if not (text.startswith("127.") or "localhost" in text or text.startswith("('127.") or text.startswith("/")):
+                attempts.append(f"{event} {text}")
+                with open(sys.argv[3], "a") as f:
+                    f.write(f"{event} {text}\\n")
+                raise OSError(f"network blocked by test: {event} {text}")
+    sys.addaudithook(guard)
+    from sospine.train import train
+    run = train(sys.argv[1], sys.argv[2], model=sys.argv[4], epochs=int(sys.argv[5]), imgsz=64, batch=8, device="cpu",
+                seed=0, workers=0)
+    print("RUN_DIR", run)
+""")
+
+
+def start_training(dataset_yaml: Path, work: Path, epochs: int, blocked_log: Path) -> subprocess.Popen:
+    script = work.parent / "train_blocked.py"
+    script.write_text(TRAIN_SCRIPT)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HOME=str(work.parent / "home"))
+    return subprocess.Popen([sys.executable, str(script), str(dataset_yaml), str(work), str(blocked_log), MODEL, str(epochs)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def test_training_offline_killed_and_resumed(dataset, tmp_path):
+    yolo, _ = dataset
+    blocked = tmp_path / "blocked.txt"
+    work = tmp_path / "train"
+    proc = start_training(yolo / "dataset.yaml", work, 4, blocked)
+    deadline = time.monotonic() + 600
+    results = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(work.glob("runs/*/results.csv"))
+        if found and len(pd.read_csv(found[0])) >= 1 and list(work.glob("runs/*/weights/last.pt")):
+            results = found[0]
+            break
+        time.sleep(0.5)
+    assert results is not None, proc.communicate()[0][-3000:]
+    os.killpg(proc.pid, signal.SIGKILL)  # pre-emption: no chance to clean up
+    proc.wait(timeout=30)
+    interrupted_at = len(pd.read_csv(results))
+    assert interrupted_at < 4
+
+    proc = start_training(yolo / "dataset.yaml", work, 4, blocked)
+    output, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, output[-4000:]
+    epochs = pd.read_csv(results)["epoch"].tolist()
+    assert epochs == [1, 2, 3, 4], epochs  # the same epochs as an uninterrupted run
+    assert "Resuming training" in output or "resuming run" in output.lower()
+    assert not blocked.exists(), blocked.read_text()
+    assert (results.parent / "weights" / "best.pt").exists()
+    settings = work / "ultralytics"
+    assert (settings / "settings.json").exists() and not (tmp_path / "home" / ".config" / "Ultralytics").exists()
+
+
+def test_device_resolution():
+    import torch
+
+    assert resolve_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == "cpu"
+        with pytest.raises(TrainingError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_predictions_map_back_to_original_pixels(dataset, tmp_path):
+    """Feed the exported test labels back through the prediction mapping: boxes in original pixels."""
+    yolo, boxes = dataset
+    coco = json.loads((yolo / "coco" / "test.json").read_text())
+    image = coco["images"][0]
+    assert (image["original_width"], image["original_height"]) == (192, 108) and (image["width"], image["height"]) == (96, 54)
+    for ann in (a for a in coco["annotations"] if a["image_id"] == image["id"]):
+        x, y, w, h = ann["bbox"]  # a perfect detection on the exported image
+        mapped = to_original_pixels(np.array([x, y, x + w, y + h]), image)[0]
+        truth = boxes[(boxes["trial_frame"] == image["trial_frame"]) & (boxes["label"] == C.BOX_LABELS[ann["category_id"] - 1])]
+        clipped = np.clip(truth[["x1", "y1", "x2", "y2"]].to_numpy(float)[0], 0, [192, 108, 192, 108])
+        assert np.allclose(mapped, clipped, atol=1)
