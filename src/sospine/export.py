@@ -155,7 +155,7 @@ def export_yolo(
             if i % 500 == 0 or i == len(rows):
                 log.info("exported %d/%d frames", i, len(rows))
 
-    _write_coco(out, results, by_frame, empty)
+    _write_coco(out, results, labelled)
     (out / "dataset.yaml").write_text(
         "# ultralytics dataset; paths are relative to this file's folder\n"
         + "".join(f"{split}: images/{split}\n" for split in SPLITS)
@@ -172,26 +172,36 @@ def export_yolo(
     }
 
 
-def _write_coco(out: Path, results: list, by_frame: dict, empty: pd.DataFrame) -> None:
+def _write_coco(out: Path, results: list, labelled: pd.DataFrame) -> None:
+    """One COCO file per split; boxes clipped to the frame and scaled to the exported images."""
     (out / "coco").mkdir(exist_ok=True)
     categories = [{"id": i + 1, "name": label} for i, label in enumerate(BOX_LABELS)]
-    category_of = {label: i + 1 for i, label in enumerate(BOX_LABELS)}
+    frames = pd.DataFrame(
+        [(frame, split, orig[0], orig[1], size[0], size[1]) for frame, split, orig, size, _, _ in results],
+        columns=["trial_frame", "split", "original_width", "original_height", "width", "height"],
+    )
+    frames["stem"] = frames["trial_frame"].str.rsplit(".", n=1).str[0]
     for split in SPLITS:
-        images, annotations = [], []
-        for frame, frame_split, original, size, _, _ in results:
-            if frame_split != split:
-                continue
-            image_id = len(images) + 1
-            stem = frame.rsplit(".", 1)[0]
-            images.append({"id": image_id, "file_name": f"images/{split}/{stem}.jpg", "width": size[0], "height": size[1],
-                           "trial_frame": frame, "original_width": original[0], "original_height": original[1]})
-            sx, sy = size[0] / original[0], size[1] / original[1]
-            for box in by_frame.get(frame, empty).itertuples(index=False):
-                x1, y1 = max(0.0, float(box.x1)), max(0.0, float(box.y1))
-                x2, y2 = min(float(original[0]), float(box.x2)), min(float(original[1]), float(box.y2))
-                if x2 <= x1 or y2 <= y1:
-                    continue
-                w, h = (x2 - x1) * sx, (y2 - y1) * sy
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": category_of[box.label],
-                                    "bbox": [x1 * sx, y1 * sy, w, h], "area": w * h, "iscrowd": 0})
-        (out / "coco" / f"{split}.json").write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+        images = frames[frames["split"] == split].reset_index(drop=True)
+        images["id"] = np.arange(1, len(images) + 1)
+        images["file_name"] = "images/" + split + "/" + images["stem"] + ".jpg"
+        boxes = labelled.merge(images, on="trial_frame")
+        x1 = np.clip(boxes["x1"].to_numpy(float), 0, boxes["original_width"])
+        y1 = np.clip(boxes["y1"].to_numpy(float), 0, boxes["original_height"])
+        x2 = np.clip(boxes["x2"].to_numpy(float), 0, boxes["original_width"])
+        y2 = np.clip(boxes["y2"].to_numpy(float), 0, boxes["original_height"])
+        sx = (boxes["width"] / boxes["original_width"]).to_numpy(float)
+        sy = (boxes["height"] / boxes["original_height"]).to_numpy(float)
+        keep = (x2 > x1) & (y2 > y1)
+        w, h = ((x2 - x1) * sx)[keep], ((y2 - y1) * sy)[keep]
+        annotations = pd.DataFrame({
+            "id": np.arange(1, keep.sum() + 1),
+            "image_id": boxes["id"].to_numpy()[keep],
+            "category_id": boxes["label"].map({label: i + 1 for i, label in enumerate(BOX_LABELS)}).to_numpy()[keep],
+            "bbox": np.column_stack([(x1 * sx)[keep], (y1 * sy)[keep], w, h]).tolist(),
+            "area": w * h,
+            "iscrowd": 0,
+        })
+        image_records = images[["id", "file_name", "width", "height", "trial_frame", "original_width", "original_height"]]
+        document = {"images": image_records.to_dict("records"), "annotations": annotations.to_dict("records"), "categories": categories}
+        (out / "coco" / f"{split}.json").write_text(json.dumps(document, default=int))

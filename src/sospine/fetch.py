@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -247,9 +249,6 @@ def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -
 
     When the mirror holds a fetch manifest, each file's md5 must match it.
     """
-    import os
-    import shutil
-
     source, out = Path(mirror_dir), Path(out_dir)
     if not source.is_dir():
         raise FetchError(f"data.mirror_dir: {source} is not a folder")

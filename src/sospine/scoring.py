@@ -48,11 +48,11 @@ def prepare_truth(boxes: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame
 
 
 def prepare_detections(detections: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame:
-    dets = pd.concat([detections.reset_index(drop=True), split_frame_names(detections["trial_frame"]).reset_index(drop=True)], axis=1)
-    dets = dets.drop(columns=[c for c in ("frame",) if c in dets.columns and dets.columns.tolist().count(c) > 1])
+    """Detections with trial, frame and stem parsed from their names (the `frame` column is redundant)."""
+    own = detections.drop(columns=["frame"], errors="ignore").reset_index(drop=True)
+    dets = pd.concat([own, split_frame_names(own["trial_frame"])], axis=1)
     if trials is not None:
         dets = dets[dets["trial"].isin(trials)]
-    dets = dets.loc[:, ~dets.columns.duplicated(keep="last")]
     return dets.reset_index(drop=True)
 
 
