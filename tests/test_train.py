@@ -92,7 +92,7 @@ def test_training_offline_killed_and_resumed(dataset, tmp_path):
     assert not blocked.exists(), blocked.read_text()
     assert (results.parent / "weights" / "best.pt").exists()
     settings = work / "ultralytics"
-    assert (settings / "settings.json").exists() and not (tmp_path / "home" / ".config" / "Ultralytics").exists()
+    assert (settings / "Ultralytics" / "settings.json").exists() and not (tmp_path / "home" / ".config" / "Ultralytics").exists()
 
 
 def test_device_resolution():

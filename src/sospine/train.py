@@ -34,6 +34,16 @@ def offline_ultralytics(settings_dir: str | Path):
     os.environ["YOLO_CONFIG_DIR"] = str(settings_dir)
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # ultralytics downloads Arial.ttf for its plots unless the font is in its settings folder:
+    # provide matplotlib's DejaVu Sans under those names instead
+    import matplotlib
+
+    dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    user_config_dir = settings_dir / "Ultralytics"  # where ultralytics looks, under YOLO_CONFIG_DIR
+    user_config_dir.mkdir(exist_ok=True)
+    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+        if not (user_config_dir / name).exists():
+            shutil.copyfile(dejavu, user_config_dir / name)
     import ultralytics
     from ultralytics.utils import SETTINGS
 
