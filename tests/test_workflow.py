@@ -118,3 +118,29 @@ def test_mirror_of_the_real_files_scores_the_paper_baseline(workdir):
     assert not (results / "yolo").exists()  # no frames.zip in the mirror: no export, no training
     manifest = json.loads((results / "raw" / "fetch_manifest.json").read_text())
     assert {e["file"] for e in manifest} == {"sospine_bbox.csv", "sospine_outcomes.csv"}
+
+
+@pytest.mark.parametrize("mode", ["fail", "quarantine"])
+def test_validation_modes_on_a_broken_mirror(workdir, synthetic, tmp_path, mode):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in ("sospine_bbox.csv", "sospine_outcomes.csv"):
+        (mirror / name).write_bytes(synthetic[name].read_bytes())
+    lines = (mirror / "sospine_bbox.csv").read_bytes().split(b"\r\n")
+    lines[4] = lines[4].replace(b"durotomy", b"scalpel") if b"durotomy" in lines[4] else lines[4] + b"x"
+    (mirror / "sospine_bbox.csv").write_bytes(b"\r\n".join(lines))
+    result = run(workdir, "--config", f"data={{source: mirror, mirror_dir: {mirror}}}", f"validation={{on_error: {mode}}}",
+                 "split={method: random}", "scoring={bootstrap: 0}", check=False)
+    report = pd.read_csv(workdir / "results" / "validation" / "report.csv", keep_default_na=False)
+    bad = report[report["severity"] == "error"]
+    assert len(bad) >= 1 and set(bad["line"].astype(int)) == {5}
+    if mode == "fail":
+        assert result.returncode != 0
+        assert "results/validation/report.csv" in result.stderr and "sospine_bbox.csv:5" in result.stderr
+        assert not (workdir / "results" / "annotations" / "bbox.csv").exists()
+    else:
+        assert result.returncode == 0, result.stderr[-3000:]
+        kept = pd.read_csv(workdir / "results" / "validation" / "clean" / "sospine_bbox.csv")
+        quarantined = pd.read_csv(workdir / "results" / "validation" / "quarantine" / "sospine_bbox.csv")
+        assert len(kept) + len(quarantined) == len(lines) - 1
+        assert quarantined["line"].tolist() == [5]

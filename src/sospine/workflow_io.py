@@ -22,3 +22,22 @@ def setup_logging(snakemake) -> logging.Logger:  # noqa: ANN001 - Snakemake's sc
     scheduler = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE", "CUDA_VISIBLE_DEVICES", "AWS_BATCH_JOB_ID") if k in os.environ}
     log.info("rule %s on %s %s", snakemake.rule, platform.node(), " ".join(f"{k}={v}" for k, v in scheduler.items()))
     return log
+
+
+class expected_errors:
+    """Context manager: an anticipated error (bad data, unreachable host) becomes one clear line on
+    the console and in the log, and exit status 1 — no traceback."""
+
+    def __init__(self, log: logging.Logger, *kinds: type[BaseException]):
+        self.log = log
+        self.kinds = kinds
+
+    def __enter__(self) -> "expected_errors":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:  # noqa: ANN001
+        if error is None or not isinstance(error, self.kinds):
+            return False
+        self.log.error("%s", error)
+        print(f"error: {error}", file=sys.__stderr__)
+        raise SystemExit(1)

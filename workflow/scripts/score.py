@@ -2,14 +2,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from sospine.scoring import score_files
-from sospine.workflow_io import setup_logging
+from sospine.scoring import ScoringError, score_files
+from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 trials = pd.read_csv(snakemake.input.split)
 test_trials = trials.loc[trials["split"] == "test", "trial"].tolist() or None
-summary = score_files(
-    snakemake.input.truth, snakemake.input.detections, Path(snakemake.output.summary).parent,
-    test_trials=test_trials, iou=snakemake.params.iou, bootstrap=snakemake.params.bootstrap, seed=snakemake.params.seed,
-)
+with expected_errors(log, ScoringError):
+    summary = score_files(
+        snakemake.input.truth, snakemake.input.detections, Path(snakemake.output.summary).parent,
+        test_trials=test_trials, iou=snakemake.params.iou, bootstrap=snakemake.params.bootstrap, seed=snakemake.params.seed,
+    )
 log.info("summary: %s", summary)

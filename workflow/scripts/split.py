@@ -2,17 +2,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from sospine.split import assign_trials, frames_split
+from sospine.split import SplitError, assign_trials, frames_split
 from sospine.tables import read_annotations, with_frame_columns
-from sospine.workflow_io import setup_logging
+from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 cfg = snakemake.params.split
 frames = with_frame_columns(read_annotations(snakemake.input.bbox)).drop_duplicates("trial_frame")
-folds = assign_trials(
-    frames["trial"].unique().tolist(), method=cfg["method"], test_trials=cfg["test_trials"],
-    val_trials=cfg["val_trials"], test_fraction=cfg["test_fraction"], seed=cfg["seed"],
-)
+with expected_errors(log, SplitError):
+    folds = assign_trials(
+        frames["trial"].unique().tolist(), method=cfg["method"], test_trials=cfg["test_trials"],
+        val_trials=cfg["val_trials"], test_fraction=cfg["test_fraction"], seed=cfg["seed"],
+    )
 folds_dir = Path(snakemake.output.folds)
 folds_dir.mkdir(parents=True, exist_ok=True)
 for name, fold in folds.items():

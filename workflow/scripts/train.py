@@ -1,13 +1,14 @@
 import torch
 
 from sospine import plots
-from sospine.train import publish_run, train
-from sospine.workflow_io import setup_logging
+from sospine.train import TrainingError, publish_run, train
+from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 p = snakemake.params
 torch.set_num_threads(snakemake.threads)
 args = dict(model=p.model, epochs=p.epochs, imgsz=p.imgsz, batch=p.batch, device=p.device, seed=p.seed, workers=p.workers, extra=dict(p.extra))
-run_dir = train(snakemake.input.dataset, p.work_dir, **args)
+with expected_errors(log, TrainingError):
+    run_dir = train(snakemake.input.dataset, p.work_dir, **args)
 publish_run(run_dir, dict(snakemake.output), args)
 plots.training_curves(snakemake.output.results, snakemake.output.curves)

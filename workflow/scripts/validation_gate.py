@@ -1,4 +1,5 @@
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,8 @@ report = pd.read_csv(snakemake.input.report, dtype=str, keep_default_na=False)
 problem = gate_message(report, snakemake.input.report, snakemake.params.on_error)
 if problem:
     log.error(problem)
-    raise SystemExit(problem)
+    print(f"error: {problem}", file=sys.__stderr__)
+    raise SystemExit(1)
 for kept, clean in zip(snakemake.input.kept, snakemake.output.clean):
     Path(clean).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(kept, clean)
