@@ -144,3 +144,20 @@ def test_validation_modes_on_a_broken_mirror(workdir, synthetic, tmp_path, mode)
         quarantined = pd.read_csv(workdir / "results" / "validation" / "quarantine" / "sospine_bbox.csv")
         assert len(kept) + len(quarantined) == len(lines) - 1
         assert quarantined["line"].tolist() == [5]
+
+
+@pytest.mark.slow
+def test_leave_one_surgeon_out_trains_and_scores_every_fold(workdir):
+    config = tiny_config(workdir, data={"synthetic": {"trials": 8, "frames_per_trial": 10}}, split={"method": "leave_one_surgeon_out"})
+    run(workdir, "--configfile", config)
+    results = workdir / "results"
+    trials = pd.read_csv(results / "split" / "trials.csv", dtype=str)
+    assert set(trials.loc[trials["trial"].str.startswith("Clip"), "split"]) == {"train"}
+    assert set(trials.loc[trials["trial"].str.startswith("S"), "split"]) == {"1", "2", "3"}
+    folds = pd.read_csv(results / "scores" / "yolo-loso" / "folds.csv")
+    assert folds["fold"].tolist() == ["S1", "S2", "S3", "mean", "std"]
+    for fold, surgeon_trials in (("S1", {"S1A2", "S1A3"}), ("S3", {"S3A1", "S3A2"})):
+        summary = json.loads((results / "scores" / f"yolo-{fold}" / "summary.json").read_text())
+        assert set(summary["test_trials"]) == surgeon_trials
+        detections = pd.read_csv(results / "detections" / f"yolo-{fold}.csv")
+        assert set(detections["trial_frame"].str.split("_frame_").str[0]) <= surgeon_trials

@@ -36,6 +36,12 @@ config.update(_coerced)
 validate(config, str(SCHEMA_PATH))  # fills the schema's defaults
 
 RESULTS = Path("results")
+
+
+wildcard_constraints:
+    fold=r"S\d+",
+    detector=r"[A-Za-z0-9_.-]+",
+
 RAW = RESULTS / "raw"
 LOGS = RESULTS / "logs"
 SOURCE = config["data"]["source"]
@@ -114,6 +120,13 @@ def boxes_source():
 
 
 TRAINING = False  # set by training.smk when its rules are included
+LOSO = config["split"]["method"] == "leave_one_surgeon_out"
+
+
+def loso_folds():
+    """The folds the split wrote (known once the split checkpoint has run)."""
+    folds_dir = Path(checkpoints.split.get().output.folds)
+    return sorted(p.stem for p in folds_dir.glob("*.csv"))
 
 
 def detectors():
@@ -138,6 +151,8 @@ def all_targets():
     if "frames" in PROVIDED:
         targets.append("results/yolo/dataset.yaml")
     targets += [f"results/scores/{name}/summary.json" for name in detectors()]
+    if LOSO and "frames" in PROVIDED:
+        targets.append(f"results/scores/{config['train']['name']}-loso/folds.csv")
     targets += ["results/timelines/presence.csv", "results/phases/segments.csv"]
     if "outcomes" in PROVIDED:
         targets.append("results/outcomes/by_attempt.csv")
@@ -153,9 +168,20 @@ def validation_inputs(wildcards):
 
 def detections_of(wildcards):
     found = detectors()
+    if LOSO and wildcards.detector.startswith(f"{config['train']['name']}-"):
+        return f"results/detections/{wildcards.detector}.csv"  # one leave-one-surgeon-out fold
     if wildcards.detector not in found:
         raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
     return found[wildcards.detector]
+
+
+def test_split_of(wildcards):
+    """Which split defines a detector's test trials: its fold for a leave-one-surgeon-out detector,
+    the main split for ours, none for a baseline (scored on the trials its file covers)."""
+    name = config["train"]["name"]
+    if LOSO and wildcards.detector.startswith(f"{name}-"):
+        return f"results/split/fold_frames/{wildcards.detector[len(name) + 1:]}.csv"
+    return "results/split/frames.csv" if wildcards.detector == name else []
 
 
 def static_rule_params():

@@ -21,7 +21,7 @@ rule boxes:
         "../scripts/boxes.py"
 
 
-rule split:
+checkpoint split:
     input:
         bbox="results/annotations/bbox.csv",
     output:
@@ -36,6 +36,22 @@ rule split:
         "../envs/data.yaml"
     script:
         "../scripts/split.py"
+
+
+rule fold_frames:
+    input:
+        bbox="results/annotations/bbox.csv",
+        folds="results/split/folds",
+    output:
+        "results/split/fold_frames/{fold}.csv",
+    params:
+        split=config["split"],
+    log:
+        str(LOGS / "fold_frames" / "{fold}.log"),
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/fold_frames.py"
 
 
 rule stats:
@@ -82,3 +98,20 @@ rule export_yolo:
         "../envs/data.yaml"
     script:
         "../scripts/export_yolo.py"
+
+
+use rule export_yolo as export_yolo_fold with:
+    input:
+        frames=raw("frames") if "frames" in PROVIDED else [],
+        bbox="results/annotations/bbox.csv",
+        split="results/split/fold_frames/{fold}.csv",
+    output:
+        dataset="results/folds/{fold}/yolo/dataset.yaml",
+        images=directory("results/folds/{fold}/yolo/images"),
+        labels=directory("results/folds/{fold}/yolo/labels"),
+        coco=directory("results/folds/{fold}/yolo/coco"),
+        summary="results/folds/{fold}/yolo/export_summary.json",
+    log:
+        str(LOGS / "export_yolo" / "{fold}.log"),
+    benchmark:
+        str(RESULTS / "benchmarks" / "export_yolo" / "{fold}.tsv")

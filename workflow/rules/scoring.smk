@@ -5,7 +5,7 @@ rule score:
     input:
         truth="results/annotations/bbox.csv",
         detections=detections_of,
-        split="results/split/trials.csv",
+        split=test_split_of,
     output:
         table=report("results/scores/{detector}/ap_per_class.csv", category="Scores", subcategory="{detector}", caption="../report/ap_per_class.rst"),
         per_trial="results/scores/{detector}/per_trial_ap.csv",

@@ -65,3 +65,48 @@ rule predict:
         "../envs/detector.yaml"
     script:
         "../scripts/predict.py"
+
+
+# Leave-one-surgeon-out: the same training and prediction once per fold (folds come from the split).
+
+
+use rule train as train_fold with:
+    input:
+        dataset="results/folds/{fold}/yolo/dataset.yaml",
+        images="results/folds/{fold}/yolo/images",
+        labels="results/folds/{fold}/yolo/labels",
+        model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],
+    output:
+        best=f"results/folds/{{fold}}/train/{TRAIN['name']}/best.pt",
+        last=f"results/folds/{{fold}}/train/{TRAIN['name']}/last.pt",
+        results=f"results/folds/{{fold}}/train/{TRAIN['name']}/results.csv",
+        args=f"results/folds/{{fold}}/train/{TRAIN['name']}/train_args.json",
+        curves=f"results/folds/{{fold}}/train/{TRAIN['name']}/training_curves.png",
+    log:
+        f"results/logs/train/{TRAIN['name']}-{{fold}}.log",
+    benchmark:
+        f"results/benchmarks/train/{TRAIN['name']}-{{fold}}.tsv"
+
+
+use rule predict as predict_fold with:
+    input:
+        weights=f"results/folds/{{fold}}/train/{TRAIN['name']}/best.pt",
+        coco="results/folds/{fold}/yolo/coco",
+        images="results/folds/{fold}/yolo/images",
+    output:
+        detections=f"results/detections/{TRAIN['name']}-{{fold}}.csv",
+    log:
+        f"results/logs/predict/{TRAIN['name']}-{{fold}}.log",
+
+
+rule loso_summary:
+    input:
+        lambda wildcards: [f"results/scores/{TRAIN['name']}-{fold}/summary.json" for fold in loso_folds()],
+    output:
+        report(f"results/scores/{TRAIN['name']}-loso/folds.csv", category="Scores", caption="../report/loso.rst"),
+    log:
+        f"results/logs/score/{TRAIN['name']}-loso.log",
+    conda:
+        "../envs/scoring.yaml"
+    script:
+        "../scripts/loso_summary.py"

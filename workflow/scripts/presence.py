@@ -34,5 +34,8 @@ figures = Path(snakemake.output.figures)
 figures.mkdir(parents=True, exist_ok=True)
 for trial in sorted(frames["trial"].unique()):
     plots.timeline(table, trial, figures / f"{trial}.png")
-plots.timeline_grid(table[table["trial"].isin(test_trials)], test_trials, snakemake.output.grid)
+# the grid shows the test trials; with leave-one-surgeon-out (no single test split) the detected ones
+detected = sorted(table.loc[table["source"] != A.GROUND_TRUTH, "trial"].unique())
+grid_trials = test_trials or detected or sorted(frames["trial"].unique())[:4]
+plots.timeline_grid(table[table["trial"].isin(grid_trials)], grid_trials, snakemake.output.grid)
 log.info("presence for %d trials, sources %s", frames["trial"].nunique(), sorted(table["source"].unique()))

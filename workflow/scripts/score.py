@@ -6,8 +6,11 @@ from sospine.scoring import ScoringError, score_files
 from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
-trials = pd.read_csv(snakemake.input.split)
-test_trials = trials.loc[trials["split"] == "test", "trial"].tolist() or None
+if snakemake.input.split:
+    split = pd.read_csv(snakemake.input.split)
+    test_trials = sorted(split.loc[split["split"] == "test", "trial"].unique()) or None
+else:
+    test_trials = None  # a baseline: the trials its detections file covers
 with expected_errors(log, ScoringError):
     summary = score_files(
         snakemake.input.truth, snakemake.input.detections, Path(snakemake.output.summary).parent,
