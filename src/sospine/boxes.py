@@ -42,22 +42,6 @@ def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) ->
     return out
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of boxes `a` (N, 4) and `b` (M, 4) in x1, y1, x2, y2 -> (N, M)."""
-    a = np.asarray(a, dtype=float).reshape(-1, 4)
-    b = np.asarray(b, dtype=float).reshape(-1, 4)
-    ix1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
-
-
 def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise IoU of two equally long (N, 4) arrays."""
     a = np.asarray(a, dtype=float)

@@ -258,10 +258,6 @@ def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: l
     return {"table": table, "curves": curves, "per_trial": per_trial_ap(matched), "summary": summary}
 
 
-def read_truth(path: str | Path) -> pd.DataFrame:
-    return read_annotations(path)
-
-
 def score_files(truth_path: str | Path, detections_path: str | Path, out_dir: str | Path, *, test_trials: list[str] | None = None,
                 iou: float = 0.5, bootstrap: int = 1000, seed: int = 0) -> dict:
     """Validate, score and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json."""

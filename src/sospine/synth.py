@@ -87,7 +87,6 @@ class _TrialScene:
 
     def __init__(self, spec: SynthSpec, rng: np.random.Generator):
         self.w, self.h = spec.width, spec.height
-        self.rng = rng
         u = self.h  # lengths are in units of frame height so shapes scale with the frame
         self.u = u
         self.centre = np.array([self.w / 2, self.h / 2]) + rng.uniform(-0.05, 0.05, 2) * u

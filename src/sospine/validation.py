@@ -233,9 +233,6 @@ class Checked:
     def error_lines(self) -> set[int]:
         return {int(i["line"]) for i in self.issues if i["severity"] == "error" and i["line"] not in (None, "") and int(i["line"]) > 1}
 
-    def has_file_error(self) -> bool:
-        return any(i["severity"] == "error" and i["line"] in (None, "", 1) for i in self.issues)
-
 
 def _read_text(checked: Checked) -> str | None:
     try:
