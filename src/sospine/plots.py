@@ -40,7 +40,8 @@ def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path) -> No
     ap = table.set_index("label")["ap50_voc"]
     for label in BOX_LABELS:
         curve = curves[curves["label"] == label]
-        if curve.empty:
+        if curve.empty:  # keep the class in the legend: its absence is a result too
+            ax.plot([], [], color=PALETTE[label], label=f"{label} (AP {ap.get(label, float('nan')):.3f}, no detections)")
             continue
         ax.plot(curve["recall"], curve["precision"], color=PALETTE[label], label=f"{label} (AP {ap.get(label, float('nan')):.3f})")
     ax.set_xlim(0, 1)
