@@ -2,15 +2,21 @@ import os
 import sys
 from pathlib import Path
 
-# The library lives in src/; importable without installation so cluster jobs find it too.
+# The Snakefile reads the library from this checkout's src/ (so config checks match the code next
+# to them); jobs' scripts import the installed package (`pip install -e .`, see README).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.utils import min_version, validate
 
 from sospine import constants as C
-from sospine.config import ConfigError, check, load_yaml, merge_overrides
+from sospine.config import ConfigError, check, deep_merge, load_yaml, merge_overrides
 
 min_version("9.0")
+
+
+wildcard_constraints:
+    fold=r"S\d+",
+    detector=r"[A-Za-z0-9_.-]+",
 
 
 def fail(message):
@@ -23,8 +29,6 @@ SCHEMA_PATH = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.y
 _schema = load_yaml(SCHEMA_PATH)
 _file_config = load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
 for _path in workflow.overwrite_configfiles or []:
-    from sospine.config import deep_merge
-
     _file_config = deep_merge(_file_config, load_yaml(_path))
 _coerced = merge_overrides(config, _file_config, _schema)
 try:
@@ -36,12 +40,6 @@ config.update(_coerced)
 validate(config, str(SCHEMA_PATH))  # fills the schema's defaults
 
 RESULTS = Path("results")
-
-
-wildcard_constraints:
-    fold=r"S\d+",
-    detector=r"[A-Za-z0-9_.-]+",
-
 RAW = RESULTS / "raw"
 LOGS = RESULTS / "logs"
 SOURCE = config["data"]["source"]
