@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .boxes import paired_iou
 from .constants import BOX_LABELS, INSTRUMENTS
 from .tables import read_annotations, split_frame_names
 
@@ -67,14 +68,7 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
     gt = truth[["stem", "label", "x1", "y1", "x2", "y2"]].reset_index(drop=True)
     gt["gt_id"] = np.arange(len(gt))
     pairs = dets[["rank", "stem", "label", "x1", "y1", "x2", "y2"]].merge(gt, on=["stem", "label"], suffixes=("", "_gt"))
-    a = pairs[["x1", "y1", "x2", "y2"]].to_numpy(float)
-    b = pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float)
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pairs["iou"] = np.where(union > 0, inter / union, 0.0)
+    pairs["iou"] = paired_iou(pairs[["x1", "y1", "x2", "y2"]].to_numpy(float), pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float))
     # each detection's best-overlapping truth box (first truth box on ties, like np.argmax)
     best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort").drop_duplicates("rank")
     hits = best[best["iou"] >= iou_threshold].sort_values("rank")
