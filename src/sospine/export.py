@@ -61,6 +61,16 @@ def target_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def clip_to_frame(xyxy: np.ndarray, width, height) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (N, 4) clipped to their frame (scalars or per-box arrays) and a mask of those with area left."""
+    xy = np.asarray(xyxy, dtype=float).reshape(-1, 4).copy()
+    w = np.broadcast_to(np.asarray(width, dtype=float), len(xy))
+    h = np.broadcast_to(np.asarray(height, dtype=float), len(xy))
+    xy[:, 0], xy[:, 2] = np.clip(xy[:, 0], 0, w), np.clip(xy[:, 2], 0, w)
+    xy[:, 1], xy[:, 3] = np.clip(xy[:, 1], 0, h), np.clip(xy[:, 3], 0, h)
+    return xy, (xy[:, 2] > xy[:, 0]) & (xy[:, 3] > xy[:, 1])
+
+
 def yolo_labels(boxes: pd.DataFrame, width: int, height: int) -> tuple[list[str], int]:
     """Label lines (class cx cy w h, normalised) for one frame's boxes in original pixels.
 
@@ -68,10 +78,7 @@ def yolo_labels(boxes: pd.DataFrame, width: int, height: int) -> tuple[list[str]
     """
     if boxes.empty:
         return [], 0
-    xy = boxes[["x1", "y1", "x2", "y2"]].to_numpy(float)
-    xy[:, [0, 2]] = np.clip(xy[:, [0, 2]], 0, width)
-    xy[:, [1, 3]] = np.clip(xy[:, [1, 3]], 0, height)
-    keep = (xy[:, 2] > xy[:, 0]) & (xy[:, 3] > xy[:, 1])
+    xy, keep = clip_to_frame(boxes[["x1", "y1", "x2", "y2"]].to_numpy(float), width, height)
     classes = boxes["label"].map({label: i for i, label in enumerate(BOX_LABELS)}).to_numpy()
     lines = [
         f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
@@ -186,13 +193,10 @@ def _write_coco(out: Path, results: list, labelled: pd.DataFrame) -> None:
         images["id"] = np.arange(1, len(images) + 1)
         images["file_name"] = "images/" + split + "/" + images["stem"] + ".jpg"
         boxes = labelled.merge(images, on="trial_frame")
-        x1 = np.clip(boxes["x1"].to_numpy(float), 0, boxes["original_width"])
-        y1 = np.clip(boxes["y1"].to_numpy(float), 0, boxes["original_height"])
-        x2 = np.clip(boxes["x2"].to_numpy(float), 0, boxes["original_width"])
-        y2 = np.clip(boxes["y2"].to_numpy(float), 0, boxes["original_height"])
+        xy, keep = clip_to_frame(boxes[["x1", "y1", "x2", "y2"]].to_numpy(float), boxes["original_width"].to_numpy(), boxes["original_height"].to_numpy())
+        x1, y1, x2, y2 = xy.T
         sx = (boxes["width"] / boxes["original_width"]).to_numpy(float)
         sy = (boxes["height"] / boxes["original_height"]).to_numpy(float)
-        keep = (x2 > x1) & (y2 > y1)
         w, h = ((x2 - x1) * sx)[keep], ((y2 - y1) * sy)[keep]
         annotations = pd.DataFrame({
             "id": np.arange(1, keep.sum() + 1),
