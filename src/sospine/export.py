@@ -71,15 +71,14 @@ def clip_to_frame(xyxy: np.ndarray, width, height) -> tuple[np.ndarray, np.ndarr
     return xy, (xy[:, 2] > xy[:, 0]) & (xy[:, 3] > xy[:, 1])
 
 
-def yolo_labels(boxes: pd.DataFrame, width: int, height: int) -> tuple[list[str], int]:
+def yolo_labels(classes: np.ndarray, xyxy: np.ndarray, width: int, height: int) -> tuple[list[str], int]:
     """Label lines (class cx cy w h, normalised) for one frame's boxes in original pixels.
 
     Boxes are clipped to the frame first; boxes with no area left are skipped and counted.
     """
-    if boxes.empty:
+    if len(classes) == 0:
         return [], 0
-    xy, keep = clip_to_frame(boxes[["x1", "y1", "x2", "y2"]].to_numpy(float), width, height)
-    classes = boxes["label"].map({label: i for i, label in enumerate(BOX_LABELS)}).to_numpy()
+    xy, keep = clip_to_frame(xyxy, width, height)
     lines = [
         f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
         for c, (x1, y1, x2, y2) in zip(classes[keep], xy[keep])
@@ -95,7 +94,8 @@ def _decode(data: bytes, max_side: int) -> tuple[Image.Image, tuple[int, int]]:
     size = target_size(*original, max_side)
     if size != original:
         image.draft("RGB", size)  # decode at 1/2, 1/4 or 1/8 scale when that is still >= size
-    image = image.convert("RGB")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
     if image.size != size:
         image = image.resize(size, Image.BILINEAR)
     return image, original
@@ -118,8 +118,11 @@ def export_yolo(
     """
     out = Path(out_dir)
     labelled = boxes.dropna(subset=["label"])
-    by_frame = dict(tuple(labelled.groupby("trial_frame", sort=False)))
-    empty = labelled.iloc[:0]
+    # per frame, positions into plain arrays: the workers never touch pandas
+    rows_of_frame = labelled.groupby("trial_frame", sort=False).indices
+    all_classes = labelled["label"].map({label: i for i, label in enumerate(BOX_LABELS)}).to_numpy(int)
+    all_xyxy = labelled[["x1", "y1", "x2", "y2"]].to_numpy(float)
+    no_rows = np.array([], dtype=int)
     with zipfile.ZipFile(frames_zip) as archive:
         index = index_archive(archive)
     for name in index.refused:
@@ -150,7 +153,8 @@ def export_yolo(
         except Exception as error:  # noqa: BLE001 - any decoder failure means a corrupt frame
             raise ExportError(f"{frames_zip}: corrupt JPEG {index.entries[frame]!r}: {error}") from None
         image.save(out / "images" / split / f"{stem}.jpg", quality=jpeg_quality)
-        lines, dropped = yolo_labels(by_frame.get(frame, empty), *original)
+        rows = rows_of_frame.get(frame, no_rows)
+        lines, dropped = yolo_labels(all_classes[rows], all_xyxy[rows], *original)
         (out / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
         return frame, split, original, image.size, len(lines), dropped
 
