@@ -117,3 +117,15 @@ def test_predictions_map_back_to_original_pixels(dataset, tmp_path):
         truth = boxes[(boxes["trial_frame"] == image["trial_frame"]) & (boxes["label"] == C.BOX_LABELS[ann["category_id"] - 1])]
         clipped = np.clip(truth[["x1", "y1", "x2", "y2"]].to_numpy(float)[0], 0, [192, 108, 192, 108])
         assert np.allclose(mapped, clipped, atol=1)
+
+
+def test_resume_forgets_epochs_whose_checkpoint_was_not_written(tmp_path):
+    import torch
+
+    from sospine.train import forget_unsaved_epochs
+
+    (tmp_path / "weights").mkdir()
+    torch.save({"epoch": 1}, tmp_path / "weights" / "last.pt")  # epochs 1 and 2 (0-based 0, 1) are saved
+    pd.DataFrame({"epoch": [1, 2, 3], "time": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "results.csv", index=False)
+    assert forget_unsaved_epochs(tmp_path) == 2
+    assert pd.read_csv(tmp_path / "results.csv")["epoch"].tolist() == [1, 2]

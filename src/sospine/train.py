@@ -78,6 +78,23 @@ def completed_epochs(run_dir: Path) -> int:
     return len(pd.read_csv(results)) if results.exists() else 0
 
 
+def forget_unsaved_epochs(run_dir: Path) -> int:
+    """Drop results.csv rows of epochs that last.pt does not hold; return the epochs it holds.
+
+    ultralytics writes an epoch's metrics before its checkpoint, so a job killed between the two
+    leaves a row for an epoch that the resumed run trains again (and would log twice).
+    """
+    import torch
+
+    checkpoint = torch.load(run_dir / "weights" / "last.pt", map_location="cpu", weights_only=False)
+    saved = int(checkpoint.get("epoch", -1)) + 1  # 0-based epoch index in the checkpoint
+    results = run_dir / "results.csv"
+    if results.exists() and saved > 0:
+        table = pd.read_csv(results)
+        table[table.iloc[:, 0] <= saved].to_csv(results, index=False)
+    return saved
+
+
 def train(dataset_yaml: str | Path, work_dir: str | Path, *, model: str, epochs: int, imgsz: int, batch: int,
           device: str | int, seed: int, workers: int, extra: dict | None = None) -> Path:
     """Train (or resume, or reuse a finished run with the same arguments); return the run folder.
@@ -101,7 +118,8 @@ def train(dataset_yaml: str | Path, work_dir: str | Path, *, model: str, epochs:
         log.info("run %s already finished %d epochs; reusing it", key, done)
         return run_dir
     if last.exists():
-        log.info("resuming run %s from %s after %d of %d epochs", key, last, done, epochs)
+        saved = forget_unsaved_epochs(run_dir)
+        log.info("resuming run %s from %s after %d of %d epochs", key, last, saved, epochs)
         YOLO(str(last)).train(resume=True, device=resolved_device, workers=workers)
     else:
         log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
