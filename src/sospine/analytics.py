@@ -245,3 +245,20 @@ def by_outcome(metrics: pd.DataFrame, n_permutations: int = 5000) -> pd.DataFram
             "p_permutation": permutation_test(values, success, n_permutations),
         })
     return pd.DataFrame(rows)
+
+
+PHASE_AGREEMENT_COLUMNS = ["source", "trial", "phase", "tp", "fp", "fn", "precision", "recall", "f1", "truth_segments", "mean_best_iou"]
+
+
+def phase_agreement(reference_activity: pd.DataFrame, reference_segments: pd.DataFrame, activity: pd.DataFrame,
+                    segs: pd.DataFrame, sources: list[str]) -> pd.DataFrame:
+    """Each source's phases against a reference (ground truth or the generator's script): frame-level
+    precision/recall/F1 and the mean best temporal IoU of the reference segments."""
+    reference = reference_activity.drop(columns="source", errors="ignore")
+    parts = []
+    for source in sources:
+        predicted = activity[activity["source"] == source].drop(columns="source")
+        frame_level = agreement(reference, predicted, ["trial", "phase"], flag="active")
+        overlap = segment_overlap(reference_segments, segs[segs["source"] == source])
+        parts.append(frame_level.merge(overlap, on=["trial", "phase"], how="left").assign(source=source))
+    return pd.concat(parts)[PHASE_AGREEMENT_COLUMNS] if parts else pd.DataFrame(columns=PHASE_AGREEMENT_COLUMNS)

@@ -4,7 +4,7 @@ import pandas as pd
 
 from sospine import analytics as A
 from sospine import plots
-from sospine.tables import read_annotations, read_detections
+from sospine.tables import read_annotations, read_detections, split_frame_names
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
@@ -20,7 +20,7 @@ for name, detections_path, scores_path in zip(p.detectors, snakemake.input.detec
     scored = pd.read_csv(scores_path).set_index("label")
     thresholds = scored["best_threshold"].to_dict() if p.threshold == "best_f1" else {label: float(p.threshold) for label in scored.index}
     threshold_rows += [{"detector": name, "label": k, "threshold": v} for k, v in thresholds.items()]
-    detected_trials = set(A.split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(test_trials)
+    detected_trials = set(split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(test_trials)
     tables.append(A.presence(frames[frames["trial"].isin(detected_trials)], A.thresholded(detections, thresholds), f"detections:{name}"))
 table = A.smooth(pd.concat(tables, ignore_index=True), p.min_gap, p.min_run)
 table.to_csv(snakemake.output.presence, index=False)
