@@ -2,6 +2,7 @@
 # detector training and inference -> scoring (VOC AP, COCO mAP) -> timelines, phases, outcomes.
 # Run `snakemake --cores N`; see README.md for profiles and configuration.
 
+
 configfile: "config/config.yaml"
 
 
@@ -18,7 +19,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
         "results/provenance.json",
-    default_target: True

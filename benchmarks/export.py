@@ -32,7 +32,9 @@ def main() -> None:
         tmp = Path(tmp)
         paths = generate(SynthSpec(seed=0, trials=2, frames_per_trial=args.frames // 2), tmp / "data")
         boxes = read_annotations(paths[C.BBOX_CSV])
-        frames = with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]].assign(split="train")
+        frames = (
+            with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]].assign(split="train")
+        )
 
         start = time.perf_counter()
         export_yolo(paths[C.FRAMES_ZIP], boxes, frames, tmp / "fast", max_side=args.max_side, workers=args.workers)

@@ -1,6 +1,6 @@
 """Time VOC scoring of the 3,823 published detections: vectorised vs a per-detection DataFrame loop.
 
-    python benchmarks/score.py [--shared ../shared/sospine]
+python benchmarks/score.py [--shared ../shared/sospine]
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ def naive_flags(truth: pd.DataFrame, dets: pd.DataFrame, iou_thr: float = 0.5) -
             for idx, g in gt.iterrows():
                 iw = max(0.0, min(det["x2"], g["x2"]) - max(det["x1"], g["x1"]))
                 ih = max(0.0, min(det["y2"], g["y2"]) - max(det["y1"], g["y1"]))
-                union = (det["x2"] - det["x1"]) * (det["y2"] - det["y1"]) + (g["x2"] - g["x1"]) * (g["y2"] - g["y1"]) - iw * ih
+                union = (
+                    (det["x2"] - det["x1"]) * (det["y2"] - det["y1"])
+                    + (g["x2"] - g["x1"]) * (g["y2"] - g["y1"])
+                    - iw * ih
+                )
                 iou = iw * ih / union if union > 0 else 0.0
                 if iou > best:
                     best, best_idx = iou, idx
@@ -56,7 +60,12 @@ def main() -> None:
     dets = prepare_detections(dets_all, trials)
     matched = match(truth, dets)
     n = matched.n_truth.groupby("label")["n"].sum()
-    fast = {label: ap_from_flags(matched.detections.loc[matched.detections["label"] == label, "tp"].to_numpy(bool), n[label]) for label in BOX_LABELS}
+    fast = {
+        label: ap_from_flags(
+            matched.detections.loc[matched.detections["label"] == label, "tp"].to_numpy(bool), n[label]
+        )
+        for label in BOX_LABELS
+    }
     fast_s = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -21,7 +21,9 @@ def real_dir() -> Path:
 @pytest.fixture(scope="session")
 def synthetic(tmp_path_factory) -> dict[str, Path]:
     """A small synthetic release shared by the tests that only read it."""
-    return generate(SynthSpec(seed=3, trials=5, frames_per_trial=30, width=320, height=180), tmp_path_factory.mktemp("synth"))
+    return generate(
+        SynthSpec(seed=3, trials=5, frames_per_trial=30, width=320, height=180), tmp_path_factory.mktemp("synth")
+    )
 
 
 def copy_workflow(dest: Path) -> Path:

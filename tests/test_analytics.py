@@ -18,21 +18,37 @@ def test_smoothing_fills_short_gaps_then_drops_short_runs():
 
 def _presence(rows):
     """rows: (trial, frame, set of tools) -> long presence table from ground truth."""
-    boxes = pd.DataFrame([(C.frame_name(t, f), lab) for t, f, tools in rows for lab in (tools or [None])], columns=["trial_frame", "label"])
+    boxes = pd.DataFrame(
+        [(C.frame_name(t, f), lab) for t, f, tools in rows for lab in (tools or [None])],
+        columns=["trial_frame", "label"],
+    )
     return A.presence(A.frame_index(boxes), boxes, A.GROUND_TRUTH)
 
 
 PHASES = {
     "taking a bite": {"require": ["needle driver", "needle", "durotomy"], "forbid": [], "min_frames": 1},
-    "suture tying": {"require": ["nerve hook", "durotomy"], "forbid": ["needle driver", "needle", "grasper"], "min_frames": 2},
+    "suture tying": {
+        "require": ["nerve hook", "durotomy"],
+        "forbid": ["needle driver", "needle", "grasper"],
+        "min_frames": 2,
+    },
 }
 
 
 def test_phases_segments_and_table():
     bite = {"needle driver", "needle", "durotomy"}
     tie = {"nerve hook", "durotomy"}
-    rows = [("S1A2", 1, None), ("S1A2", 2, bite), ("S1A2", 3, bite), ("S1A2", 4, {"durotomy"}), ("S1A2", 5, tie), ("S1A2", 6, tie),
-            ("S1A2", 7, tie | {"grasper"}), ("S1A2", 8, tie), ("S1A2", 9, bite)]
+    rows = [
+        ("S1A2", 1, None),
+        ("S1A2", 2, bite),
+        ("S1A2", 3, bite),
+        ("S1A2", 4, {"durotomy"}),
+        ("S1A2", 5, tie),
+        ("S1A2", 6, tie),
+        ("S1A2", 7, tie | {"grasper"}),
+        ("S1A2", 8, tie),
+        ("S1A2", 9, bite),
+    ]
     presence = _presence(rows)
     assert presence.groupby(["trial", "frame"]).size().eq(5).all()
     segs = A.segments(A.phase_activity(presence, PHASES))
@@ -54,7 +70,9 @@ def test_a_new_phase_is_a_config_change():
 def test_ground_truth_phases_recover_the_synthetic_script(synthetic):
     boxes = read_annotations(synthetic[C.BBOX_CSV])
     frames = A.frame_index(boxes)
-    activity = A.phase_activity(A.presence(frames, boxes, A.GROUND_TRUTH), PHASES | {"suture tying": dict(PHASES["suture tying"], min_frames=1)})
+    activity = A.phase_activity(
+        A.presence(frames, boxes, A.GROUND_TRUTH), PHASES | {"suture tying": dict(PHASES["suture tying"], min_frames=1)}
+    )
     scripted = pd.read_csv(synthetic["phases.csv"])
     scripted = scripted[scripted["phase"].isin(PHASES)]
     truth = A.expand_segments(scripted, frames, list(PHASES), "script").drop(columns="source")
@@ -73,7 +91,11 @@ def test_outcome_figures_of_the_paper(real_dir):
     table = A.by_attempt(A.outcomes_table(read_outcomes(real_dir / "sospine_outcomes.csv"))).set_index("attempt")
     assert table.loc["1", "success_rate"] == 0.375 and round(table.loc["1", "mean_time_s"]) == 727
     assert table.loc["3", "success_rate"] == 0.875 and round(table.loc["3", "mean_time_s"]) == 424
-    assert table.loc["all", "n_success"] == 17 and table.loc["all", "n_trials"] == 24 and round(table.loc["all", "mean_time_s"]) == 600
+    assert (
+        table.loc["all", "n_success"] == 17
+        and table.loc["all", "n_trials"] == 24
+        and round(table.loc["all", "mean_time_s"]) == 600
+    )
     # the paper's means are over all trials of an attempt; over successful trials they differ
     assert round(table.loc["1", "mean_time_success_s"]) == 482
 

@@ -15,8 +15,17 @@ from sospine.synth import VIDEO_TRIALS
 @pytest.mark.parametrize("method", ["paper", "random", "leave_one_surgeon_out"])
 @pytest.mark.parametrize("validation", ["trials", "frames"])
 def test_no_trial_or_frame_in_two_splits(method, validation):
-    frames = pd.DataFrame([(C.frame_name(t, i), t) for t in VIDEO_TRIALS for i in range(1, 21)], columns=["trial_frame", "trial"])
-    folds = assign_trials(list(VIDEO_TRIALS), method=method, test_trials=list(C.PAPER_TEST_TRIALS), val_trials=2, test_fraction=0.2, seed=1)
+    frames = pd.DataFrame(
+        [(C.frame_name(t, i), t) for t in VIDEO_TRIALS for i in range(1, 21)], columns=["trial_frame", "trial"]
+    )
+    folds = assign_trials(
+        list(VIDEO_TRIALS),
+        method=method,
+        test_trials=list(C.PAPER_TEST_TRIALS),
+        val_trials=2,
+        test_fraction=0.2,
+        seed=1,
+    )
     assert len(folds) == (8 if method == "leave_one_surgeon_out" else 1)
     for fold in folds.values():
         assert fold["trial"].is_unique and set(fold["trial"]) == set(VIDEO_TRIALS)
@@ -36,13 +45,25 @@ def test_no_trial_or_frame_in_two_splits(method, validation):
 def test_paper_table1_and_split(real_dir):
     boxes = with_frame_columns(read_annotations(real_dir / "sospine_bbox.csv"))
     frames = boxes.drop_duplicates("trial_frame")
-    fold = assign_trials(frames["trial"].unique().tolist(), method="paper", test_trials=list(C.PAPER_TEST_TRIALS), val_trials=2, test_fraction=0.2, seed=0)["main"]
+    fold = assign_trials(
+        frames["trial"].unique().tolist(),
+        method="paper",
+        test_trials=list(C.PAPER_TEST_TRIALS),
+        val_trials=2,
+        test_fraction=0.2,
+        seed=0,
+    )["main"]
     split = frames_split(frames, fold, validation="frames", val_frames=1000, seed=0)
     assert (split["split"] == "test").sum() == 2828 and (split["split"] != "test").sum() == 12866
     assert (split["split"] == "val").sum() == 1000
     t = table1(boxes, split).set_index("label")
-    expected = {"grasper": (2375, 1683, 692), "needle driver": (4238, 3400, 838), "nerve hook": (1200, 1023, 177),
-                "durotomy": (12141, 9917, 2224), "needle": (1417, 1165, 252)}
+    expected = {
+        "grasper": (2375, 1683, 692),
+        "needle driver": (4238, 3400, 838),
+        "nerve hook": (1200, 1023, 177),
+        "durotomy": (12141, 9917, 2224),
+        "needle": (1417, 1165, 252),
+    }
     for label, (a, tr, te) in expected.items():
         assert tuple(t.loc[label, ["all", "train", "test"]]) == (a, tr, te)
 

@@ -40,9 +40,15 @@ class StandIn:
             def article(self, article_id):
                 if article_id not in stand_in.articles:
                     return self.send_error(404)
-                files = [{"name": n, "size": len(stand_in.files[n]), "download_url": f"http://127.0.0.1:{stand_in.port}/files/{n}",
-                          "computed_md5": stand_in.md5_override.get(n, hashlib.md5(stand_in.files[n]).hexdigest())}
-                         for n in stand_in.articles[article_id]]
+                files = [
+                    {
+                        "name": n,
+                        "size": len(stand_in.files[n]),
+                        "download_url": f"http://127.0.0.1:{stand_in.port}/files/{n}",
+                        "computed_md5": stand_in.md5_override.get(n, hashlib.md5(stand_in.files[n]).hexdigest()),
+                    }
+                    for n in stand_in.articles[article_id]
+                ]
                 body = json.dumps({"id": article_id, "version": 1, "files": files}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -129,10 +135,29 @@ def test_truncated_body_resumes_with_range(server, tmp_path):
 
 def test_md5_mismatch_is_a_hard_error_with_no_file(server, tmp_path, capsys):
     server.md5_override["sospine_bbox.csv"] = "0" * 32
-    code = main(["fetch", "--out", str(tmp_path), "--api-url", server.api, "--record", f"bbox={RECORDS['bbox']}", "--retries", "1", "--backoff", "0.01"])
+    code = main(
+        [
+            "fetch",
+            "--out",
+            str(tmp_path),
+            "--api-url",
+            server.api,
+            "--record",
+            f"bbox={RECORDS['bbox']}",
+            "--retries",
+            "1",
+            "--backoff",
+            "0.01",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
-    assert "md5 mismatch" in err and "0" * 32 in err and hashlib.md5(PAYLOAD).hexdigest() in err and "sospine_bbox.csv" in err
+    assert (
+        "md5 mismatch" in err
+        and "0" * 32 in err
+        and hashlib.md5(PAYLOAD).hexdigest() in err
+        and "sospine_bbox.csv" in err
+    )
     assert not (tmp_path / "sospine_bbox.csv").exists() and not list(tmp_path.glob("*.part"))
 
 
@@ -140,7 +165,11 @@ def test_truncation_every_time_fails_cleanly(server, tmp_path):
     server.faults["sospine_bbox.csv"] = ["truncate"] * 10
     server.files["sospine_bbox.csv"] = PAYLOAD
     with pytest.raises(FetchError):
-        fetch_records({"bbox": RECORDS["bbox"]}, tmp_path, FigshareClient(server.api, retries=0, timeout_s=1, backoff_s=0.01, progress=False))
+        fetch_records(
+            {"bbox": RECORDS["bbox"]},
+            tmp_path,
+            FigshareClient(server.api, retries=0, timeout_s=1, backoff_s=0.01, progress=False),
+        )
     assert not (tmp_path / "sospine_bbox.csv").exists()
 
 
@@ -159,6 +188,8 @@ def test_stalled_server_times_out(server, tmp_path):
 
 
 def test_unreachable_host_says_what_to_do(tmp_path, capsys):
-    code = main(["fetch", "--out", str(tmp_path), "--api-url", "http://127.0.0.1:9/v2", "--retries", "0", "--backoff", "0.01"])
+    code = main(
+        ["fetch", "--out", str(tmp_path), "--api-url", "http://127.0.0.1:9/v2", "--retries", "0", "--backoff", "0.01"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "cannot reach 127.0.0.1:9" in err and "mirror" in err and "synthetic" in err

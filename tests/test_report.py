@@ -15,7 +15,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"),
-    pytest.mark.skipif(not (SHARED / "sospine_bbox.csv").exists(), reason="real SOSpine files not at ../shared/sospine"),
+    pytest.mark.skipif(
+        not (SHARED / "sospine_bbox.csv").exists(), reason="real SOSpine files not at ../shared/sospine"
+    ),
 ]
 
 
@@ -26,18 +28,35 @@ def test_report_figures_load_in_a_browser(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
     config = ["--config", f"data={{source: mirror, mirror_dir: {SHARED}}}", "scoring={bootstrap: 20}"]
     for extra in ([], ["--report", "results/report.html"]):
-        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *config, *extra], cwd=workdir, env=env,
-                                capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", "2", *config, *extra],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert result.returncode == 0, result.stderr[-4000:]
     report = workdir / "results" / "report.html"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                                                                    "--disable-component-update", "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page()
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(report.as_uri(), wait_until="load", timeout=60_000)
-        page.wait_for_function("document.querySelector('#app') && document.querySelector('#app').innerText.length > 0", timeout=30_000)
+        page.wait_for_function(
+            "document.querySelector('#app') && document.querySelector('#app').innerText.length > 0", timeout=30_000
+        )
         categories = page.evaluate("Object.keys(window.categories)")
         figures = page.evaluate("""async () => {
             const out = {};
@@ -54,7 +73,11 @@ def test_report_figures_load_in_a_browser(tmp_path):
         browser.close()
     assert not errors, errors
     assert {"Dataset", "Validation", "Scores", "Timelines", "Phases", "Outcomes"} <= set(categories), categories
-    expected = {"results/stats/box_sizes.png", "results/scores/yolov4_paper/pr_curves.png", "results/timelines/test_trials.png",
-                "results/outcomes/learning_curve.png"}
+    expected = {
+        "results/stats/box_sizes.png",
+        "results/scores/yolov4_paper/pr_curves.png",
+        "results/timelines/test_trials.png",
+        "results/outcomes/learning_curve.png",
+    }
     assert expected <= set(figures), sorted(figures)
     assert all(size and size[0] > 100 and size[1] > 100 for size in figures.values()), figures

@@ -33,9 +33,11 @@ def reference_voc_ap(truth: pd.DataFrame, dets: pd.DataFrame, label: str, iou_th
                 best, best_j = ov, j
         if best >= iou_thr and not taken[stem(r.trial_frame)][best_j]:
             taken[stem(r.trial_frame)][best_j] = True
-            tp.append(1); fp.append(0)
+            tp.append(1)
+            fp.append(0)
         else:
-            tp.append(0); fp.append(1)
+            tp.append(0)
+            fp.append(1)
     tp, fp = np.cumsum(tp), np.cumsum(fp)
     rec = tp / npos
     prec = tp / np.maximum(tp + fp, np.finfo(float).eps)
@@ -55,8 +57,22 @@ def real(real_dir):
 
 
 def test_published_baseline_reproduces_the_paper(real_dir, tmp_path):
-    assert main(["score", "--truth", str(real_dir / "sospine_bbox.csv"), "--detections", str(real_dir / "sospine_detections_3.6_0.05.csv"),
-                 "--out", str(tmp_path), "--bootstrap", "50"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--truth",
+                str(real_dir / "sospine_bbox.csv"),
+                "--detections",
+                str(real_dir / "sospine_detections_3.6_0.05.csv"),
+                "--out",
+                str(tmp_path),
+                "--bootstrap",
+                "50",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(tmp_path / "ap_per_class.csv").set_index("label")
     for label, ap in PAPER_AP.items():
         assert table.loc[label, "ap50_voc"] == pytest.approx(ap, abs=0.006), label
@@ -81,10 +97,19 @@ def perturbations(dets: pd.DataFrame):
     flip = rng.random(len(dets)) < 0.2
     swapped.loc[flip, "label"] = rng.choice(["needle", "grasper", "durotomy"], flip.sum())
     duplicated = pd.concat([dets, dets.sample(frac=0.3, random_state=2)])
-    reordered = dets.sample(frac=1.0, random_state=3).assign(trial_frame=lambda d: d["trial_frame"].str.replace(".jpg", ".jpeg"))
+    reordered = dets.sample(frac=1.0, random_state=3).assign(
+        trial_frame=lambda d: d["trial_frame"].str.replace(".jpg", ".jpeg")
+    )
     rounded_ties = dets.assign(score=dets["score"].round(1))
-    return {"jitter": jitter, "shuffled_scores": shuffled_scores, "dropped": dropped, "swapped": swapped,
-            "duplicated": duplicated, "reordered": reordered, "ties": rounded_ties}
+    return {
+        "jitter": jitter,
+        "shuffled_scores": shuffled_scores,
+        "dropped": dropped,
+        "swapped": swapped,
+        "duplicated": duplicated,
+        "reordered": reordered,
+        "ties": rounded_ties,
+    }
 
 
 @pytest.mark.parametrize("case", ["jitter", "shuffled_scores", "dropped", "swapped", "duplicated", "reordered", "ties"])
@@ -95,7 +120,10 @@ def test_matches_an_independent_voc_implementation(real, case):
     trials = ["Clip0", "S4A1", "S6A3", "S8A2"]
     in_test = truth[truth["trial_frame"].str.split("_frame_").str[0].isin(trials)]
     for label in table.index:
-        assert table.loc[label, "ap50_voc"] == pytest.approx(reference_voc_ap(in_test, perturbed, label), abs=1e-9), (case, label)
+        assert table.loc[label, "ap50_voc"] == pytest.approx(reference_voc_ap(in_test, perturbed, label), abs=1e-9), (
+            case,
+            label,
+        )
 
 
 def test_row_order_does_not_change_anything(real):
@@ -109,12 +137,31 @@ def test_empty_detections_give_zero_with_a_warning(real_dir, tmp_path):
     empty = tmp_path / "empty.csv"
     empty.write_text("trial_frame,frame,x1,y1,x2,y2,score,label\n")
     with pytest.warns(UserWarning):
-        result = score(read_annotations(real_dir / "sospine_bbox.csv"), pd.read_csv(empty), test_trials=["S4A1"], bootstrap=0, coco=False)
+        result = score(
+            read_annotations(real_dir / "sospine_bbox.csv"),
+            pd.read_csv(empty),
+            test_trials=["S4A1"],
+            bootstrap=0,
+            coco=False,
+        )
     assert (result["table"]["ap50_voc"] == 0).all()
 
 
 def test_bad_detections_exit_1_with_the_line(real_dir, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("trial_frame,frame,x1,y1,x2,y2,score,label\nS4A1_frame_00000010.jpg,10,1,2,30,40,nan,grasper\n")
-    assert main(["score", "--truth", str(real_dir / "sospine_bbox.csv"), "--detections", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(
+            [
+                "score",
+                "--truth",
+                str(real_dir / "sospine_bbox.csv"),
+                "--detections",
+                str(bad),
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 1
+    )
     assert "bad.csv:2" in capsys.readouterr().err

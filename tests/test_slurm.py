@@ -26,8 +26,10 @@ DAEMONS = ("slurmctld", "slurmd", "munged", "sinfo", "sbatch", "squeue")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="starting slurmctld/slurmd/munged needs root"),
-    pytest.mark.skipif(any(shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists() for d in DAEMONS),
-                       reason="Debian packages slurmctld slurmd slurm-client munge are not installed (.ci/run installs them)"),
+    pytest.mark.skipif(
+        any(shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists() for d in DAEMONS),
+        reason="Debian packages slurmctld slurmd slurm-client munge are not installed (.ci/run installs them)",
+    ),
 ]
 
 
@@ -64,7 +66,11 @@ class Cluster:
         self.conf = SYSTEM_CONF / "slurm.conf"
         self.written: list[Path] = []
         self.env = dict(os.environ, SLURM_CONF=str(self.conf))
-        self.pidfiles = {"slurmctld": root / "slurmctld.pid", "slurmd": root / "slurmd.pid", "munged": root / "munged.pid"}
+        self.pidfiles = {
+            "slurmctld": root / "slurmctld.pid",
+            "slurmd": root / "slurmd.pid",
+            "munged": root / "munged.pid",
+        }
 
     def write_config(self) -> None:
         for sub in ("state", "spool", "munge"):
@@ -93,8 +99,8 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 StateSaveLocation={self.root}/state
 SlurmdSpoolDir={self.root}/spool
-SlurmctldPidFile={self.pidfiles['slurmctld']}
-SlurmdPidFile={self.pidfiles['slurmd']}
+SlurmctldPidFile={self.pidfiles["slurmctld"]}
+SlurmdPidFile={self.pidfiles["slurmd"]}
 SlurmctldLogFile={self.root}/slurmctld.log
 SlurmdLogFile={self.root}/slurmd.log
 SlurmctldPort=16817
@@ -110,9 +116,19 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         key = self.root / "munge" / "munge.key"
         subprocess.run(["dd", "if=/dev/urandom", f"of={key}", "bs=1024", "count=1"], check=True, capture_output=True)
         key.chmod(0o400)
-        subprocess.run(["/usr/sbin/munged", "--force", f"--key-file={key}", f"--socket={self.root}/munge/munge.socket.2",
-                        f"--pid-file={self.pidfiles['munged']}", f"--log-file={self.root}/munged.log", f"--seed-file={self.root}/munge/seed"],
-                       check=True, timeout=30)
+        subprocess.run(
+            [
+                "/usr/sbin/munged",
+                "--force",
+                f"--key-file={key}",
+                f"--socket={self.root}/munge/munge.socket.2",
+                f"--pid-file={self.pidfiles['munged']}",
+                f"--log-file={self.root}/munged.log",
+                f"--seed-file={self.root}/munge/seed",
+            ],
+            check=True,
+            timeout=30,
+        )
         os.environ["MUNGE_SOCKET"] = f"{self.root}/munge/munge.socket.2"
         subprocess.run(["/usr/sbin/slurmctld"], env=self.env, check=True, timeout=30)
         subprocess.run(["/usr/sbin/slurmd"], env=self.env, check=True, timeout=30)
@@ -161,11 +177,35 @@ def test_demo_dag_runs_through_the_slurm_profile(cluster, tmp_path):
     workdir = copy_workflow(tmp_path / "run")
     config = tiny_config(workdir)
     env = dict(cluster.env, PYTHONPATH=str(workdir / "src"), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    command = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--configfile", config,
-               "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
-               "--max-threads", "2", "--set-resources", "train:mem_mb=2000", "train:cpus_per_task=2", "train:runtime=30",
-               "export_yolo:mem_mb=2000", "export_yolo:cpus_per_task=2", "predict:cpus_per_task=2", "predict:mem_mb=2000",
-               "--default-resources", "mem_mb=1000", "runtime=20", "cpus_per_task=1", "--jobs", "4"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        "profiles/slurm",
+        "--configfile",
+        config,
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--max-threads",
+        "2",
+        "--set-resources",
+        "train:mem_mb=2000",
+        "train:cpus_per_task=2",
+        "train:runtime=30",
+        "export_yolo:mem_mb=2000",
+        "export_yolo:cpus_per_task=2",
+        "predict:cpus_per_task=2",
+        "predict:mem_mb=2000",
+        "--default-resources",
+        "mem_mb=1000",
+        "runtime=20",
+        "cpus_per_task=1",
+        "--jobs",
+        "4",
+    ]
     try:
         result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired as error:

@@ -61,8 +61,16 @@ def test_bbox_rows_follow_the_paper_rule_from_tool_tips(synthetic):
     assert set(tips["label"].dropna()) == set(C.TIP_LABELS)
     published = read_annotations(synthetic[C.BBOX_CSV])
     derived = derive_boxes(tips)
-    pd.testing.assert_frame_equal(derived.reset_index(drop=True), published.astype({c: "Int64" for c in "x1 y1 x2 y2".split()}).reset_index(drop=True))
-    singles = tips.dropna(subset=["label"]).assign(tool=lambda t: t["label"].map(C.TIP_TO_TOOL)).groupby(["trial_frame", "tool"]).size()
+    pd.testing.assert_frame_equal(
+        derived.reset_index(drop=True),
+        published.astype({c: "Int64" for c in "x1 y1 x2 y2".split()}).reset_index(drop=True),
+    )
+    singles = (
+        tips.dropna(subset=["label"])
+        .assign(tool=lambda t: t["label"].map(C.TIP_TO_TOOL))
+        .groupby(["trial_frame", "tool"])
+        .size()
+    )
     assert (singles == 1).any(), "the generator should exercise the single-point rule"
 
 

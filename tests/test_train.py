@@ -60,8 +60,14 @@ def start_training(dataset_yaml: Path, work: Path, epochs: int, blocked_log: Pat
     script = work.parent / "train_blocked.py"
     script.write_text(TRAIN_SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), HOME=str(work.parent / "home"))
-    return subprocess.Popen([sys.executable, str(script), str(dataset_yaml), str(work), str(blocked_log), MODEL, str(epochs)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(dataset_yaml), str(work), str(blocked_log), MODEL, str(epochs)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def test_training_offline_killed_and_resumed(dataset, tmp_path):
@@ -92,7 +98,9 @@ def test_training_offline_killed_and_resumed(dataset, tmp_path):
     assert not blocked.exists(), blocked.read_text()
     assert (results.parent / "weights" / "best.pt").exists()
     settings = work / "ultralytics"
-    assert (settings / "Ultralytics" / "settings.json").exists() and not (tmp_path / "home" / ".config" / "Ultralytics").exists()
+    assert (settings / "Ultralytics" / "settings.json").exists() and not (
+        tmp_path / "home" / ".config" / "Ultralytics"
+    ).exists()
 
 
 def test_device_resolution():
@@ -110,11 +118,16 @@ def test_predictions_map_back_to_original_pixels(dataset, tmp_path):
     yolo, boxes = dataset
     coco = json.loads((yolo / "coco" / "test.json").read_text())
     image = coco["images"][0]
-    assert (image["original_width"], image["original_height"]) == (192, 108) and (image["width"], image["height"]) == (96, 54)
+    assert (image["original_width"], image["original_height"]) == (192, 108) and (image["width"], image["height"]) == (
+        96,
+        54,
+    )
     for ann in (a for a in coco["annotations"] if a["image_id"] == image["id"]):
         x, y, w, h = ann["bbox"]  # a perfect detection on the exported image
         mapped = to_original_pixels(np.array([x, y, x + w, y + h]), image)[0]
-        truth = boxes[(boxes["trial_frame"] == image["trial_frame"]) & (boxes["label"] == C.BOX_LABELS[ann["category_id"] - 1])]
+        truth = boxes[
+            (boxes["trial_frame"] == image["trial_frame"]) & (boxes["label"] == C.BOX_LABELS[ann["category_id"] - 1])
+        ]
         clipped = np.clip(truth[["x1", "y1", "x2", "y2"]].to_numpy(float)[0], 0, [192, 108, 192, 108])
         assert np.allclose(mapped, clipped, atol=1)
 

@@ -19,8 +19,19 @@ def issues(report, severity="error"):
 
 def test_real_files_pass_with_counted_warnings(real_dir, tmp_path):
     out = tmp_path / "report.csv"
-    code = main(["validate", "--bbox", str(real_dir / "sospine_bbox.csv"), "--outcomes", str(real_dir / "sospine_outcomes.csv"),
-                 "--detections", str(real_dir / "sospine_detections_3.6_0.05.csv"), "--report", str(out)])
+    code = main(
+        [
+            "validate",
+            "--bbox",
+            str(real_dir / "sospine_bbox.csv"),
+            "--outcomes",
+            str(real_dir / "sospine_outcomes.csv"),
+            "--detections",
+            str(real_dir / "sospine_detections_3.6_0.05.csv"),
+            "--report",
+            str(out),
+        ]
+    )
     assert code == 0
     report = pd.read_csv(out)
     assert list(report.columns) == ["file", "line", "column", "check", "value", "severity"]
@@ -35,18 +46,24 @@ def test_real_files_pass_with_counted_warnings(real_dir, tmp_path):
 
 
 def test_every_bad_row_at_its_line_and_column(tmp_path):
-    bbox = write(tmp_path, "sospine_bbox.csv", "\r\n".join([
-        HEADER,
-        "S1A2_frame_00000001.jpeg,10,10,50,50,grasper",       # 2 ok
-        "S1A2_frame_00000002.jpeg,1O,10,50,50,grasper",       # 3 bad number
-        "S1A2_frame_00000003.jpeg,10,10,50,50,scalpel",       # 4 unknown label
-        "S1A2_frame_00000004.jpeg,60,10,50,50,needle",        # 5 swapped x
-        "S1A2_frame_5.jpeg,10,10,50,50,needle",               # 6 malformed frame name
-        "S1A2_frame_00000007.jpeg,10,10,50",                  # 7 short row
-        "S1A2_frame_00000001.jpeg,11,10,50,50,grasper",       # 8 second grasper box in frame 1
-        "S1A2_frame_00000009.jpeg,,,,,needle",                # 9 label without box
-        "S1A2_frame_00000010.jpeg,10.5,10,50,50,durotomy",    # 10 not an integer pixel
-    ]))
+    bbox = write(
+        tmp_path,
+        "sospine_bbox.csv",
+        "\r\n".join(
+            [
+                HEADER,
+                "S1A2_frame_00000001.jpeg,10,10,50,50,grasper",  # 2 ok
+                "S1A2_frame_00000002.jpeg,1O,10,50,50,grasper",  # 3 bad number
+                "S1A2_frame_00000003.jpeg,10,10,50,50,scalpel",  # 4 unknown label
+                "S1A2_frame_00000004.jpeg,60,10,50,50,needle",  # 5 swapped x
+                "S1A2_frame_5.jpeg,10,10,50,50,needle",  # 6 malformed frame name
+                "S1A2_frame_00000007.jpeg,10,10,50",  # 7 short row
+                "S1A2_frame_00000001.jpeg,11,10,50,50,grasper",  # 8 second grasper box in frame 1
+                "S1A2_frame_00000009.jpeg,,,,,needle",  # 9 label without box
+                "S1A2_frame_00000010.jpeg,10.5,10,50,50,durotomy",  # 10 not an integer pixel
+            ]
+        ),
+    )
     report, files = validate({"bbox": bbox})
     errors = issues(report)
     assert (3, "x1", "number") in errors
@@ -65,15 +82,21 @@ def test_every_bad_row_at_its_line_and_column(tmp_path):
 
 def test_outcomes_checks(tmp_path):
     header = "\ufeffTrial ID,Length,Postgraduate year,Prior experience with MISS,Number prior cases,Time for repair,Leak At 40mmHg,Total Frames at 1 FPS"
-    path = write(tmp_path, "sospine_outcomes.csv", "\r\n".join([
-        header,
-        "S1A1,0:10:00,2,N,< 10,300,Y,600",
-        "S1A1,0:10:00,2,N,0,300,Y,600",     # 3 duplicate trial
-        "S1A3,0:61:00,2,N,0,300,Y,600",     # 4 bad length
-        "S1A4,0:10:00,2,N,0,300,maybe,600",  # 5 bad leak
-        "Trial9,0:10:00,2,N,0,-5,N,600",    # 6 bad id, negative time
-        "Clip0,0:20:40,,,,,,1240",
-    ]))
+    path = write(
+        tmp_path,
+        "sospine_outcomes.csv",
+        "\r\n".join(
+            [
+                header,
+                "S1A1,0:10:00,2,N,< 10,300,Y,600",
+                "S1A1,0:10:00,2,N,0,300,Y,600",  # 3 duplicate trial
+                "S1A3,0:61:00,2,N,0,300,Y,600",  # 4 bad length
+                "S1A4,0:10:00,2,N,0,300,maybe,600",  # 5 bad leak
+                "Trial9,0:10:00,2,N,0,-5,N,600",  # 6 bad id, negative time
+                "Clip0,0:20:40,,,,,,1240",
+            ]
+        ),
+    )
     errors = issues(validate({"outcomes": path})[0])
     assert (3, "Trial ID", "unique") in errors
     assert (4, "Length", "str_matches") in errors
@@ -84,8 +107,12 @@ def test_outcomes_checks(tmp_path):
 
 @pytest.mark.parametrize(
     "content, check",
-    [(b"", "not_empty"), (b"\x00\x01\x02PK\x03\x04", "text_file"), (b"trial_frame,x1\r\nS1A2_frame_00000001.jpeg,1\r\n", "column_present"),
-     ("trial_frame,x1,y1,x2,y2,label\nS1A2_frame_00000001.jpeg,1,1,2,2,gr\xe4sper\n".encode("latin-1"), "utf8")],
+    [
+        (b"", "not_empty"),
+        (b"\x00\x01\x02PK\x03\x04", "text_file"),
+        (b"trial_frame,x1\r\nS1A2_frame_00000001.jpeg,1\r\n", "column_present"),
+        ("trial_frame,x1,y1,x2,y2,label\nS1A2_frame_00000001.jpeg,1,1,2,2,gr\xe4sper\n".encode("latin-1"), "utf8"),
+    ],
 )
 def test_file_level_problems_are_one_row_and_exit_1(tmp_path, content, check, capsys):
     path = write(tmp_path, "sospine_bbox.csv", content)
@@ -97,15 +124,21 @@ def test_file_level_problems_are_one_row_and_exit_1(tmp_path, content, check, ca
 
 
 def test_detections_checks(tmp_path, real_dir):
-    path = write(tmp_path, "dets.csv", "\n".join([
-        "trial_frame,frame,x1,y1,x2,y2,score,label",
-        "S4A1_frame_00000010.jpg,10,1,2,30,40,0.9,grasper",
-        "S4A1_frame_00000011.jpg,11,1,2,30,40,1.5,grasper",      # 3 score out of range
-        "S4A1_frame_00000012.jpg,12,1,2,30,40,,grasper",         # 4 NaN score
-        "S4A1_frame_00000013.jpg,13,50,2,30,40,0.5,grasper",     # 5 inverted
-        "S9A9_frame_00000013.jpg,13,1,2,30,40,0.5,grasper",      # 6 trial without ground truth
-        "S4A1_frame_00000014.jpg,14,1,2,30,40,0.5,forceps",      # 7 unknown label
-    ]))
+    path = write(
+        tmp_path,
+        "dets.csv",
+        "\n".join(
+            [
+                "trial_frame,frame,x1,y1,x2,y2,score,label",
+                "S4A1_frame_00000010.jpg,10,1,2,30,40,0.9,grasper",
+                "S4A1_frame_00000011.jpg,11,1,2,30,40,1.5,grasper",  # 3 score out of range
+                "S4A1_frame_00000012.jpg,12,1,2,30,40,,grasper",  # 4 NaN score
+                "S4A1_frame_00000013.jpg,13,50,2,30,40,0.5,grasper",  # 5 inverted
+                "S9A9_frame_00000013.jpg,13,1,2,30,40,0.5,grasper",  # 6 trial without ground truth
+                "S4A1_frame_00000014.jpg,14,1,2,30,40,0.5,forceps",  # 7 unknown label
+            ]
+        ),
+    )
     report, _ = validate({"bbox": real_dir / "sospine_bbox.csv", "detections": path})
     errors = {e for e in issues(report) if e[0] != ""}
     assert (3, "score", "less_than_or_equal_to") in errors

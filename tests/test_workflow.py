@@ -13,7 +13,10 @@ from .conftest import SHARED, copy_workflow
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 TINY = {  # a few seconds of synthetic data and one epoch of training on tiny images
-    "data": {"source": "synthetic", "synthetic": {"seed": 1, "trials": 6, "frames_per_trial": 16, "width": 192, "height": 108}},
+    "data": {
+        "source": "synthetic",
+        "synthetic": {"seed": 1, "trials": 6, "frames_per_trial": 16, "width": 192, "height": 108},
+    },
     "split": {"method": "paper", "test_trials": ["S1A2", "Clip0"], "val_trials": 1},
     "export": {"max_side": 96},
     "train": {"epochs": 1, "imgsz": 64, "batch": 8, "device": "cpu", "workers": 0},
@@ -23,7 +26,9 @@ TINY = {  # a few seconds of synthetic data and one epoch of training on tiny im
 
 def run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
-    result = subprocess.run([*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=env, timeout=1200)
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=env, timeout=1200
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result
@@ -50,11 +55,14 @@ def test_lint_is_clean(workdir):
     assert "Lints for" not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("override, message", [
-    (["scoring={iou_treshold: 0.5}"], "unknown config key 'iou_treshold' under 'scoring'"),
-    (["data={source: ftp}"], "data.source"),
-    (["data={source: mirror, mirror_dir: /nonexistent/x}"], "data.mirror_dir"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["scoring={iou_treshold: 0.5}"], "unknown config key 'iou_treshold' under 'scoring'"),
+        (["data={source: ftp}"], "data.source"),
+        (["data={source: mirror, mirror_dir: /nonexistent/x}"], "data.mirror_dir"),
+    ],
+)
 def test_bad_config_fails_before_any_job(workdir, override, message):
     result = run(workdir, "--config", *override, check=False)
     assert result.returncode != 0
@@ -63,7 +71,15 @@ def test_bad_config_fails_before_any_job(workdir, override, message):
 
 
 def test_nested_override_from_the_command_line(workdir):
-    result = run(workdir, "--configfile", tiny_config(workdir), "--config", "scoring={iou_threshold: 0.6}", "-n", "--printshellcmds")
+    result = run(
+        workdir,
+        "--configfile",
+        tiny_config(workdir),
+        "--config",
+        "scoring={iou_threshold: 0.6}",
+        "-n",
+        "--printshellcmds",
+    )
     assert "score" in result.stdout
 
 
@@ -92,9 +108,21 @@ def test_synthetic_end_to_end(workdir):
     config = tiny_config(workdir)
     assert planned_rules(workdir, "--configfile", config) == set()
     downstream_of_scoring = {"score", "presence", "phases", "outcomes", "provenance", "all"}
-    assert planned_rules(workdir, "--configfile", config, "--config", "scoring={iou_threshold: 0.6}") == downstream_of_scoring
-    assert planned_rules(workdir, "--configfile", config, "--config", "train={epochs: 2}") == downstream_of_scoring | {"train", "predict"}
-    assert planned_rules(workdir, "--configfile", config, "--config", "split={seed: 5}") == downstream_of_scoring | {"split", "stats", "export_yolo", "train", "predict"}
+    assert (
+        planned_rules(workdir, "--configfile", config, "--config", "scoring={iou_threshold: 0.6}")
+        == downstream_of_scoring
+    )
+    assert planned_rules(workdir, "--configfile", config, "--config", "train={epochs: 2}") == downstream_of_scoring | {
+        "train",
+        "predict",
+    }
+    assert planned_rules(workdir, "--configfile", config, "--config", "split={seed: 5}") == downstream_of_scoring | {
+        "split",
+        "stats",
+        "export_yolo",
+        "train",
+        "predict",
+    }
 
 
 def planned_rules(workdir: Path, *args: str) -> set[str]:
@@ -129,8 +157,15 @@ def test_validation_modes_on_a_broken_mirror(workdir, synthetic, tmp_path, mode)
     lines = (mirror / "sospine_bbox.csv").read_bytes().split(b"\r\n")
     lines[4] = lines[4].replace(b"durotomy", b"scalpel") if b"durotomy" in lines[4] else lines[4] + b"x"
     (mirror / "sospine_bbox.csv").write_bytes(b"\r\n".join(lines))
-    result = run(workdir, "--config", f"data={{source: mirror, mirror_dir: {mirror}}}", f"validation={{on_error: {mode}}}",
-                 "split={method: random}", "scoring={bootstrap: 0}", check=False)
+    result = run(
+        workdir,
+        "--config",
+        f"data={{source: mirror, mirror_dir: {mirror}}}",
+        f"validation={{on_error: {mode}}}",
+        "split={method: random}",
+        "scoring={bootstrap: 0}",
+        check=False,
+    )
     report = pd.read_csv(workdir / "results" / "validation" / "report.csv", keep_default_na=False)
     bad = report[report["severity"] == "error"]
     assert len(bad) >= 1 and set(bad["line"].astype(int)) == {5}
@@ -148,7 +183,9 @@ def test_validation_modes_on_a_broken_mirror(workdir, synthetic, tmp_path, mode)
 
 @pytest.mark.slow
 def test_leave_one_surgeon_out_trains_and_scores_every_fold(workdir):
-    config = tiny_config(workdir, data={"synthetic": {"trials": 8, "frames_per_trial": 10}}, split={"method": "leave_one_surgeon_out"})
+    config = tiny_config(
+        workdir, data={"synthetic": {"trials": 8, "frames_per_trial": 10}}, split={"method": "leave_one_surgeon_out"}
+    )
     run(workdir, "--configfile", config)
     results = workdir / "results"
     trials = pd.read_csv(results / "split" / "trials.csv", dtype=str)

@@ -21,7 +21,9 @@ GROUND_TRUTH = "ground_truth"
 def frame_index(boxes: pd.DataFrame) -> pd.DataFrame:
     """Every annotated frame (trial, frame), sorted: the time axis of the timelines."""
     parts = split_frame_names(boxes["trial_frame"].drop_duplicates())
-    return parts[["trial", "frame"]].dropna().astype({"frame": int}).sort_values(["trial", "frame"]).reset_index(drop=True)
+    return (
+        parts[["trial", "frame"]].dropna().astype({"frame": int}).sort_values(["trial", "frame"]).reset_index(drop=True)
+    )
 
 
 def presence(frames: pd.DataFrame, items: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -98,7 +100,9 @@ def agreement(truth: pd.DataFrame, predicted: pd.DataFrame, keys: list[str], fla
 def phase_activity(presence_table: pd.DataFrame, phases: Mapping[str, Mapping]) -> pd.DataFrame:
     """Per (source, trial, frame, phase): whether the phase's rule holds, runs shorter than its
     `min_frames` removed. A rule: all `require` tools present, no `forbid` tool present."""
-    wide = presence_table.pivot_table(index=["source", "trial", "frame"], columns="tool", values="present", aggfunc="any", fill_value=False)
+    wide = presence_table.pivot_table(
+        index=["source", "trial", "frame"], columns="tool", values="present", aggfunc="any", fill_value=False
+    )
     wide = wide.reindex(columns=list(BOX_LABELS), fill_value=False).astype(bool).sort_index()
     parts = []
     for name, rule in phases.items():
@@ -108,7 +112,9 @@ def phase_activity(presence_table: pd.DataFrame, phases: Mapping[str, Mapping]) 
         frame = active.rename("active").reset_index().assign(phase=name)
         min_frames = int(rule.get("min_frames", 1))
         if min_frames > 1:
-            frame["active"] = frame.groupby(["source", "trial"])["active"].transform(lambda s: smooth_signal(s.to_numpy(), 0, min_frames))
+            frame["active"] = frame.groupby(["source", "trial"])["active"].transform(
+                lambda s: smooth_signal(s.to_numpy(), 0, min_frames)
+            )
         parts.append(frame)
     columns = ["source", "trial", "frame", "phase", "active"]
     return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
@@ -126,17 +132,27 @@ def segments(activity: pd.DataFrame) -> pd.DataFrame:
     new_run = (active["frame"].diff() != 1) | (active[key].shift() != active[key]).any(axis=1)
     run_id = new_run.cumsum()
     grouped = active.groupby(run_id)
-    out = grouped.agg(trial=("trial", "first"), source=("source", "first"), phase=("phase", "first"), start_frame=("frame", "min"), end_frame=("frame", "max"))
+    out = grouped.agg(
+        trial=("trial", "first"),
+        source=("source", "first"),
+        phase=("phase", "first"),
+        start_frame=("frame", "min"),
+        end_frame=("frame", "max"),
+    )
     return out.reset_index(drop=True)[["trial", "source", "phase", "start_frame", "end_frame"]]
 
 
 def phase_table(segs: pd.DataFrame, frames: pd.DataFrame, phases: list[str]) -> pd.DataFrame:
     """Per trial, source and phase: occurrences, total and mean duration (s), fraction of the trial."""
     seg = segs.assign(duration_s=segs["end_frame"] - segs["start_frame"] + 1)
-    stats = seg.groupby(["trial", "source", "phase"]).agg(occurrences=("duration_s", "size"), total_s=("duration_s", "sum"), mean_duration_s=("duration_s", "mean"))
+    stats = seg.groupby(["trial", "source", "phase"]).agg(
+        occurrences=("duration_s", "size"), total_s=("duration_s", "sum"), mean_duration_s=("duration_s", "mean")
+    )
     trial_frames = frames.groupby("trial").size().rename("trial_frames")
     sources = segs["source"].unique() if not segs.empty else [GROUND_TRUTH]
-    grid = pd.MultiIndex.from_product([sorted(trial_frames.index), sorted(sources), phases], names=["trial", "source", "phase"])
+    grid = pd.MultiIndex.from_product(
+        [sorted(trial_frames.index), sorted(sources), phases], names=["trial", "source", "phase"]
+    )
     out = stats.reindex(grid).reset_index()
     out[["occurrences", "total_s"]] = out[["occurrences", "total_s"]].fillna(0).astype(int)
     out = out.merge(trial_frames.reset_index(), on="trial")
@@ -163,11 +179,23 @@ def segment_overlap(truth: pd.DataFrame, predicted: pd.DataFrame) -> pd.DataFram
     """For each truth segment, the best temporal IoU with a predicted segment of the same trial and
     phase; averaged per trial and phase."""
     pairs = truth.merge(predicted, on=["trial", "phase"], how="left", suffixes=("", "_pred"))
-    inter = (np.minimum(pairs["end_frame"], pairs["end_frame_pred"]) - np.maximum(pairs["start_frame"], pairs["start_frame_pred"]) + 1).clip(lower=0)
-    union = (pairs["end_frame"] - pairs["start_frame"] + 1) + (pairs["end_frame_pred"] - pairs["start_frame_pred"] + 1) - inter
+    inter = (
+        np.minimum(pairs["end_frame"], pairs["end_frame_pred"])
+        - np.maximum(pairs["start_frame"], pairs["start_frame_pred"])
+        + 1
+    ).clip(lower=0)
+    union = (
+        (pairs["end_frame"] - pairs["start_frame"] + 1)
+        + (pairs["end_frame_pred"] - pairs["start_frame_pred"] + 1)
+        - inter
+    )
     pairs["iou"] = (inter / union).fillna(0.0)
     best = pairs.groupby(["trial", "phase", "start_frame", "end_frame"])["iou"].max().reset_index()
-    return best.groupby(["trial", "phase"]).agg(truth_segments=("iou", "size"), mean_best_iou=("iou", "mean")).reset_index()
+    return (
+        best.groupby(["trial", "phase"])
+        .agg(truth_segments=("iou", "size"), mean_best_iou=("iou", "mean"))
+        .reset_index()
+    )
 
 
 # --- performance metrics and outcomes ----------------------------------------------------------
@@ -178,40 +206,54 @@ def tool_metrics(presence_table: pd.DataFrame) -> pd.DataFrame:
     table = presence_table.sort_values(["source", "trial", "tool", "frame"])
     previous = table.groupby(["source", "trial", "tool"])["present"].shift(fill_value=False)
     table = table.assign(entry=table["present"] & ~previous)
-    return table.groupby(["trial", "source", "tool"]).agg(time_in_view_s=("present", "sum"), in_n_outs=("entry", "sum")).reset_index()
+    return (
+        table.groupby(["trial", "source", "tool"])
+        .agg(time_in_view_s=("present", "sum"), in_n_outs=("entry", "sum"))
+        .reset_index()
+    )
 
 
 def outcomes_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     """The outcomes file with typed columns: attempt, success (no leak at 40 mmHg), repair time."""
     trial = outcomes["Trial ID"].astype(str)
-    return pd.DataFrame({
-        "trial": trial,
-        "surgeon": trial.str.extract(r"^(S\d+)A")[0],
-        "attempt": pd.to_numeric(trial.str.extract(r"A(\d+)$")[0]).astype("Int64"),
-        "pgy": pd.to_numeric(outcomes["Postgraduate year"]).astype("Int64"),
-        "prior_miss": outcomes["Prior experience with MISS"],
-        "prior_cases": outcomes["Number prior cases"],
-        "repair_time_s": pd.to_numeric(outcomes["Time for repair"]).astype(float),
-        "leak": outcomes["Leak At 40mmHg"],
-        "success": outcomes["Leak At 40mmHg"].map({"N": True, "Y": False}),
-    })
+    return pd.DataFrame(
+        {
+            "trial": trial,
+            "surgeon": trial.str.extract(r"^(S\d+)A")[0],
+            "attempt": pd.to_numeric(trial.str.extract(r"A(\d+)$")[0]).astype("Int64"),
+            "pgy": pd.to_numeric(outcomes["Postgraduate year"]).astype("Int64"),
+            "prior_miss": outcomes["Prior experience with MISS"],
+            "prior_cases": outcomes["Number prior cases"],
+            "repair_time_s": pd.to_numeric(outcomes["Time for repair"]).astype(float),
+            "leak": outcomes["Leak At 40mmHg"],
+            "success": outcomes["Leak At 40mmHg"].map({"N": True, "Y": False}),
+        }
+    )
 
 
 def by_attempt(table: pd.DataFrame) -> pd.DataFrame:
     """Success rate and mean repair time per attempt, over all trials and over successful ones."""
     rated = table.dropna(subset=["attempt", "success"]).astype({"success": bool})
     grouped = rated.groupby("attempt")
-    out = pd.DataFrame({
-        "n_trials": grouped.size(),
-        "n_success": grouped["success"].sum(),
-        "mean_time_s": grouped["repair_time_s"].mean(),
-        "mean_time_success_s": rated[rated["success"]].groupby("attempt")["repair_time_s"].mean(),
-    })
+    out = pd.DataFrame(
+        {
+            "n_trials": grouped.size(),
+            "n_success": grouped["success"].sum(),
+            "mean_time_s": grouped["repair_time_s"].mean(),
+            "mean_time_success_s": rated[rated["success"]].groupby("attempt")["repair_time_s"].mean(),
+        }
+    )
     out["success_rate"] = out["n_success"] / out["n_trials"]
-    total = pd.DataFrame({
-        "n_trials": [len(rated)], "n_success": [int(rated["success"].sum())], "mean_time_s": [rated["repair_time_s"].mean()],
-        "mean_time_success_s": [rated.loc[rated["success"], "repair_time_s"].mean()], "success_rate": [rated["success"].mean()],
-    }, index=pd.Index(["all"], name="attempt"))
+    total = pd.DataFrame(
+        {
+            "n_trials": [len(rated)],
+            "n_success": [int(rated["success"].sum())],
+            "mean_time_s": [rated["repair_time_s"].mean()],
+            "mean_time_success_s": [rated.loc[rated["success"], "repair_time_s"].mean()],
+            "success_rate": [rated["success"].mean()],
+        },
+        index=pd.Index(["all"], name="attempt"),
+    )
     out = pd.concat([out.reset_index().astype({"attempt": str}), total.reset_index()], ignore_index=True)
     return out[["attempt", "n_trials", "n_success", "success_rate", "mean_time_s", "mean_time_success_s"]]
 
@@ -233,25 +275,50 @@ def permutation_test(values: np.ndarray, groups: np.ndarray, n: int = 10000, see
 def by_outcome(metrics: pd.DataFrame, n_permutations: int = 5000) -> pd.DataFrame:
     """Mean of each per-trial metric for leak vs no leak, with a permutation-test p-value."""
     rated = metrics.dropna(subset=["success"])
-    columns = [c for c in rated.columns if c not in ("trial", "surgeon", "success", "leak", "prior_miss", "prior_cases", "source")]
+    columns = [
+        c
+        for c in rated.columns
+        if c not in ("trial", "surgeon", "success", "leak", "prior_miss", "prior_cases", "source")
+    ]
     rows = []
     for column in columns:
         values = pd.to_numeric(rated[column], errors="coerce").to_numpy(float)
         success = rated["success"].astype(bool).to_numpy()
-        rows.append({
-            "metric": column, "n_success": int(np.sum(success & ~np.isnan(values))), "n_leak": int(np.sum(~success & ~np.isnan(values))),
-            "mean_success": np.nanmean(values[success]) if success.any() else np.nan,
-            "mean_leak": np.nanmean(values[~success]) if (~success).any() else np.nan,
-            "p_permutation": permutation_test(values, success, n_permutations),
-        })
+        rows.append(
+            {
+                "metric": column,
+                "n_success": int(np.sum(success & ~np.isnan(values))),
+                "n_leak": int(np.sum(~success & ~np.isnan(values))),
+                "mean_success": np.nanmean(values[success]) if success.any() else np.nan,
+                "mean_leak": np.nanmean(values[~success]) if (~success).any() else np.nan,
+                "p_permutation": permutation_test(values, success, n_permutations),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-PHASE_AGREEMENT_COLUMNS = ["source", "trial", "phase", "tp", "fp", "fn", "precision", "recall", "f1", "truth_segments", "mean_best_iou"]
+PHASE_AGREEMENT_COLUMNS = [
+    "source",
+    "trial",
+    "phase",
+    "tp",
+    "fp",
+    "fn",
+    "precision",
+    "recall",
+    "f1",
+    "truth_segments",
+    "mean_best_iou",
+]
 
 
-def phase_agreement(reference_activity: pd.DataFrame, reference_segments: pd.DataFrame, activity: pd.DataFrame,
-                    segs: pd.DataFrame, sources: list[str]) -> pd.DataFrame:
+def phase_agreement(
+    reference_activity: pd.DataFrame,
+    reference_segments: pd.DataFrame,
+    activity: pd.DataFrame,
+    segs: pd.DataFrame,
+    sources: list[str],
+) -> pd.DataFrame:
     """Each source's phases against a reference (ground truth or the generator's script): frame-level
     precision/recall/F1 and the mean best temporal IoU of the reference segments."""
     reference = reference_activity.drop(columns="source", errors="ignore")

@@ -75,7 +75,9 @@ def compare_boxes(derived: pd.DataFrame, published: pd.DataFrame) -> pd.DataFram
             merged.loc[diff, dcols].to_numpy(float), merged.loc[diff, pcols].to_numpy(float)
         )
     counts = merged.pivot_table(index="label", columns="status", values="trial_frame", aggfunc="size", fill_value=0)
-    counts = counts.reindex(index=list(BOX_LABELS), columns=["identical", "differing", "missing", "extra"], fill_value=0)
+    counts = counts.reindex(
+        index=list(BOX_LABELS), columns=["identical", "differing", "missing", "extra"], fill_value=0
+    )
     iou = merged[diff].groupby("label")["iou"].agg(["mean", "min"]).reindex(list(BOX_LABELS))
     out = counts.join(iou.rename(columns={"mean": "differing_iou_mean", "min": "differing_iou_min"}))
     return out.reset_index().rename(columns={"index": "label"})

@@ -31,7 +31,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .synth import SynthSpec, generate
 
     try:
-        spec = SynthSpec(seed=args.seed, trials=args.trials, frames_per_trial=args.frames_per_trial, width=args.width, height=args.height)
+        spec = SynthSpec(
+            seed=args.seed,
+            trials=args.trials,
+            frames_per_trial=args.frames_per_trial,
+            width=args.width,
+            height=args.height,
+        )
     except ValueError as error:
         raise BadData(str(error)) from None
     paths = generate(spec, _writable_dir(args.out))
@@ -51,7 +57,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from .fetch import DEFAULT_API_URL, FetchError, FigshareClient, fetch_records
 
     records = dict(args.record) if args.record else DEFAULT_RECORDS
-    client = FigshareClient(args.api_url or DEFAULT_API_URL, retries=args.retries, timeout_s=args.timeout, backoff_s=args.backoff)
+    client = FigshareClient(
+        args.api_url or DEFAULT_API_URL, retries=args.retries, timeout_s=args.timeout, backoff_s=args.backoff
+    )
     try:
         entries = fetch_records(records, _writable_dir(args.out), client)
     except FetchError as error:
@@ -92,10 +100,20 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .scoring import ScoringError, score_files
 
     try:
-        summary = score_files(args.truth, args.detections, _writable_dir(args.out), test_trials=args.test_trials, iou=args.iou, bootstrap=args.bootstrap, seed=args.seed)
+        summary = score_files(
+            args.truth,
+            args.detections,
+            _writable_dir(args.out),
+            test_trials=args.test_trials,
+            iou=args.iou,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+        )
     except ScoringError as error:
         raise BadData(str(error)) from None
-    print(f"mAP50 (VOC) all {summary['map50_voc_all']:.3f}, instruments {summary['map50_voc_instruments']:.3f}; COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}")
+    print(
+        f"mAP50 (VOC) all {summary['map50_voc_all']:.3f}, instruments {summary['map50_voc_instruments']:.3f}; COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}"
+    )
     return EXIT_OK
 
 
@@ -105,8 +123,12 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
 
     source = Path(__file__).resolve().parents[2] / "profiles"
     if not source.is_dir():
-        raise BadData(f"{source}: profiles folder not found (install the project with pip install -e . from its checkout)")
-    dest = Path(args.dest) if args.dest else Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "snakemake"
+        raise BadData(
+            f"{source}: profiles folder not found (install the project with pip install -e . from its checkout)"
+        )
+    dest = (
+        Path(args.dest) if args.dest else Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "snakemake"
+    )
     _writable_dir(str(dest))
     for name in args.names:
         if not (source / name).is_dir():
@@ -133,7 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fetch", help="download FigShare records (md5-verified) and write fetch_manifest.json")
     p.add_argument("--out", required=True)
     p.add_argument("--api-url", default=None, help="FigShare API v2 base URL (default https://api.figshare.com/v2)")
-    p.add_argument("--record", action="append", type=_record, metavar="NAME=DOI", help="repeatable; default: the four SOSpine data records")
+    p.add_argument(
+        "--record",
+        action="append",
+        type=_record,
+        metavar="NAME=DOI",
+        help="repeatable; default: the four SOSpine data records",
+    )
     p.add_argument("--retries", type=int, default=5)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
     p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles)")
@@ -158,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("install-profiles", help="copy the cluster profiles where `snakemake --profile NAME` finds them")
-    p.add_argument("names", nargs="*", default=["slurm", "aws-batch"], help="profiles to install (default: slurm aws-batch)")
+    p.add_argument(
+        "names", nargs="*", default=["slurm", "aws-batch"], help="profiles to install (default: slurm aws-batch)"
+    )
     p.add_argument("--dest", default=None, help="default: $XDG_CONFIG_HOME/snakemake or ~/.config/snakemake")
     p.set_defaults(func=cmd_install_profiles)
     return parser

@@ -83,7 +83,11 @@ def merge_overrides(config: Mapping, file_config: Mapping, schema: Mapping) -> d
     """
     coerced = coerce(dict(config), schema)
     for key, value in coerced.items():
-        if isinstance(config.get(key), str) and isinstance(value, Mapping) and isinstance(file_config.get(key), Mapping):
+        if (
+            isinstance(config.get(key), str)
+            and isinstance(value, Mapping)
+            and isinstance(file_config.get(key), Mapping)
+        ):
             coerced[key] = deep_merge(file_config[key], value)
     return coerced
 

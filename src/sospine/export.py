@@ -197,19 +197,33 @@ def _write_coco(out: Path, results: list, labelled: pd.DataFrame) -> None:
         images["id"] = np.arange(1, len(images) + 1)
         images["file_name"] = "images/" + split + "/" + images["stem"] + ".jpg"
         boxes = labelled.merge(images, on="trial_frame")
-        xy, keep = clip_to_frame(boxes[["x1", "y1", "x2", "y2"]].to_numpy(float), boxes["original_width"].to_numpy(), boxes["original_height"].to_numpy())
+        xy, keep = clip_to_frame(
+            boxes[["x1", "y1", "x2", "y2"]].to_numpy(float),
+            boxes["original_width"].to_numpy(),
+            boxes["original_height"].to_numpy(),
+        )
         x1, y1, x2, y2 = xy.T
         sx = (boxes["width"] / boxes["original_width"]).to_numpy(float)
         sy = (boxes["height"] / boxes["original_height"]).to_numpy(float)
         w, h = ((x2 - x1) * sx)[keep], ((y2 - y1) * sy)[keep]
-        annotations = pd.DataFrame({
-            "id": np.arange(1, keep.sum() + 1),
-            "image_id": boxes["id"].to_numpy()[keep],
-            "category_id": boxes["label"].map({label: i + 1 for i, label in enumerate(BOX_LABELS)}).to_numpy()[keep],
-            "bbox": np.column_stack([(x1 * sx)[keep], (y1 * sy)[keep], w, h]).tolist(),
-            "area": w * h,
-            "iscrowd": 0,
-        })
-        image_records = images[["id", "file_name", "width", "height", "trial_frame", "original_width", "original_height"]]
-        document = {"images": image_records.to_dict("records"), "annotations": annotations.to_dict("records"), "categories": categories}
+        annotations = pd.DataFrame(
+            {
+                "id": np.arange(1, keep.sum() + 1),
+                "image_id": boxes["id"].to_numpy()[keep],
+                "category_id": boxes["label"]
+                .map({label: i + 1 for i, label in enumerate(BOX_LABELS)})
+                .to_numpy()[keep],
+                "bbox": np.column_stack([(x1 * sx)[keep], (y1 * sy)[keep], w, h]).tolist(),
+                "area": w * h,
+                "iscrowd": 0,
+            }
+        )
+        image_records = images[
+            ["id", "file_name", "width", "height", "trial_frame", "original_width", "original_height"]
+        ]
+        document = {
+            "images": image_records.to_dict("records"),
+            "annotations": annotations.to_dict("records"),
+            "categories": categories,
+        }
         (out / "coco" / f"{split}.json").write_text(json.dumps(document, default=int))

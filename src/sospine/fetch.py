@@ -76,7 +76,15 @@ def _unreachable(url: str, error: Exception) -> FetchError:
 
 def _is_name_resolution_failure(error: Exception) -> bool:
     text = repr(error)
-    return any(s in text for s in ("NameResolutionError", "Name or service not known", "Temporary failure in name resolution", "nodename nor servname"))
+    return any(
+        s in text
+        for s in (
+            "NameResolutionError",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "nodename nor servname",
+        )
+    )
 
 
 class FigshareClient:
@@ -162,8 +170,14 @@ class FigshareClient:
                     if start:
                         self.log(f"{target.name}: resuming at byte {start}")
                     bar = tqdm(
-                        total=size, initial=start, unit="B", unit_scale=True, desc=target.name,
-                        disable=not self.progress or (size or 0) < 4 * CHUNK, mininterval=2, file=sys.stderr,
+                        total=size,
+                        initial=start,
+                        unit="B",
+                        unit_scale=True,
+                        desc=target.name,
+                        disable=not self.progress or (size or 0) < 4 * CHUNK,
+                        mininterval=2,
+                        file=sys.stderr,
                     )
                     with open(part, mode) as handle, bar:
                         for block in response.iter_content(64 * 1024):  # small blocks: a cut keeps most bytes
@@ -225,8 +239,14 @@ def fetch_records(
                 verified = client.download(item["download_url"], target, size, md5)
             entries.append(
                 ManifestEntry(
-                    record=record, doi=doi, article_id=article_id, version=article.get("version", version),
-                    file=name, size=target.stat().st_size, md5=verified, url=item["download_url"],
+                    record=record,
+                    doi=doi,
+                    article_id=article_id,
+                    version=article.get("version", version),
+                    file=name,
+                    size=target.stat().st_size,
+                    md5=verified,
+                    url=item["download_url"],
                     fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 )
             )
@@ -273,9 +293,15 @@ def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -
         record = known.get(name, {})
         entries.append(
             ManifestEntry(
-                record=record.get("record", name), doi=record.get("doi", ""), article_id=record.get("article_id", 0),
-                version=record.get("version"), file=name, size=src.stat().st_size, md5=actual,
-                url=src.resolve().as_uri(), fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                record=record.get("record", name),
+                doi=record.get("doi", ""),
+                article_id=record.get("article_id", 0),
+                version=record.get("version"),
+                file=name,
+                size=src.stat().st_size,
+                md5=actual,
+                url=src.resolve().as_uri(),
+                fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
         )
     write_manifest(entries, out / MANIFEST)
@@ -286,7 +312,16 @@ def manifest_for_files(paths: list[Path], record: str, source: str) -> list[Mani
     """Manifest entries for locally made files (synthetic data): names, sizes and md5s."""
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return [
-        ManifestEntry(record=record, doi="", article_id=0, version=None, file=Path(p).name, size=Path(p).stat().st_size,
-                      md5=md5sum(p), url=source, fetched_at=now)
+        ManifestEntry(
+            record=record,
+            doi="",
+            article_id=0,
+            version=None,
+            file=Path(p).name,
+            size=Path(p).stat().st_size,
+            md5=md5sum(p),
+            url=source,
+            fetched_at=now,
+        )
         for p in paths
     ]

@@ -28,7 +28,9 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
         if sizes.empty:
             ax.text(0.5, 0.5, "no boxes", ha="center")
             continue
-        sns.boxplot(data=sizes, x=column, y="label", hue="label", palette=PALETTE, order=list(BOX_LABELS), ax=ax, legend=False)
+        sns.boxplot(
+            data=sizes, x=column, y="label", hue="label", palette=PALETTE, order=list(BOX_LABELS), ax=ax, legend=False
+        )
         ax.set_xlabel(f"box {column} (px)")
         ax.set_ylabel("")
     _save(fig, path)
@@ -41,9 +43,16 @@ def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path) -> No
     for label in BOX_LABELS:
         curve = curves[curves["label"] == label]
         if curve.empty:  # keep the class in the legend: its absence is a result too
-            ax.plot([], [], color=PALETTE[label], label=f"{label} (AP {ap.get(label, float('nan')):.3f}, no detections)")
+            ax.plot(
+                [], [], color=PALETTE[label], label=f"{label} (AP {ap.get(label, float('nan')):.3f}, no detections)"
+            )
             continue
-        ax.plot(curve["recall"], curve["precision"], color=PALETTE[label], label=f"{label} (AP {ap.get(label, float('nan')):.3f})")
+        ax.plot(
+            curve["recall"],
+            curve["precision"],
+            color=PALETTE[label],
+            label=f"{label} (AP {ap.get(label, float('nan')):.3f})",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
@@ -74,7 +83,9 @@ def training_curves(results_csv: str | Path, path: str | Path) -> None:
 def timeline(presence_table: pd.DataFrame, trial: str, path: str | Path) -> None:
     """One trial: a row per tool and source (ground truth above detections), ticks where present."""
     data = presence_table[(presence_table["trial"] == trial) & presence_table["present"]]
-    sources = sorted(presence_table.loc[presence_table["trial"] == trial, "source"].unique(), key=lambda s: (s != "ground_truth", s))
+    sources = sorted(
+        presence_table.loc[presence_table["trial"] == trial, "source"].unique(), key=lambda s: (s != "ground_truth", s)
+    )
     rows = [(tool, source) for tool in BOX_LABELS for source in sources]
     fig, ax = plt.subplots(figsize=(11, 0.35 * len(rows) + 1.2))
     _draw_timeline(ax, data, rows)
@@ -88,7 +99,10 @@ def _draw_timeline(ax: plt.Axes, data: pd.DataFrame, rows: list[tuple[str, str]]
         alpha = 1.0 if source == "ground_truth" else 0.6
         ax.vlines(frames, y - 0.4, y + 0.4, color=PALETTE[tool], alpha=alpha, linewidth=0.8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{tool} ({'truth' if source == 'ground_truth' else source.split(':', 1)[-1]})" for tool, source in rows], fontsize=7)
+    ax.set_yticklabels(
+        [f"{tool} ({'truth' if source == 'ground_truth' else source.split(':', 1)[-1]})" for tool, source in rows],
+        fontsize=7,
+    )
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.invert_yaxis()
     ax.set_xlabel("frame (s)")
@@ -115,8 +129,16 @@ def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
     ax.set_ylabel("success rate (%)")
     ax.set_ylim(0, 100)
     twin = ax.twinx()
-    twin.plot(data["attempt"].astype(str), data["mean_time_s"], "o-", color="#c44", label="mean repair time, all trials (s)")
-    twin.plot(data["attempt"].astype(str), data["mean_time_success_s"], "s--", color="#e90", label="mean repair time, successful (s)")
+    twin.plot(
+        data["attempt"].astype(str), data["mean_time_s"], "o-", color="#c44", label="mean repair time, all trials (s)"
+    )
+    twin.plot(
+        data["attempt"].astype(str),
+        data["mean_time_success_s"],
+        "s--",
+        color="#e90",
+        label="mean repair time, successful (s)",
+    )
     twin.set_ylabel("time for repair (s)")
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left")

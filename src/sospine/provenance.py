@@ -16,7 +16,19 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("sospine", "snakemake", "pandas", "numpy", "pillow", "pandera", "ultralytics", "torch", "torchvision", "torchmetrics", "seaborn")
+PACKAGES = (
+    "sospine",
+    "snakemake",
+    "pandas",
+    "numpy",
+    "pillow",
+    "pandera",
+    "ultralytics",
+    "torch",
+    "torchvision",
+    "torchmetrics",
+    "seaborn",
+)
 
 
 def file_md5(path: Path) -> str:
@@ -48,7 +60,9 @@ def snakemake_records(workdir: Path) -> dict[str, dict]:
 def code_version(repo: Path) -> dict:
     def git(*args: str) -> str | None:
         try:
-            return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=20).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True, timeout=20
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
 
@@ -89,14 +103,21 @@ def build(targets: list[str], workdir: Path, repo: Path, manifest_path: Path, co
         record = records.get(path)
         entry: dict = {"md5": md5_of(path)}
         if record is not None:
-            entry.update({
-                "rule": record.get("rule"), "params": record.get("params"), "log": record.get("log"),
-                "inputs": {i: md5_of(i) for i in record.get("input", [])},
-                "started": _time(record.get("starttime")), "finished": _time(record.get("endtime")),
-            })
+            entry.update(
+                {
+                    "rule": record.get("rule"),
+                    "params": record.get("params"),
+                    "log": record.get("log"),
+                    "inputs": {i: md5_of(i) for i in record.get("input", [])},
+                    "started": _time(record.get("starttime")),
+                    "finished": _time(record.get("endtime")),
+                }
+            )
             pending.extend(i for i in record.get("input", []) if i not in artifacts)
         if path in by_file:
-            entry["source"] = {k: by_file[path][k] for k in ("record", "doi", "article_id", "version", "url", "md5", "fetched_at")}
+            entry["source"] = {
+                k: by_file[path][k] for k in ("record", "doi", "article_id", "version", "url", "md5", "fetched_at")
+            }
         elif record is None:
             entry["source"] = "outside the workflow (configured path)"
         artifacts[path] = entry
@@ -121,7 +142,11 @@ def _roots(path: str, artifacts: dict[str, dict], seen: set[str] | None = None) 
     seen.add(path)
     inputs = artifacts.get(path, {}).get("inputs")
     if not inputs:
-        return {f"{path} (md5 {artifacts.get(path, {}).get('md5')})"} if artifacts.get(path, {}).get("rule") is None else set()
+        return (
+            {f"{path} (md5 {artifacts.get(path, {}).get('md5')})"}
+            if artifacts.get(path, {}).get("rule") is None
+            else set()
+        )
     roots: set[str] = set()
     for item in inputs:
         if artifacts.get(item, {}).get("rule") in ("synthesize", "fetch_figshare", "mirror"):

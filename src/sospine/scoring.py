@@ -42,7 +42,9 @@ class Matched:
 
 
 def prepare_truth(boxes: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame:
-    truth = pd.concat([boxes.reset_index(drop=True), split_frame_names(boxes["trial_frame"]).reset_index(drop=True)], axis=1)
+    truth = pd.concat(
+        [boxes.reset_index(drop=True), split_frame_names(boxes["trial_frame"]).reset_index(drop=True)], axis=1
+    )
     if trials is not None:
         truth = truth[truth["trial"].isin(trials)]
     return truth.dropna(subset=["label"]).reset_index(drop=True)
@@ -62,15 +64,25 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
     dets = detections[["stem", "trial", "label", "score", "x1", "y1", "x2", "y2"]].copy()
     dets["score"] = dets["score"].astype(float)
     # a canonical order makes the result independent of the file's row order, ties included
-    dets = dets.sort_values(["score", "stem", "label", "x1", "y1", "x2", "y2"], ascending=[False, True, True, True, True, True, True], kind="mergesort")
+    dets = dets.sort_values(
+        ["score", "stem", "label", "x1", "y1", "x2", "y2"],
+        ascending=[False, True, True, True, True, True, True],
+        kind="mergesort",
+    )
     dets = dets.reset_index(drop=True)
     dets["rank"] = np.arange(len(dets))
     gt = truth[["stem", "label", "x1", "y1", "x2", "y2"]].reset_index(drop=True)
     gt["gt_id"] = np.arange(len(gt))
-    pairs = dets[["rank", "stem", "label", "x1", "y1", "x2", "y2"]].merge(gt, on=["stem", "label"], suffixes=("", "_gt"))
-    pairs["iou"] = paired_iou(pairs[["x1", "y1", "x2", "y2"]].to_numpy(float), pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float))
+    pairs = dets[["rank", "stem", "label", "x1", "y1", "x2", "y2"]].merge(
+        gt, on=["stem", "label"], suffixes=("", "_gt")
+    )
+    pairs["iou"] = paired_iou(
+        pairs[["x1", "y1", "x2", "y2"]].to_numpy(float), pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float)
+    )
     # each detection's best-overlapping truth box (first truth box on ties, like np.argmax)
-    best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort").drop_duplicates("rank")
+    best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort").drop_duplicates(
+        "rank"
+    )
     hits = best[best["iou"] >= iou_threshold].sort_values("rank")
     first_on_box = hits[~hits["gt_id"].duplicated(keep="first")]
     dets["tp"] = dets["rank"].isin(first_on_box["rank"])
@@ -118,14 +130,19 @@ def voc_table(matched: Matched, trials: list[str]) -> tuple[pd.DataFrame, pd.Dat
         tp = d["tp"].to_numpy(bool)
         curve = pr_curve(tp, d["score"].to_numpy(float), n).assign(label=label)
         best = curve.loc[curve["f1"].idxmax()] if len(curve) else None
-        rows.append({
-            "label": label, "n_truth": n, "n_detections": len(d), "n_true_positives": int(tp.sum()),
-            "ap50_voc": ap_from_flags(tp, n) if n else np.nan,
-            "best_f1": float(best["f1"]) if best is not None else 0.0,
-            "best_threshold": float(best["score"]) if best is not None else np.nan,
-            "precision_at_best_f1": float(best["precision"]) if best is not None else np.nan,
-            "recall_at_best_f1": float(best["recall"]) if best is not None else np.nan,
-        })
+        rows.append(
+            {
+                "label": label,
+                "n_truth": n,
+                "n_detections": len(d),
+                "n_true_positives": int(tp.sum()),
+                "ap50_voc": ap_from_flags(tp, n) if n else np.nan,
+                "best_f1": float(best["f1"]) if best is not None else 0.0,
+                "best_threshold": float(best["score"]) if best is not None else np.nan,
+                "precision_at_best_f1": float(best["precision"]) if best is not None else np.nan,
+                "recall_at_best_f1": float(best["recall"]) if best is not None else np.nan,
+            }
+        )
         curves.append(curve)
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
@@ -135,7 +152,15 @@ def per_trial_ap(matched: Matched) -> pd.DataFrame:
     rows = []
     for (trial, label), n in matched.n_truth.set_index(["trial", "label"])["n"].items():
         d = dets[(dets["trial"] == trial) & (dets["label"] == label)]
-        rows.append({"trial": trial, "label": label, "n_truth": int(n), "n_detections": len(d), "ap50_voc": ap_from_flags(d["tp"].to_numpy(bool), n)})
+        rows.append(
+            {
+                "trial": trial,
+                "label": label,
+                "n_truth": int(n),
+                "n_detections": len(d),
+                "ap50_voc": ap_from_flags(d["tp"].to_numpy(bool), n),
+            }
+        )
     return pd.DataFrame(rows, columns=["trial", "label", "n_truth", "n_detections", "ap50_voc"])
 
 
@@ -155,7 +180,12 @@ def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: in
         d = dets[dets["label"] == label]
         tp = d["tp"].to_numpy(bool)
         det_trial = d["trial"].map(index).to_numpy()
-        n_per_trial = matched.n_truth[matched.n_truth["label"] == label].set_index("trial")["n"].reindex(trials, fill_value=0).to_numpy(float)
+        n_per_trial = (
+            matched.n_truth[matched.n_truth["label"] == label]
+            .set_index("trial")["n"]
+            .reindex(trials, fill_value=0)
+            .to_numpy(float)
+        )
         samples[label] = np.array([ap_from_flags(tp, float(w @ n_per_trial), w[det_trial]) for w in weights])
     table = pd.DataFrame(samples)
     table["map50_voc_all"] = table[list(BOX_LABELS)].mean(axis=1)
@@ -178,22 +208,28 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
         g = t_groups.get(stem)
         if g is None:
             return {"boxes": empty_boxes, "labels": torch.zeros(0, dtype=torch.long)}
-        return {"boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
-                "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long)}
+        return {
+            "boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
+            "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long),
+        }
 
     def prediction(stem: str) -> dict:
         g = d_groups.get(stem)
         if g is None:
             return {"boxes": empty_boxes, "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
-        return {"boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
-                "scores": torch.tensor(g["score"].to_numpy(float), dtype=torch.float32),
-                "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long)}
+        return {
+            "boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
+            "scores": torch.tensor(g["score"].to_numpy(float), dtype=torch.float32),
+            "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long),
+        }
 
     preds = [prediction(s) for s in stems]
     targets = [target(s) for s in stems]
     out: dict[str, dict[str, float]] = {}
     for key, thresholds in (("ap50_coco", [0.5]), ("ap50_95_coco", None)):
-        metric = MeanAveragePrecision(iou_type="bbox", class_metrics=True, iou_thresholds=thresholds, backend=COCO_BACKEND)
+        metric = MeanAveragePrecision(
+            iou_type="bbox", class_metrics=True, iou_thresholds=thresholds, backend=COCO_BACKEND
+        )
         metric.update(preds, targets)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -206,8 +242,16 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
     return out
 
 
-def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: list[str] | None = None,
-          iou: float = 0.5, bootstrap: int = 1000, seed: int = 0, coco: bool = True) -> dict:
+def score(
+    truth_boxes: pd.DataFrame,
+    detections: pd.DataFrame,
+    *,
+    test_trials: list[str] | None = None,
+    iou: float = 0.5,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    coco: bool = True,
+) -> dict:
     """All scoring tables for one detector; see `score_files` for the files written.
 
     `coco=False` skips the (slower) torchmetrics figures, leaving them NaN.
@@ -252,8 +296,16 @@ def score(truth_boxes: pd.DataFrame, detections: pd.DataFrame, *, test_trials: l
     return {"table": table, "curves": curves, "per_trial": per_trial_ap(matched), "summary": summary}
 
 
-def score_files(truth_path: str | Path, detections_path: str | Path, out_dir: str | Path, *, test_trials: list[str] | None = None,
-                iou: float = 0.5, bootstrap: int = 1000, seed: int = 0) -> dict:
+def score_files(
+    truth_path: str | Path,
+    detections_path: str | Path,
+    out_dir: str | Path,
+    *,
+    test_trials: list[str] | None = None,
+    iou: float = 0.5,
+    bootstrap: int = 1000,
+    seed: int = 0,
+) -> dict:
     """Validate, score and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json."""
     from .plots import pr_curves
     from .validation import validate

@@ -56,7 +56,9 @@ def assign_trials(
     raise SplitError(f"unknown split.method {method!r}")
 
 
-def frames_split(frames: pd.DataFrame, fold: pd.DataFrame, *, validation: str, val_frames: int, seed: int) -> pd.DataFrame:
+def frames_split(
+    frames: pd.DataFrame, fold: pd.DataFrame, *, validation: str, val_frames: int, seed: int
+) -> pd.DataFrame:
     """Per frame (`trial_frame`, `trial`) its split in one fold.
 
     validation='frames' is the paper's choice: `val_frames` random frames of the training trials.

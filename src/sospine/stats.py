@@ -28,7 +28,12 @@ def frames_per_split(frames: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "split": ["all", "train", "test", "val"],
-            "frames": [len(frames), int(len(frames) - counts.get("test", 0)), int(counts.get("test", 0)), int(counts.get("val", 0))],
+            "frames": [
+                len(frames),
+                int(len(frames) - counts.get("test", 0)),
+                int(counts.get("test", 0)),
+                int(counts.get("val", 0)),
+            ],
         }
     )
 
@@ -37,7 +42,9 @@ def frames_per_trial(frames: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
     """Annotated frames per trial beside the outcomes file's `Total Frames at 1 FPS`."""
     out = frames.groupby("trial").size().rename("annotated_frames").reset_index()
     if outcomes is not None:
-        declared = outcomes[["Trial ID", "Total Frames at 1 FPS"]].rename(columns={"Trial ID": "trial", "Total Frames at 1 FPS": "declared_frames"})
+        declared = outcomes[["Trial ID", "Total Frames at 1 FPS"]].rename(
+            columns={"Trial ID": "trial", "Total Frames at 1 FPS": "declared_frames"}
+        )
         out = out.merge(declared, on="trial", how="outer")
         out["declared_frames"] = pd.to_numeric(out["declared_frames"]).astype("Int64")
         out["difference"] = out["annotated_frames"].astype("Int64") - out["declared_frames"]
@@ -46,7 +53,9 @@ def frames_per_trial(frames: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
 
 def boxes_per_trial(boxes: pd.DataFrame) -> pd.DataFrame:
     labelled = boxes.dropna(subset=["label"])
-    return pd.crosstab(labelled["trial"], labelled["label"]).reindex(columns=list(BOX_LABELS), fill_value=0).reset_index()
+    return (
+        pd.crosstab(labelled["trial"], labelled["label"]).reindex(columns=list(BOX_LABELS), fill_value=0).reset_index()
+    )
 
 
 def tips_per_label(tips: pd.DataFrame) -> pd.DataFrame:
@@ -56,4 +65,6 @@ def tips_per_label(tips: pd.DataFrame) -> pd.DataFrame:
 
 def box_sizes(boxes: pd.DataFrame) -> pd.DataFrame:
     labelled = boxes.dropna(subset=["label"])
-    return labelled.assign(width=labelled["x2"] - labelled["x1"], height=labelled["y2"] - labelled["y1"])[["label", "width", "height"]]
+    return labelled.assign(width=labelled["x2"] - labelled["x1"], height=labelled["y2"] - labelled["y1"])[
+        ["label", "width", "height"]
+    ]

@@ -103,7 +103,12 @@ class _TrialScene:
         w, h = self.w, self.h
         tissue = np.array([200, 135, 125]) + rng.uniform(-20, 20, 3)
         small = np.repeat(rng.normal(0, 14, (max(h // 16, 4), max(w // 16, 4), 1)), 3, axis=2)
-        noise = np.asarray(Image.fromarray(np.clip(small + 128, 0, 255).astype(np.uint8)).resize((w, h), Image.BICUBIC), float) - 128
+        noise = (
+            np.asarray(
+                Image.fromarray(np.clip(small + 128, 0, 255).astype(np.uint8)).resize((w, h), Image.BICUBIC), float
+            )
+            - 128
+        )
         yy, xx = np.mgrid[0:h, 0:w]
         radius = np.hypot(xx - w / 2, yy - h / 2) / (0.5 * h)
         # the view through the tubular retractor: bright inside, dark outside the tube
@@ -113,7 +118,11 @@ class _TrialScene:
 
     def _drift(self, t: int, k: int, amplitude: float, period: float) -> np.ndarray:
         phase = self.phase_offsets[k % 8]
-        return amplitude * self.u * np.array([np.sin(2 * np.pi * t / period + phase), np.cos(2 * np.pi * t / (1.3 * period) + phase)])
+        return (
+            amplitude
+            * self.u
+            * np.array([np.sin(2 * np.pi * t / period + phase), np.cos(2 * np.pi * t / (1.3 * period) + phase)])
+        )
 
     def tool_points(self, tool: str, t: int) -> np.ndarray:
         """Key points (n, 2) of `tool` at frame `t`, in pixels, as an annotator would click them."""
@@ -137,7 +146,9 @@ class _TrialScene:
             g = self.entry[tool] + 0.1 * np.sin(t / 8)
             along = np.array([np.cos(g), np.sin(g)])
             normal = np.array([-along[1], along[0]])
-            return np.stack([bend + 0.42 * u * along, bend, bend - 0.05 * u * normal, bend - 0.05 * u * normal + 0.04 * u * along])
+            return np.stack(
+                [bend + 0.42 * u * along, bend, bend - 0.05 * u * normal, bend - 0.05 * u * normal + 0.04 * u * along]
+            )
         if tool == "needle":
             held = self.tool_points("needle driver", t)[0] + np.array([-0.02, 0.04]) * u
             a = 0.8 + 0.5 * np.sin(t / 5)
@@ -146,7 +157,11 @@ class _TrialScene:
         raise ValueError(tool)
 
     def clip(self, points: np.ndarray) -> np.ndarray:
-        return np.column_stack([np.clip(points[:, 0], 0, self.w - 1), np.clip(points[:, 1], 0, self.h - 1)]).round().astype(int)
+        return (
+            np.column_stack([np.clip(points[:, 0], 0, self.w - 1), np.clip(points[:, 1], 0, self.h - 1)])
+            .round()
+            .astype(int)
+        )
 
 
 TIP_LABELS_OF = {
@@ -170,7 +185,9 @@ def _draw_tool(draw: ImageDraw.ImageDraw, tool: str, points: np.ndarray, u: floa
         draw.polygon([tuple(a), tuple(mid + normal), tuple(b), tuple(mid - normal)], fill=colour)
     elif tool == "needle driver":
         draw.line(pts[::-1], fill=colour, width=max(2, int(0.035 * u)))
-        draw.ellipse([pts[0][0] - 0.02 * u, pts[0][1] - 0.02 * u, pts[0][0] + 0.02 * u, pts[0][1] + 0.02 * u], fill=(20, 40, 140))
+        draw.ellipse(
+            [pts[0][0] - 0.02 * u, pts[0][1] - 0.02 * u, pts[0][0] + 0.02 * u, pts[0][1] + 0.02 * u], fill=(20, 40, 140)
+        )
     elif tool == "grasper":
         draw.line(pts[:2], fill=colour, width=max(2, int(0.03 * u)))
         for jaw in pts[2:]:
@@ -200,13 +217,18 @@ def _box(points: np.ndarray) -> tuple[int, int, int, int]:
 def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> pd.DataFrame:
     surgeons = sorted({int(t[1:].split("A")[0]) for t in trials if t.startswith("S")} | {1, 2})
     profile = {
-        s: (int(rng.integers(1, 8)), "N" if rng.random() < 0.2 else "Y", PRIOR_CASES[int(rng.integers(0, len(PRIOR_CASES)))])
+        s: (
+            int(rng.integers(1, 8)),
+            "N" if rng.random() < 0.2 else "Y",
+            PRIOR_CASES[int(rng.integers(0, len(PRIOR_CASES)))],
+        )
         for s in surgeons
     }
     length = f"{spec.frames_per_trial // 3600}:{spec.frames_per_trial // 60 % 60:02d}:{spec.frames_per_trial % 60:02d}"
     rows = []
     names = [t for t in trials if t.startswith("Clip")] + sorted(
-        [t for t in trials if t.startswith("S")] + list(NO_VIDEO_TRIALS), key=lambda t: tuple(map(int, t[1:].split("A")))
+        [t for t in trials if t.startswith("S")] + list(NO_VIDEO_TRIALS),
+        key=lambda t: tuple(map(int, t[1:].split("A"))),
     )
     for trial in names:
         if trial.startswith("Clip"):
@@ -217,7 +239,9 @@ def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> p
         repair = int(max(120, rng.normal(800 - 150 * (attempt - 1), 150)))
         leak = "Y" if rng.random() < 0.65 - 0.25 * (attempt - 1) else "N"
         video = trial not in NO_VIDEO_TRIALS
-        rows.append([trial, length if video else None, pgy, miss, cases, repair, leak, spec.frames_per_trial if video else None])
+        rows.append(
+            [trial, length if video else None, pgy, miss, cases, repair, leak, spec.frames_per_trial if video else None]
+        )
     table = pd.DataFrame(rows, columns=list(C.OUTCOME_COLUMNS))
     for column in ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"):
         table[column] = table[column].astype("Int64")
@@ -278,5 +302,9 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
     write_csv(annotation_table(tip_rows), paths[C.TOOL_TIPS_CSV], final_newline=False)
     write_csv(boxes, paths[C.BBOX_CSV], final_newline=False)
     write_csv(_outcomes(trials, spec, rng), paths[C.OUTCOMES_CSV], bom=True, final_newline=False)
-    write_csv(pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]), paths["phases.csv"], crlf=False)
+    write_csv(
+        pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]),
+        paths["phases.csv"],
+        crlf=False,
+    )
     return paths

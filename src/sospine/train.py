@@ -47,9 +47,21 @@ def offline_ultralytics(settings_dir: str | Path):
     import ultralytics
     from ultralytics.utils import SETTINGS
 
-    SETTINGS.update({"sync": False, "runs_dir": str(settings_dir / "runs"), "weights_dir": str(settings_dir / "weights"),
-                     "datasets_dir": str(settings_dir / "datasets"), "clearml": False, "comet": False, "dvc": False,
-                     "mlflow": False, "raytune": False, "tensorboard": False, "wandb": False})
+    SETTINGS.update(
+        {
+            "sync": False,
+            "runs_dir": str(settings_dir / "runs"),
+            "weights_dir": str(settings_dir / "weights"),
+            "datasets_dir": str(settings_dir / "datasets"),
+            "clearml": False,
+            "comet": False,
+            "dvc": False,
+            "mlflow": False,
+            "raytune": False,
+            "tensorboard": False,
+            "wandb": False,
+        }
+    )
     return ultralytics
 
 
@@ -64,7 +76,9 @@ def resolve_device(device: str | int) -> str:
     if text == "cpu":
         return "cpu"
     if not has_gpu:
-        raise TrainingError(f"train.device is {device!r} but no CUDA GPU is visible here (torch {torch.__version__}); use 'auto' or 'cpu'")
+        raise TrainingError(
+            f"train.device is {device!r} but no CUDA GPU is visible here (torch {torch.__version__}); use 'auto' or 'cpu'"
+        )
     return "0" if text == "cuda" else text
 
 
@@ -95,8 +109,19 @@ def forget_unsaved_epochs(run_dir: Path) -> int:
     return saved
 
 
-def train(dataset_yaml: str | Path, work_dir: str | Path, *, model: str, epochs: int, imgsz: int, batch: int,
-          device: str | int, seed: int, workers: int, extra: dict | None = None) -> Path:
+def train(
+    dataset_yaml: str | Path,
+    work_dir: str | Path,
+    *,
+    model: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str | int,
+    seed: int,
+    workers: int,
+    extra: dict | None = None,
+) -> Path:
     """Train (or resume, or reuse a finished run with the same arguments); return the run folder.
 
     The run folder is `<work_dir>/runs/<hash of the arguments>`; a killed run resumes from its
@@ -107,9 +132,21 @@ def train(dataset_yaml: str | Path, work_dir: str | Path, *, model: str, epochs:
     from ultralytics import YOLO
 
     resolved_device = resolve_device(device)
-    args = {"data": str(Path(dataset_yaml).resolve()), "model": model, "epochs": epochs, "imgsz": imgsz, "batch": batch,
-            "device": resolved_device, "seed": seed, "workers": workers, "deterministic": True, "plots": False,
-            "exist_ok": True, "verbose": True, **(extra or {})}
+    args = {
+        "data": str(Path(dataset_yaml).resolve()),
+        "model": model,
+        "epochs": epochs,
+        "imgsz": imgsz,
+        "batch": batch,
+        "device": resolved_device,
+        "seed": seed,
+        "workers": workers,
+        "deterministic": True,
+        "plots": False,
+        "exist_ok": True,
+        "verbose": True,
+        **(extra or {}),
+    }
     key = run_key({k: v for k, v in args.items() if k != "device"})
     run_dir = work / "runs" / key
     last = run_dir / "weights" / "last.pt"
@@ -132,9 +169,14 @@ def environment() -> dict:
     import torch
     import ultralytics
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "ultralytics": ultralytics.__version__,
-            "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "platform": platform.platform()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "ultralytics": ultralytics.__version__,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "platform": platform.platform(),
+    }
 
 
 def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
@@ -144,7 +186,10 @@ def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
     results = pd.read_csv(run_dir / "results.csv")
     results.columns = [c.strip() for c in results.columns]
     results.to_csv(out["results"], index=False)
-    Path(out["args"]).write_text(json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str) + "\n")
+    Path(out["args"]).write_text(
+        json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str)
+        + "\n"
+    )
 
 
 def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:
@@ -153,8 +198,17 @@ def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:
     return np.asarray(xyxy, dtype=float).reshape(-1, 4) * scale
 
 
-def predict(weights: str | Path, coco_json: str | Path, image_root: str | Path, *, imgsz: int, conf: float,
-            device: str | int, settings_dir: str | Path, batch: int = 16) -> pd.DataFrame:
+def predict(
+    weights: str | Path,
+    coco_json: str | Path,
+    image_root: str | Path,
+    *,
+    imgsz: int,
+    conf: float,
+    device: str | int,
+    settings_dir: str | Path,
+    batch: int = 16,
+) -> pd.DataFrame:
     """Detections in the published format for every image of a COCO split file, in original pixels."""
     offline_ultralytics(settings_dir)
     from ultralytics import YOLO
@@ -165,15 +219,22 @@ def predict(weights: str | Path, coco_json: str | Path, image_root: str | Path, 
     rows = []
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
-        results = model.predict([str(Path(image_root) / im["file_name"]) for im in chunk], imgsz=imgsz, conf=conf,
-                                device=resolved_device, verbose=False)
+        results = model.predict(
+            [str(Path(image_root) / im["file_name"]) for im in chunk],
+            imgsz=imgsz,
+            conf=conf,
+            device=resolved_device,
+            verbose=False,
+        )
         for im, result in zip(chunk, results):
             boxes = result.boxes
             if boxes is None or len(boxes) == 0:
                 continue
             xyxy = to_original_pixels(boxes.xyxy.cpu().numpy(), im)
             frame = int(im["trial_frame"].rsplit("_", 1)[1].split(".")[0])
-            for (x1, y1, x2, y2), score, cls in zip(xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int)):
+            for (x1, y1, x2, y2), score, cls in zip(
+                xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int)
+            ):
                 rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
         log.info("predicted %d/%d test frames", min(start + batch, len(images)), len(images))
     return pd.DataFrame(rows, columns=["trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label"])

@@ -208,7 +208,9 @@ class FileSpec:
 SPECS: dict[str, FileSpec] = {
     "tool_tips": FileSpec(C.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, _AnnotationWarnings),
     "bbox": FileSpec(C.ANNOTATION_COLUMNS, tuple(COORDS), Boxes, BoxWarnings),
-    "outcomes": FileSpec(C.OUTCOME_COLUMNS, ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"), Outcomes),
+    "outcomes": FileSpec(
+        C.OUTCOME_COLUMNS, ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"), Outcomes
+    ),
     "detections": FileSpec(C.DETECTION_COLUMNS, ("frame", *COORDS, "score"), Detections, DetectionWarnings),
 }
 
@@ -228,10 +230,16 @@ class Checked:
         return self.path.name
 
     def issue(self, line, column, check, value, severity="error") -> None:
-        self.issues.append({"file": self.name, "line": line, "column": column, "check": check, "value": value, "severity": severity})
+        self.issues.append(
+            {"file": self.name, "line": line, "column": column, "check": check, "value": value, "severity": severity}
+        )
 
     def error_lines(self) -> set[int]:
-        return {int(i["line"]) for i in self.issues if i["severity"] == "error" and i["line"] not in (None, "") and int(i["line"]) > 1}
+        return {
+            int(i["line"])
+            for i in self.issues
+            if i["severity"] == "error" and i["line"] not in (None, "") and int(i["line"]) > 1
+        }
 
 
 def _read_text(checked: Checked) -> str | None:
@@ -284,13 +292,19 @@ def _read_rows(checked: Checked, columns: tuple[str, ...]) -> pd.DataFrame | Non
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
             if len(row) != len(header):
-                checked.issue(line, "", "field_count", f"expected {len(header)} fields, got {len(row)}: {','.join(row)}")
+                checked.issue(
+                    line, "", "field_count", f"expected {len(header)} fields, got {len(row)}: {','.join(row)}"
+                )
                 continue
             records.append(row)
             lines.append(line)
     except csv.Error as error:
         checked.issue(reader.line_num, "", "csv_syntax", str(error))
-    raw = pd.DataFrame(records, columns=header, dtype=object)[list(columns)] if records else pd.DataFrame(columns=list(columns))
+    raw = (
+        pd.DataFrame(records, columns=header, dtype=object)[list(columns)]
+        if records
+        else pd.DataFrame(columns=list(columns))
+    )
     raw.insert(0, "line", pd.Series(lines, dtype="int64"))
     return raw.reset_index(drop=True)
 
@@ -321,9 +335,15 @@ def _report_failures(checked: Checked, model: type[pa.DataFrameModel], severity:
         cases = errors.failure_cases
     lines = checked.raw["line"]
     wide_columns = {
-        "x1<=x2": ["x1", "x2"], "y1<=y2": ["y1", "y2"], "empty_frame_row_all_empty": ["label"],
-        "no_duplicate_rows": ["trial_frame"], "one_box_per_frame_and_label": ["trial_frame", "label"],
-        "empty_frame": ["label"], "zero_width_box": ["x2"], "zero_height_box": ["y2"], "frame_matches_name": ["frame"],
+        "x1<=x2": ["x1", "x2"],
+        "y1<=y2": ["y1", "y2"],
+        "empty_frame_row_all_empty": ["label"],
+        "no_duplicate_rows": ["trial_frame"],
+        "one_box_per_frame_and_label": ["trial_frame", "label"],
+        "empty_frame": ["label"],
+        "zero_width_box": ["x2"],
+        "zero_height_box": ["y2"],
+        "frame_matches_name": ["frame"],
     }
     seen: set[tuple] = set()
     for case in cases.itertuples(index=False):
@@ -346,7 +366,14 @@ def _report_failures(checked: Checked, model: type[pa.DataFrameModel], severity:
 
 def _check_name(check: str) -> str:
     """pandera's check descriptions, shortened: `isin([...])` -> `isin`, `str_matches('...')` -> `str_matches`."""
-    for prefix in ("isin", "str_matches", "greater_than_or_equal_to", "less_than_or_equal_to", "in_range", "field_uniqueness"):
+    for prefix in (
+        "isin",
+        "str_matches",
+        "greater_than_or_equal_to",
+        "less_than_or_equal_to",
+        "in_range",
+        "field_uniqueness",
+    ):
         if check.startswith(prefix):
             return {"field_uniqueness": "unique"}.get(prefix, prefix)
     return check
@@ -390,14 +417,25 @@ def cross_check(files: dict[str, Checked]) -> None:
             trial, expected, line = row[0], row[7], row[8]
             actual = int(counts.get(trial, 0))
             if actual != int(expected):
-                outcomes.issue(line, "Total Frames at 1 FPS", f"frames_in_{truth.name}", f"{int(expected)} declared, {actual} annotated", "warning")
+                outcomes.issue(
+                    line,
+                    "Total Frames at 1 FPS",
+                    f"frames_in_{truth.name}",
+                    f"{int(expected)} declared, {actual} annotated",
+                    "warning",
+                )
     detections = files.get("detections")
     if truth is not None and detections is not None and detections.typed is not None and not detections.typed.empty:
         known = set(_trial_of(truth.typed["trial_frame"]).dropna())
         trials = _trial_of(detections.typed["trial_frame"])
         unknown = trials.notna() & ~trials.isin(known)
         for idx in np.flatnonzero(unknown.to_numpy()):
-            detections.issue(int(detections.raw["line"].iat[idx]), "trial_frame", "trial_in_ground_truth", detections.raw["trial_frame"].iat[idx])
+            detections.issue(
+                int(detections.raw["line"].iat[idx]),
+                "trial_frame",
+                "trial_in_ground_truth",
+                detections.raw["trial_frame"].iat[idx],
+            )
 
 
 def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, Checked]]:
@@ -425,7 +463,9 @@ def split_rows(checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame]:
     quarantined = raw[is_bad].assign(raw="") if not raw.empty else pd.DataFrame(columns=["line", *raw.columns, "raw"])
     unparsed = [i for i in checked.issues if i["check"] == "field_count"]
     if unparsed:
-        extra = pd.DataFrame({"line": [i["line"] for i in unparsed], "raw": [i["value"].split(": ", 1)[-1] for i in unparsed]})
+        extra = pd.DataFrame(
+            {"line": [i["line"] for i in unparsed], "raw": [i["value"].split(": ", 1)[-1] for i in unparsed]}
+        )
         quarantined = pd.concat([quarantined, extra], ignore_index=True).sort_values("line")
     return kept.reset_index(drop=True), quarantined.reset_index(drop=True)
 
@@ -449,7 +489,13 @@ def write_validated(files: dict[str, Checked], kept_dir: Path | None, quarantine
         kept.to_csv(kept_dir / checked.name, index=False)
         if not quarantined.empty:
             quarantined.to_csv(quarantine_dir / checked.name, index=False)
-        log.info("%s: %d rows in, %d kept, %d quarantined", checked.name, len(checked.raw) + sum(i["check"] == "field_count" for i in checked.issues), len(kept), len(quarantined))
+        log.info(
+            "%s: %d rows in, %d kept, %d quarantined",
+            checked.name,
+            len(checked.raw) + sum(i["check"] == "field_count" for i in checked.issues),
+            len(kept),
+            len(quarantined),
+        )
 
 
 def gate_message(report: pd.DataFrame, report_path: str, on_error: str) -> str | None:

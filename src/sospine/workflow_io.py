@@ -19,7 +19,11 @@ def setup_logging(snakemake) -> logging.Logger:  # noqa: ANN001 - Snakemake's sc
     logging.captureWarnings(True)
     log = logging.getLogger(f"sospine.{snakemake.rule}")
     # where the job ran: on a cluster, the scheduler's job id ties this log to its accounting
-    scheduler = {k: os.environ[k] for k in ("SLURM_JOB_ID", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE", "CUDA_VISIBLE_DEVICES", "AWS_BATCH_JOB_ID") if k in os.environ}
+    scheduler = {
+        k: os.environ[k]
+        for k in ("SLURM_JOB_ID", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE", "CUDA_VISIBLE_DEVICES", "AWS_BATCH_JOB_ID")
+        if k in os.environ
+    }
     log.info("rule %s on %s %s", snakemake.rule, platform.node(), " ".join(f"{k}={v}" for k, v in scheduler.items()))
     return log
 

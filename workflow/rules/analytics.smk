@@ -11,19 +11,21 @@ rule presence:
         scores=lambda wildcards: [f"results/scores/{name}/ap_per_class.csv" for name in detectors()],
     output:
         presence=report("results/timelines/presence.csv", category="Timelines", caption="../report/presence.rst"),
-        metrics=report("results/timelines/presence_metrics.csv", category="Timelines", caption="../report/presence_metrics.rst"),
+        metrics=report(
+            "results/timelines/presence_metrics.csv", category="Timelines", caption="../report/presence_metrics.rst"
+        ),
         thresholds="results/timelines/thresholds.csv",
         figures=directory("results/timelines/figures"),
         grid=report("results/timelines/test_trials.png", category="Timelines", caption="../report/timeline_grid.rst"),
+    log:
+        str(LOGS / "presence.log"),
+    conda:
+        "../envs/data.yaml"
     params:
         detectors=lambda wildcards: list(detectors()),
         threshold=ANALYTICS["presence_threshold"],
         min_gap=ANALYTICS["min_gap_frames"],
         min_run=ANALYTICS["min_run_frames"],
-    log:
-        str(LOGS / "presence.log"),
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/presence.py"
 
@@ -37,12 +39,12 @@ rule phases:
         table=report("results/phases/phase_table.csv", category="Phases", caption="../report/phase_table.rst"),
         agreement=report("results/phases/agreement.csv", category="Phases", caption="../report/phase_agreement.rst"),
         vs_script="results/phases/vs_scripted_phases.csv" if SOURCE == "synthetic" else [],
-    params:
-        phases=ANALYTICS["phases"],
     log:
         str(LOGS / "phases.log"),
     conda:
         "../envs/data.yaml"
+    params:
+        phases=ANALYTICS["phases"],
     script:
         "../scripts/phases.py"
 
@@ -56,7 +58,9 @@ rule outcomes:
         by_attempt=report("results/outcomes/by_attempt.csv", category="Outcomes", caption="../report/by_attempt.rst"),
         per_trial="results/outcomes/per_trial_metrics.csv",
         by_outcome=report("results/outcomes/by_outcome.csv", category="Outcomes", caption="../report/by_outcome.rst"),
-        figure=report("results/outcomes/learning_curve.png", category="Outcomes", caption="../report/learning_curve.rst"),
+        figure=report(
+            "results/outcomes/learning_curve.png", category="Outcomes", caption="../report/learning_curve.rst"
+        ),
     log:
         str(LOGS / "outcomes.log"),
     conda:

@@ -10,14 +10,14 @@ if SOURCE == "synthetic":
             RAW_OUTPUTS,
             phases=str(RAW / "phases.csv"),
             manifest=MANIFEST,
-        params:
-            spec=config["data"]["synthetic"],
         log:
             str(LOGS / "synthesize.log"),
         benchmark:
             str(RESULTS / "benchmarks" / "synthesize.tsv")
         conda:
             "../envs/data.yaml"
+        params:
+            spec=config["data"]["synthetic"],
         script:
             "../scripts/synthesize.py"
 
@@ -27,15 +27,15 @@ elif SOURCE == "figshare":
         output:
             RAW_OUTPUTS,
             manifest=MANIFEST,
+        log:
+            str(LOGS / "fetch_figshare.log"),
+        conda:
+            "../envs/data.yaml"
         params:
             api_url=config["data"]["figshare"]["api_url"],
             records=config["data"]["figshare"]["records"],
             retries=config["data"]["figshare"]["retries"],
             timeout_s=config["data"]["figshare"]["timeout_s"],
-        log:
-            str(LOGS / "fetch_figshare.log"),
-        conda:
-            "../envs/data.yaml"
         script:
             "../scripts/fetch.py"
 
@@ -47,13 +47,13 @@ else:
         output:
             RAW_OUTPUTS,
             manifest=MANIFEST,
-        params:
-            mirror_dir=str(mirror_dir()),
-            names=list(PROVIDED.values()),
         log:
             str(LOGS / "mirror.log"),
         conda:
             "../envs/data.yaml"
+        params:
+            mirror_dir=str(mirror_dir()),
+            names=list(PROVIDED.values()),
         script:
             "../scripts/mirror.py"
 
@@ -63,7 +63,9 @@ rule validate:
         unpack(validation_inputs),
     output:
         report="results/validation/report.csv",
-        summary=report("results/validation/summary.csv", category="Validation", caption="../report/validation_summary.rst"),
+        summary=report(
+            "results/validation/summary.csv", category="Validation", caption="../report/validation_summary.rst"
+        ),
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
         quarantine=directory("results/validation/quarantine"),
     log:
@@ -82,11 +84,11 @@ rule validation_gate:
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
     output:
         clean=[clean(k) for k in validated_kinds()],
-    params:
-        on_error=config["validation"]["on_error"],
     log:
         str(LOGS / "validation_gate.log"),
     conda:
         "../envs/data.yaml"
+    params:
+        on_error=config["validation"]["on_error"],
     script:
         "../scripts/validation_gate.py"

@@ -9,14 +9,14 @@ rule boxes:
         bbox="results/annotations/bbox.csv",
         derived="results/annotations/bbox_derived.csv" if "tool_tips" in PROVIDED else [],
         comparison="results/annotations/bbox_vs_published.csv" if {"tool_tips", "bbox"} <= set(PROVIDED) else [],
-    params:
-        use=boxes_source(),
     log:
         str(LOGS / "boxes.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "boxes.tsv")
     conda:
         "../envs/data.yaml"
+    params:
+        use=boxes_source(),
     script:
         "../scripts/boxes.py"
 
@@ -28,12 +28,12 @@ checkpoint split:
         trials="results/split/trials.csv",
         frames="results/split/frames.csv",
         folds=directory("results/split/folds"),
-    params:
-        split=config["split"],
     log:
         str(LOGS / "split.log"),
     conda:
         "../envs/data.yaml"
+    params:
+        split=config["split"],
     script:
         "../scripts/split.py"
 
@@ -44,12 +44,12 @@ rule fold_frames:
         folds="results/split/folds",
     output:
         "results/split/fold_frames/{fold}.csv",
-    params:
-        split=config["split"],
     log:
         str(LOGS / "fold_frames" / "{fold}.log"),
     conda:
         "../envs/data.yaml"
+    params:
+        split=config["split"],
     script:
         "../scripts/fold_frames.py"
 
@@ -63,7 +63,9 @@ rule stats:
     output:
         table1=report("results/stats/table1.csv", category="Dataset", caption="../report/table1.rst"),
         frames_per_split="results/stats/frames_per_split.csv",
-        frames_per_trial=report("results/stats/frames_per_trial.csv", category="Dataset", caption="../report/frames_per_trial.rst"),
+        frames_per_trial=report(
+            "results/stats/frames_per_trial.csv", category="Dataset", caption="../report/frames_per_trial.rst"
+        ),
         boxes_per_trial="results/stats/boxes_per_trial.csv",
         tips_per_label="results/stats/tips_per_label.csv",
         box_sizes=report("results/stats/box_sizes.png", category="Dataset", caption="../report/box_sizes.rst"),
@@ -86,16 +88,16 @@ rule export_yolo:
         labels=directory("results/yolo/labels"),
         coco=directory("results/yolo/coco"),
         summary="results/yolo/export_summary.json",
-    params:
-        max_side=config["export"]["max_side"],
-        jpeg_quality=config["export"]["jpeg_quality"],
-    threads: 4
     log:
         str(LOGS / "export_yolo.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "export_yolo.tsv")
     conda:
         "../envs/data.yaml"
+    threads: 4
+    params:
+        max_side=config["export"]["max_side"],
+        jpeg_quality=config["export"]["jpeg_quality"],
     script:
         "../scripts/export_yolo.py"
 

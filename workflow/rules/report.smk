@@ -8,14 +8,14 @@ rule provenance:
         manifest=MANIFEST,
     output:
         "results/provenance.json",
+    log:
+        str(LOGS / "provenance.log"),
+    conda:
+        "../envs/data.yaml"
     params:
         targets=all_targets(),
         config=config,
         rule_params=static_rule_params(),
         repo=workflow.basedir,
-    log:
-        str(LOGS / "provenance.log"),
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/provenance.py"

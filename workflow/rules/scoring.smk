@@ -7,20 +7,30 @@ rule score:
         detections=detections_of,
         split=test_split_of,
     output:
-        table=report("results/scores/{detector}/ap_per_class.csv", category="Scores", subcategory="{detector}", caption="../report/ap_per_class.rst"),
+        table=report(
+            "results/scores/{detector}/ap_per_class.csv",
+            category="Scores",
+            subcategory="{detector}",
+            caption="../report/ap_per_class.rst",
+        ),
         per_trial="results/scores/{detector}/per_trial_ap.csv",
         curves="results/scores/{detector}/pr_curves.csv",
-        figure=report("results/scores/{detector}/pr_curves.png", category="Scores", subcategory="{detector}", caption="../report/pr_curves.rst"),
+        figure=report(
+            "results/scores/{detector}/pr_curves.png",
+            category="Scores",
+            subcategory="{detector}",
+            caption="../report/pr_curves.rst",
+        ),
         summary="results/scores/{detector}/summary.json",
-    params:
-        iou=config["scoring"]["iou_threshold"],
-        bootstrap=config["scoring"]["bootstrap"],
-        seed=config["split"]["seed"],
     log:
         str(LOGS / "score" / "{detector}.log"),
     benchmark:
         str(RESULTS / "benchmarks" / "score" / "{detector}.tsv")
     conda:
         "../envs/scoring.yaml"
+    params:
+        iou=config["scoring"]["iou_threshold"],
+        bootstrap=config["scoring"]["bootstrap"],
+        seed=config["split"]["seed"],
     script:
         "../scripts/score.py"

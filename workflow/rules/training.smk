@@ -17,6 +17,17 @@ rule train:
         results=f"{TRAIN_DIR}/results.csv",
         args=f"{TRAIN_DIR}/train_args.json",
         curves=report(f"{TRAIN_DIR}/training_curves.png", category="Training", caption="../report/training_curves.rst"),
+    log:
+        f"results/logs/train/{TRAIN['name']}.log",
+    benchmark:
+        f"results/benchmarks/train/{TRAIN['name']}.tsv"
+    conda:
+        "../envs/detector.yaml"
+    threads: 8
+    resources:
+        gpu=TRAIN["gpus"],
+        mem_mb=16000,
+        runtime=24 * 60,
     params:
         work_dir=lambda wildcards, output: os.path.dirname(output.best),
         model=TRAIN["model"],
@@ -27,17 +38,6 @@ rule train:
         seed=TRAIN["seed"],
         workers=TRAIN["workers"],
         extra=TRAIN["extra"],
-    threads: 8
-    resources:
-        gpu=TRAIN["gpus"],
-        mem_mb=16000,
-        runtime=24 * 60,
-    log:
-        f"results/logs/train/{TRAIN['name']}.log",
-    benchmark:
-        f"results/benchmarks/train/{TRAIN['name']}.tsv"
-    conda:
-        "../envs/detector.yaml"
     script:
         "../scripts/train.py"
 
@@ -49,20 +49,20 @@ rule predict:
         images="results/yolo/images",
     output:
         detections=f"results/detections/{TRAIN['name']}.csv",
-    params:
-        imgsz=TRAIN["imgsz"],
-        conf=TRAIN["predict_conf"],
-        device=TRAIN["device"],
-        settings_dir=lambda wildcards, input: os.path.join(os.path.dirname(input.weights), "ultralytics"),
+    log:
+        f"results/logs/predict/{TRAIN['name']}.log",
+    conda:
+        "../envs/detector.yaml"
     threads: 4
     resources:
         gpu=min(TRAIN["gpus"], 1),
         mem_mb=8000,
         runtime=120,
-    log:
-        f"results/logs/predict/{TRAIN['name']}.log",
-    conda:
-        "../envs/detector.yaml"
+    params:
+        imgsz=TRAIN["imgsz"],
+        conf=TRAIN["predict_conf"],
+        device=TRAIN["device"],
+        settings_dir=lambda wildcards, input: os.path.join(os.path.dirname(input.weights), "ultralytics"),
     script:
         "../scripts/predict.py"
 

@@ -13,7 +13,11 @@ frames = presence[["trial", "frame"]].drop_duplicates()
 A.phase_table(segments, frames, list(phases)).to_csv(snakemake.output.table, index=False)
 detected = sorted(set(activity["source"]) - {A.GROUND_TRUTH})
 A.phase_agreement(
-    activity[activity["source"] == A.GROUND_TRUTH], segments[segments["source"] == A.GROUND_TRUTH], activity, segments, detected
+    activity[activity["source"] == A.GROUND_TRUTH],
+    segments[segments["source"] == A.GROUND_TRUTH],
+    activity,
+    segments,
+    detected,
 ).to_csv(snakemake.output.agreement, index=False)
 if snakemake.input.truth:
     scripted = pd.read_csv(snakemake.input.truth)

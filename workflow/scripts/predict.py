@@ -10,6 +10,14 @@ log = setup_logging(snakemake)
 torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 coco = Path(snakemake.input.coco)
-detections = predict(snakemake.input.weights, coco / "test.json", Path(snakemake.input.images).parent, imgsz=p.imgsz, conf=p.conf, device=p.device, settings_dir=p.settings_dir)
+detections = predict(
+    snakemake.input.weights,
+    coco / "test.json",
+    Path(snakemake.input.images).parent,
+    imgsz=p.imgsz,
+    conf=p.conf,
+    device=p.device,
+    settings_dir=p.settings_dir,
+)
 write_csv(detections, snakemake.output.detections, crlf=False)
 log.info("%d detections above %.2f", len(detections), p.conf)

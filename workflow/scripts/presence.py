@@ -18,18 +18,33 @@ threshold_rows = []
 for name, detections_path, scores_path in zip(p.detectors, snakemake.input.detections, snakemake.input.scores):
     detections = read_detections(detections_path)
     scored = pd.read_csv(scores_path).set_index("label")
-    thresholds = scored["best_threshold"].to_dict() if p.threshold == "best_f1" else {label: float(p.threshold) for label in scored.index}
+    thresholds = (
+        scored["best_threshold"].to_dict()
+        if p.threshold == "best_f1"
+        else {label: float(p.threshold) for label in scored.index}
+    )
     threshold_rows += [{"detector": name, "label": k, "threshold": v} for k, v in thresholds.items()]
     detected_trials = set(split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(test_trials)
-    tables.append(A.presence(frames[frames["trial"].isin(detected_trials)], A.thresholded(detections, thresholds), f"detections:{name}"))
+    tables.append(
+        A.presence(
+            frames[frames["trial"].isin(detected_trials)], A.thresholded(detections, thresholds), f"detections:{name}"
+        )
+    )
 table = A.smooth(pd.concat(tables, ignore_index=True), p.min_gap, p.min_run)
 table.to_csv(snakemake.output.presence, index=False)
-pd.DataFrame(threshold_rows, columns=["detector", "label", "threshold"]).to_csv(snakemake.output.thresholds, index=False)
+pd.DataFrame(threshold_rows, columns=["detector", "label", "threshold"]).to_csv(
+    snakemake.output.thresholds, index=False
+)
 truth = table[table["source"] == A.GROUND_TRUTH].drop(columns="source")
-metrics = [A.agreement(truth, table[table["source"] == s].drop(columns="source"), ["trial", "tool"]).assign(source=s)
-           for s in table["source"].unique() if s != A.GROUND_TRUTH]
+metrics = [
+    A.agreement(truth, table[table["source"] == s].drop(columns="source"), ["trial", "tool"]).assign(source=s)
+    for s in table["source"].unique()
+    if s != A.GROUND_TRUTH
+]
 columns = ["source", "trial", "tool", "tp", "fp", "fn", "precision", "recall", "f1"]
-(pd.concat(metrics)[columns] if metrics else pd.DataFrame(columns=columns)).to_csv(snakemake.output.metrics, index=False)
+(pd.concat(metrics)[columns] if metrics else pd.DataFrame(columns=columns)).to_csv(
+    snakemake.output.metrics, index=False
+)
 figures = Path(snakemake.output.figures)
 figures.mkdir(parents=True, exist_ok=True)
 for trial in sorted(frames["trial"].unique()):

@@ -5,7 +5,13 @@ from sospine.provenance import build
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
-record = build(list(snakemake.params.targets), Path.cwd(), Path(snakemake.params.repo), Path(snakemake.input.manifest), dict(snakemake.params.config))
+record = build(
+    list(snakemake.params.targets),
+    Path.cwd(),
+    Path(snakemake.params.repo),
+    Path(snakemake.input.manifest),
+    dict(snakemake.params.config),
+)
 for entry in record["artifacts"].values():
     if entry.get("rule") in snakemake.params.rule_params:
         entry["named_params"] = snakemake.params.rule_params[entry["rule"]]

@@ -13,7 +13,12 @@ else:
     test_trials = None  # a baseline: the trials its detections file covers
 with expected_errors(log, ScoringError):
     summary = score_files(
-        snakemake.input.truth, snakemake.input.detections, Path(snakemake.output.summary).parent,
-        test_trials=test_trials, iou=snakemake.params.iou, bootstrap=snakemake.params.bootstrap, seed=snakemake.params.seed,
+        snakemake.input.truth,
+        snakemake.input.detections,
+        Path(snakemake.output.summary).parent,
+        test_trials=test_trials,
+        iou=snakemake.params.iou,
+        bootstrap=snakemake.params.bootstrap,
+        seed=snakemake.params.seed,
     )
 log.info("summary: %s", summary)

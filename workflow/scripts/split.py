@@ -11,8 +11,12 @@ cfg = snakemake.params.split
 frames = with_frame_columns(read_annotations(snakemake.input.bbox)).drop_duplicates("trial_frame")
 with expected_errors(log, SplitError):
     folds = assign_trials(
-        frames["trial"].unique().tolist(), method=cfg["method"], test_trials=cfg["test_trials"],
-        val_trials=cfg["val_trials"], test_fraction=cfg["test_fraction"], seed=cfg["seed"],
+        frames["trial"].unique().tolist(),
+        method=cfg["method"],
+        test_trials=cfg["test_trials"],
+        val_trials=cfg["val_trials"],
+        test_fraction=cfg["test_fraction"],
+        seed=cfg["seed"],
     )
 folds_dir = Path(snakemake.output.folds)
 folds_dir.mkdir(parents=True, exist_ok=True)

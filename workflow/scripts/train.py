@@ -7,7 +7,16 @@ from sospine.workflow_io import expected_errors, setup_logging
 log = setup_logging(snakemake)
 p = snakemake.params
 torch.set_num_threads(snakemake.threads)
-args = dict(model=p.model, epochs=p.epochs, imgsz=p.imgsz, batch=p.batch, device=p.device, seed=p.seed, workers=p.workers, extra=dict(p.extra))
+args = dict(
+    model=p.model,
+    epochs=p.epochs,
+    imgsz=p.imgsz,
+    batch=p.batch,
+    device=p.device,
+    seed=p.seed,
+    workers=p.workers,
+    extra=dict(p.extra),
+)
 with expected_errors(log, TrainingError):
     run_dir = train(snakemake.input.dataset, p.work_dir, **args)
 publish_run(run_dir, dict(snakemake.output), args)

@@ -8,4 +8,9 @@ paths = {kind: path for kind, path in snakemake.input.items()}
 report, files = validate(paths)
 report.to_csv(snakemake.output.report, index=False)
 summarize(report).to_csv(snakemake.output.summary, index=False)
-write_validated(files, Path(snakemake.output.kept[0]).parent if snakemake.output.kept else None, Path(snakemake.output.quarantine), log)
+write_validated(
+    files,
+    Path(snakemake.output.kept[0]).parent if snakemake.output.kept else None,
+    Path(snakemake.output.quarantine),
+    log,
+)
