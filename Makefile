@@ -17,6 +17,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[test]'
 	touch $(VENV)/.installed $@
 
+$(VENV)/.installed-lint: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[lint]'
+	touch $(VENV)/.installed $@
+
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --profile profiles/demo
 	$(BIN)/snakemake --profile profiles/demo --report results/report.html
@@ -29,8 +33,17 @@ report: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/pytest
 
-lint: $(VENV)/.installed
-	$(BIN)/snakemake --lint
+# Shipped configurations: `snakemake --lint` runs once with each.
+CONFIGS := config/config.yaml config/demo.yaml
+
+lint: $(VENV)/.installed-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	@for config in $(CONFIGS); do \
+	  echo "snakemake --lint --configfile $$config"; \
+	  $(BIN)/snakemake --lint --configfile $$config --quiet all || exit 1; \
+	done
 
 clean:
 	rm -rf results .snakemake

@@ -13,10 +13,9 @@ import time
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 from PIL import Image
 
-from sospine import constants as C
+from sospine import constants
 from sospine.export import export_yolo, target_size
 from sospine.synth import SynthSpec, generate
 from sospine.tables import read_annotations, with_frame_columns
@@ -31,19 +30,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         paths = generate(SynthSpec(seed=0, trials=2, frames_per_trial=args.frames // 2), tmp / "data")
-        boxes = read_annotations(paths[C.BBOX_CSV])
+        boxes = read_annotations(paths[constants.BBOX_CSV])
         frames = (
             with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]].assign(split="train")
         )
 
         start = time.perf_counter()
-        export_yolo(paths[C.FRAMES_ZIP], boxes, frames, tmp / "fast", max_side=args.max_side, workers=args.workers)
+        export_yolo(
+            paths[constants.FRAMES_ZIP], boxes, frames, tmp / "fast", max_side=args.max_side, workers=args.workers
+        )
         fast_s = time.perf_counter() - start
 
         out = tmp / "naive"
         out.mkdir()
         start = time.perf_counter()
-        with zipfile.ZipFile(paths[C.FRAMES_ZIP]) as archive:
+        with zipfile.ZipFile(paths[constants.FRAMES_ZIP]) as archive:
             for name in frames["trial_frame"]:
                 image = Image.open(io.BytesIO(archive.read(name)))
                 image = image.convert("RGB").resize(target_size(*image.size, args.max_side), Image.BILINEAR)

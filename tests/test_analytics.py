@@ -2,27 +2,60 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine import analytics as A
-from sospine import constants as C
+from sospine import analytics, constants
 from sospine.tables import read_annotations, read_outcomes
 
 
 def test_smoothing_fills_short_gaps_then_drops_short_runs():
     signal = np.array([1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1], bool)
-    assert A.smooth_signal(signal, 2, 0).astype(int).tolist() == [1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 1]
-    assert A.smooth_signal(signal, 0, 2).astype(int).tolist() == [1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]
-    assert (A.smooth_signal(signal, 0, 0) == signal).all()
+    assert analytics.smooth_signal(signal, 2, 0).astype(int).tolist() == [
+        1,
+        1,
+        1,
+        1,
+        1,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]
+    assert analytics.smooth_signal(signal, 0, 2).astype(int).tolist() == [
+        1,
+        1,
+        0,
+        1,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]
+    assert (analytics.smooth_signal(signal, 0, 0) == signal).all()
     # a gap at the start or end is not between two runs: never filled
-    assert A.smooth_signal(np.array([0, 1, 1, 0], bool), 5, 0).astype(int).tolist() == [0, 1, 1, 0]
+    assert analytics.smooth_signal(np.array([0, 1, 1, 0], bool), 5, 0).astype(int).tolist() == [0, 1, 1, 0]
 
 
 def _presence(rows):
     """rows: (trial, frame, set of tools) -> long presence table from ground truth."""
     boxes = pd.DataFrame(
-        [(C.frame_name(t, f), lab) for t, f, tools in rows for lab in (tools or [None])],
+        [(constants.frame_name(t, f), lab) for t, f, tools in rows for lab in (tools or [None])],
         columns=["trial_frame", "label"],
     )
-    return A.presence(A.frame_index(boxes), boxes, A.GROUND_TRUTH)
+    return analytics.presence(analytics.frame_index(boxes), boxes, analytics.GROUND_TRUTH)
 
 
 PHASES = {
@@ -51,11 +84,11 @@ def test_phases_segments_and_table():
     ]
     presence = _presence(rows)
     assert presence.groupby(["trial", "frame"]).size().eq(5).all()
-    segs = A.segments(A.phase_activity(presence, PHASES))
+    segs = analytics.segments(analytics.phase_activity(presence, PHASES))
     got = sorted(map(tuple, segs[["phase", "start_frame", "end_frame"]].to_numpy().tolist()))
     # frame 8 is a 1-frame tying run (shorter than min_frames 2): dropped
     assert got == [("suture tying", 5, 6), ("taking a bite", 2, 3), ("taking a bite", 9, 9)]
-    table = A.phase_table(segs, presence[["trial", "frame"]].drop_duplicates(), list(PHASES)).set_index("phase")
+    table = analytics.phase_table(segs, presence[["trial", "frame"]].drop_duplicates(), list(PHASES)).set_index("phase")
     assert table.loc["taking a bite", "occurrences"] == 2 and table.loc["taking a bite", "total_s"] == 3
     assert table.loc["suture tying", "fraction_of_trial"] == pytest.approx(2 / 9)
 
@@ -63,32 +96,35 @@ def test_phases_segments_and_table():
 def test_a_new_phase_is_a_config_change():
     rows = [("S1A2", f, {"grasper", "needle driver", "durotomy"}) for f in range(1, 5)]
     phases = dict(PHASES, **{"pulling suture": {"require": ["grasper", "needle driver"], "forbid": ["nerve hook"]}})
-    segs = A.segments(A.phase_activity(_presence(rows), phases))
+    segs = analytics.segments(analytics.phase_activity(_presence(rows), phases))
     assert segs[["phase", "start_frame", "end_frame"]].values.tolist() == [["pulling suture", 1, 4]]
 
 
 def test_ground_truth_phases_recover_the_synthetic_script(synthetic):
-    boxes = read_annotations(synthetic[C.BBOX_CSV])
-    frames = A.frame_index(boxes)
-    activity = A.phase_activity(
-        A.presence(frames, boxes, A.GROUND_TRUTH), PHASES | {"suture tying": dict(PHASES["suture tying"], min_frames=1)}
+    boxes = read_annotations(synthetic[constants.BBOX_CSV])
+    frames = analytics.frame_index(boxes)
+    activity = analytics.phase_activity(
+        analytics.presence(frames, boxes, analytics.GROUND_TRUTH),
+        PHASES | {"suture tying": dict(PHASES["suture tying"], min_frames=1)},
     )
     scripted = pd.read_csv(synthetic["phases.csv"])
     scripted = scripted[scripted["phase"].isin(PHASES)]
-    truth = A.expand_segments(scripted, frames, list(PHASES), "script").drop(columns="source")
-    agreement = A.agreement(truth, activity.drop(columns="source"), ["trial", "phase"], flag="active")
+    truth = analytics.expand_segments(scripted, frames, list(PHASES), "script").drop(columns="source")
+    agreement = analytics.agreement(truth, activity.drop(columns="source"), ["trial", "phase"], flag="active")
     assert (agreement["f1"] == 1.0).all()
 
 
 def test_tool_metrics_count_entries():
     rows = [("S1A2", 1, {"grasper"}), ("S1A2", 2, None), ("S1A2", 3, {"grasper"}), ("S1A2", 4, {"grasper"})]
-    metrics = A.tool_metrics(_presence(rows)).set_index("tool")
+    metrics = analytics.tool_metrics(_presence(rows)).set_index("tool")
     assert metrics.loc["grasper", "time_in_view_s"] == 3 and metrics.loc["grasper", "in_n_outs"] == 2
     assert metrics.loc["needle", "in_n_outs"] == 0
 
 
 def test_outcome_figures_of_the_paper(real_dir):
-    table = A.by_attempt(A.outcomes_table(read_outcomes(real_dir / "sospine_outcomes.csv"))).set_index("attempt")
+    table = analytics.by_attempt(analytics.outcomes_table(read_outcomes(real_dir / "sospine_outcomes.csv"))).set_index(
+        "attempt"
+    )
     assert table.loc["1", "success_rate"] == 0.375 and round(table.loc["1", "mean_time_s"]) == 727
     assert table.loc["3", "success_rate"] == 0.875 and round(table.loc["3", "mean_time_s"]) == 424
     assert (
@@ -103,5 +139,5 @@ def test_outcome_figures_of_the_paper(real_dir):
 def test_permutation_test_separates_obvious_groups():
     values = np.array([1, 2, 3, 4, 100, 101, 102, 103], float)
     groups = np.array([0, 0, 0, 0, 1, 1, 1, 1], bool)
-    assert A.permutation_test(values, groups, n=2000) < 0.05
-    assert A.permutation_test(values, np.array([0, 1] * 4, bool), n=2000) > 0.3
+    assert analytics.permutation_test(values, groups, n=2000) < 0.05
+    assert analytics.permutation_test(values, np.array([0, 1] * 4, bool), n=2000) > 0.3

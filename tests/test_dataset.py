@@ -4,24 +4,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine import constants as C
+from sospine import constants
 from sospine.export import ExportError, export_yolo
 from sospine.split import assign_trials, frames_split
 from sospine.stats import table1
-from sospine.tables import read_annotations, with_frame_columns
 from sospine.synth import VIDEO_TRIALS
+from sospine.tables import read_annotations, with_frame_columns
 
 
 @pytest.mark.parametrize("method", ["paper", "random", "leave_one_surgeon_out"])
 @pytest.mark.parametrize("validation", ["trials", "frames"])
 def test_no_trial_or_frame_in_two_splits(method, validation):
     frames = pd.DataFrame(
-        [(C.frame_name(t, i), t) for t in VIDEO_TRIALS for i in range(1, 21)], columns=["trial_frame", "trial"]
+        [(constants.frame_name(t, i), t) for t in VIDEO_TRIALS for i in range(1, 21)], columns=["trial_frame", "trial"]
     )
     folds = assign_trials(
         list(VIDEO_TRIALS),
         method=method,
-        test_trials=list(C.PAPER_TEST_TRIALS),
+        test_trials=list(constants.PAPER_TEST_TRIALS),
         val_trials=2,
         test_fraction=0.2,
         seed=1,
@@ -48,7 +48,7 @@ def test_paper_table1_and_split(real_dir):
     fold = assign_trials(
         frames["trial"].unique().tolist(),
         method="paper",
-        test_trials=list(C.PAPER_TEST_TRIALS),
+        test_trials=list(constants.PAPER_TEST_TRIALS),
         val_trials=2,
         test_fraction=0.2,
         seed=0,
@@ -69,17 +69,17 @@ def test_paper_table1_and_split(real_dir):
 
 
 def _frames_of(synthetic):
-    boxes = read_annotations(synthetic[C.BBOX_CSV])
+    boxes = read_annotations(synthetic[constants.BBOX_CSV])
     frames = with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]]
     return boxes, frames.assign(split=np.where(frames["trial"] == "Clip0", "test", "train"))
 
 
 def test_export_labels_round_trip_to_original_pixels(synthetic, tmp_path):
     boxes, frames = _frames_of(synthetic)
-    summary = export_yolo(synthetic[C.FRAMES_ZIP], boxes, frames, tmp_path, max_side=160, workers=2)
+    summary = export_yolo(synthetic[constants.FRAMES_ZIP], boxes, frames, tmp_path, max_side=160, workers=2)
     assert summary["frames"]["test"] == 30 and (tmp_path / "dataset.yaml").exists()
     names = (tmp_path / "dataset.yaml").read_text()
-    assert all(f"{i}: {label}" in names for i, label in enumerate(C.BOX_LABELS))
+    assert all(f"{i}: {label}" in names for i, label in enumerate(constants.BOX_LABELS))
     from PIL import Image
 
     assert Image.open(next((tmp_path / "images" / "train").iterdir())).size == (160, 90)
@@ -87,7 +87,7 @@ def test_export_labels_round_trip_to_original_pixels(synthetic, tmp_path):
     for row in boxes.dropna(subset=["label"]).sample(40, random_state=0).itertuples():
         split = "test" if row.trial_frame.startswith("Clip0") else "train"
         lines = (tmp_path / "labels" / split / row.trial_frame.replace(".jpeg", ".txt")).read_text().split("\n")
-        cls = C.BOX_LABELS.index(row.label)
+        cls = constants.BOX_LABELS.index(row.label)
         decoded = []
         for line in filter(None, lines):
             c, cx, cy, w, h = line.split()
@@ -102,7 +102,7 @@ def test_export_labels_round_trip_to_original_pixels(synthetic, tmp_path):
 def test_hostile_archive(synthetic, tmp_path):
     boxes, frames = _frames_of(synthetic)
     hostile = tmp_path / "hostile.zip"
-    with zipfile.ZipFile(synthetic[C.FRAMES_ZIP]) as good, zipfile.ZipFile(hostile, "w") as bad:
+    with zipfile.ZipFile(synthetic[constants.FRAMES_ZIP]) as good, zipfile.ZipFile(hostile, "w") as bad:
         for name in good.namelist()[1:]:  # the first frame goes missing
             data = good.read(name)
             bad.writestr(name, data[:200] if name == good.namelist()[5] else data)  # and one is corrupt

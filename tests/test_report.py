@@ -63,7 +63,10 @@ def test_report_figures_load_in_a_browser(tmp_path):
             for (const [path, item] of Object.entries(window.results)) {
                 if (!item.mime_type.startsWith('image/')) continue;
                 const image = new Image();
-                const loaded = new Promise(resolve => { image.onload = () => resolve(true); image.onerror = () => resolve(false); });
+                const loaded = new Promise(resolve => {
+                    image.onload = () => resolve(true);
+                    image.onerror = () => resolve(false);
+                });
                 image.src = item.data_uri;
                 out[path] = (await loaded) ? [image.naturalWidth, image.naturalHeight] : null;
             }

@@ -13,7 +13,10 @@ PAPER_AP = {"needle driver": 0.939, "grasper": 0.768, "nerve hook": 0.600, "need
 
 def reference_voc_ap(truth: pd.DataFrame, dets: pd.DataFrame, label: str, iou_thr: float = 0.5) -> float:
     """A straightforward PASCAL VOC devkit-style loop, independent of the vectorised code."""
-    stem = lambda s: s.rsplit(".", 1)[0]
+
+    def stem(s):
+        return s.rsplit(".", 1)[0]
+
     gt = {}
     for r in truth[truth["label"] == label].itertuples():
         gt.setdefault(stem(r.trial_frame), []).append([r.x1, r.y1, r.x2, r.y2])

@@ -146,7 +146,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             try:
                 pid = int(pidfile.read_text().strip())
                 os.kill(pid, signal.SIGTERM)
-                _wait(lambda: not Path(f"/proc/{pid}").exists(), 30, f"{name} to stop")
+                _wait(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 30, f"{name} to stop")
             except (ValueError, ProcessLookupError, TimeoutError):
                 pass
             pidfile.unlink(missing_ok=True)  # slurmctld leaves a stale pid file behind

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine import constants as C
+from sospine import constants
 from sospine.export import export_yolo
 from sospine.synth import SynthSpec, generate
 from sospine.tables import read_annotations, with_frame_columns
@@ -29,10 +29,10 @@ MODEL = str(ROOT / "resources" / "models" / "yolo11t-sospine.yaml")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("yolo")
     paths = generate(SynthSpec(seed=2, trials=4, frames_per_trial=12, width=192, height=108), root / "raw")
-    boxes = read_annotations(paths[C.BBOX_CSV])
+    boxes = read_annotations(paths[constants.BBOX_CSV])
     frames = with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]]
     frames["split"] = np.select([frames["trial"] == "Clip0", frames["trial"] == "Clip1"], ["test", "val"], "train")
-    export_yolo(paths[C.FRAMES_ZIP], boxes, frames, root / "yolo", max_side=96)
+    export_yolo(paths[constants.FRAMES_ZIP], boxes, frames, root / "yolo", max_side=96)
     return root / "yolo", boxes
 
 
@@ -43,7 +43,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
         if event in ("socket.connect", "socket.getaddrinfo", "socket.gethostbyname"):
             target = args[1] if event == "socket.connect" else args[0]
             text = str(target)
-            if not (text.startswith("127.") or "localhost" in text or text.startswith("('127.") or text.startswith("/")):
+            if not (text.startswith(("127.", "('127.", "/")) or "localhost" in text):
                 attempts.append(f"{event} {text}")
                 with open(sys.argv[3], "a") as f:
                     f.write(f"{event} {text}\\n")
@@ -126,7 +126,8 @@ def test_predictions_map_back_to_original_pixels(dataset, tmp_path):
         x, y, w, h = ann["bbox"]  # a perfect detection on the exported image
         mapped = to_original_pixels(np.array([x, y, x + w, y + h]), image)[0]
         truth = boxes[
-            (boxes["trial_frame"] == image["trial_frame"]) & (boxes["label"] == C.BOX_LABELS[ann["category_id"] - 1])
+            (boxes["trial_frame"] == image["trial_frame"])
+            & (boxes["label"] == constants.BOX_LABELS[ann["category_id"] - 1])
         ]
         clipped = np.clip(truth[["x1", "y1", "x2", "y2"]].to_numpy(float)[0], 0, [192, 108, 192, 108])
         assert np.allclose(mapped, clipped, atol=1)

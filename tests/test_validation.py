@@ -81,7 +81,10 @@ def test_every_bad_row_at_its_line_and_column(tmp_path):
 
 
 def test_outcomes_checks(tmp_path):
-    header = "\ufeffTrial ID,Length,Postgraduate year,Prior experience with MISS,Number prior cases,Time for repair,Leak At 40mmHg,Total Frames at 1 FPS"
+    header = (
+        "\ufeffTrial ID,Length,Postgraduate year,Prior experience with MISS,Number prior cases,"
+        "Time for repair,Leak At 40mmHg,Total Frames at 1 FPS"
+    )
     path = write(
         tmp_path,
         "sospine_outcomes.csv",

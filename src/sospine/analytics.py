@@ -60,12 +60,12 @@ def smooth_signal(present: np.ndarray, min_gap: int, min_run: int) -> np.ndarray
     out = present.astype(bool).copy()
     if min_gap > 0:
         starts, lengths, vals = _runs(out)
-        for s, n, v in zip(starts, lengths, vals):
+        for s, n, v in zip(starts, lengths, vals, strict=False):
             if not v and n < min_gap and s > 0 and s + n < len(out):
                 out[s : s + n] = True
     if min_run > 0:
         starts, lengths, vals = _runs(out)
-        for s, n, v in zip(starts, lengths, vals):
+        for s, n, v in zip(starts, lengths, vals, strict=False):
             if v and n < min_run:
                 out[s : s + n] = False
     return out
@@ -113,7 +113,7 @@ def phase_activity(presence_table: pd.DataFrame, phases: Mapping[str, Mapping]) 
         min_frames = int(rule.get("min_frames", 1))
         if min_frames > 1:
             frame["active"] = frame.groupby(["source", "trial"])["active"].transform(
-                lambda s: smooth_signal(s.to_numpy(), 0, min_frames)
+                lambda s, min_frames=min_frames: smooth_signal(s.to_numpy(), 0, min_frames)
             )
         parts.append(frame)
     columns = ["source", "trial", "frame", "phase", "active"]

@@ -11,7 +11,7 @@ from . import __version__
 EXIT_OK, EXIT_BAD_DATA, EXIT_USAGE = 0, 1, 2
 
 
-class BadData(Exception):
+class BadDataError(Exception):
     """Input the command cannot work with; the message is shown to the user as is."""
 
 
@@ -23,7 +23,7 @@ def _writable_dir(path: str) -> Path:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise BadData(f"{out}: output folder is not writable ({error.strerror or error})") from None
+        raise BadDataError(f"{out}: output folder is not writable ({error.strerror or error})") from None
     return out
 
 
@@ -39,7 +39,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
             height=args.height,
         )
     except ValueError as error:
-        raise BadData(str(error)) from None
+        raise BadDataError(str(error)) from None
     paths = generate(spec, _writable_dir(args.out))
     for path in paths.values():
         print(path)
@@ -63,7 +63,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     try:
         entries = fetch_records(records, _writable_dir(args.out), client)
     except FetchError as error:
-        raise BadData(str(error)) from None
+        raise BadDataError(str(error)) from None
     for entry in entries:
         print(f"{entry.file}\t{entry.size}\t{entry.md5}")
     return EXIT_OK
@@ -110,9 +110,10 @@ def cmd_score(args: argparse.Namespace) -> int:
             seed=args.seed,
         )
     except ScoringError as error:
-        raise BadData(str(error)) from None
+        raise BadDataError(str(error)) from None
     print(
-        f"mAP50 (VOC) all {summary['map50_voc_all']:.3f}, instruments {summary['map50_voc_instruments']:.3f}; COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}"
+        f"mAP50 (VOC) all {summary['map50_voc_all']:.3f}, instruments {summary['map50_voc_instruments']:.3f}; "
+        f"COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}"
     )
     return EXIT_OK
 
@@ -123,7 +124,7 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
 
     source = Path(__file__).resolve().parents[2] / "profiles"
     if not source.is_dir():
-        raise BadData(
+        raise BadDataError(
             f"{source}: profiles folder not found (install the project with pip install -e . from its checkout)"
         )
     dest = (
@@ -132,7 +133,7 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
     _writable_dir(str(dest))
     for name in args.names:
         if not (source / name).is_dir():
-            raise BadData(f"no profile {name!r} in {source}")
+            raise BadDataError(f"no profile {name!r} in {source}")
         shutil.copytree(source / name, dest / name, dirs_exist_ok=True)
         print(f"{dest / name}  (snakemake --profile {name})")
     return EXIT_OK
@@ -199,6 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except BadData as error:
+    except BadDataError as error:
         print(f"sospine {args.command}: {error}", file=sys.stderr)
         return EXIT_BAD_DATA

@@ -80,8 +80,9 @@ def yolo_labels(classes: np.ndarray, xyxy: np.ndarray, width: int, height: int) 
         return [], 0
     xy, keep = clip_to_frame(xyxy, width, height)
     lines = [
-        f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} {(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
-        for c, (x1, y1, x2, y2) in zip(classes[keep], xy[keep])
+        f"{int(c)} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+        f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}"
+        for c, (x1, y1, x2, y2) in zip(classes[keep], xy[keep], strict=False)
     ]
     return lines, int((~keep).sum())
 
@@ -158,7 +159,7 @@ def export_yolo(
         (out / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
         return frame, split, original, image.size, len(lines), dropped
 
-    rows = list(zip(frames["trial_frame"], frames["split"]))
+    rows = list(zip(frames["trial_frame"], frames["split"], strict=False))
     results = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for i, result in enumerate(pool.map(work, rows), 1):

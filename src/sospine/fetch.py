@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -32,7 +32,7 @@ class FetchError(RuntimeError):
     """A download that cannot succeed; the message names the file or host."""
 
 
-class _Transient(Exception):
+class _TransientError(Exception):
     """A failure worth retrying (connection reset, 5xx, truncated body, stall)."""
 
 
@@ -115,7 +115,7 @@ class FigshareClient:
                 if _is_name_resolution_failure(error):
                     raise _unreachable(url, error) from None
                 failure: Exception = error
-            except (_Transient, requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as error:
+            except (_TransientError, requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as error:
                 failure = error
             if attempt == self.retries:
                 if isinstance(failure, requests.exceptions.ConnectionError):
@@ -133,7 +133,7 @@ class FigshareClient:
         def once() -> dict:
             response = self.session.get(url, timeout=self.timeout_s)
             if response.status_code >= 500:
-                raise _Transient(f"HTTP {response.status_code}")
+                raise _TransientError(f"HTTP {response.status_code}")
             if response.status_code == 404:
                 raise FetchError(f"FigShare has no article for {doi} ({url} answered 404)")
             if response.status_code != 200:
@@ -141,7 +141,7 @@ class FigshareClient:
             try:
                 return response.json()
             except ValueError:
-                raise _Transient("response is not JSON") from None
+                raise _TransientError("response is not JSON") from None
 
         return self._with_retries(f"article {doi}", url, once)  # type: ignore[return-value]
 
@@ -159,7 +159,7 @@ class FigshareClient:
             headers = {"Range": f"bytes={have}-"} if have else {}
             with self.session.get(url, stream=True, timeout=self.timeout_s, headers=headers) as response:
                 if response.status_code >= 500:
-                    raise _Transient(f"HTTP {response.status_code}")
+                    raise _TransientError(f"HTTP {response.status_code}")
                 if response.status_code == 416 and size is not None and have == size:
                     pass  # the part is already complete
                 elif response.status_code not in (200, 206):
@@ -185,7 +185,7 @@ class FigshareClient:
                             bar.update(len(block))
             got = part.stat().st_size
             if size is not None and got < size:
-                raise _Transient(f"{target.name}: body cut off at {got} of {size} bytes")
+                raise _TransientError(f"{target.name}: body cut off at {got} of {size} bytes")
             actual = md5sum(part)
             if (size is not None and got != size) or (md5 and actual != md5):
                 part.unlink()
@@ -193,7 +193,7 @@ class FigshareClient:
                 message = f"{target.name}: md5 mismatch, expected {md5}, got {actual} ({got} bytes, expected {size})"
                 if md5_failures > self.retries:
                     raise FetchError(message)
-                raise _Transient(message)
+                raise _TransientError(message)
             return actual
 
         try:
@@ -247,7 +247,7 @@ def fetch_records(
                     size=target.stat().st_size,
                     md5=verified,
                     url=item["download_url"],
-                    fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 )
             )
     write_manifest(entries, out / MANIFEST)
@@ -301,7 +301,7 @@ def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -
                 size=src.stat().st_size,
                 md5=actual,
                 url=src.resolve().as_uri(),
-                fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
         )
     write_manifest(entries, out / MANIFEST)
@@ -310,7 +310,7 @@ def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -
 
 def manifest_for_files(paths: list[Path], record: str, source: str) -> list[ManifestEntry]:
     """Manifest entries for locally made files (synthetic data): names, sizes and md5s."""
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     return [
         ManifestEntry(
             record=record,

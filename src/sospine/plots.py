@@ -13,7 +13,7 @@ import seaborn as sns
 
 from .constants import BOX_LABELS
 
-PALETTE = dict(zip(BOX_LABELS, sns.color_palette("colorblind", len(BOX_LABELS))))
+PALETTE = dict(zip(BOX_LABELS, sns.color_palette("colorblind", len(BOX_LABELS)), strict=False))
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -24,7 +24,7 @@ def _save(fig: plt.Figure, path: str | Path) -> None:
 
 def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, column in zip(axes, ("width", "height")):
+    for ax, column in zip(axes, ("width", "height"), strict=False):
         if sizes.empty:
             ax.text(0.5, 0.5, "no boxes", ha="center")
             continue
@@ -113,7 +113,7 @@ def timeline_grid(presence_table: pd.DataFrame, trials: list[str], path: str | P
     sources = sorted(presence_table["source"].unique(), key=lambda s: (s != "ground_truth", s))
     rows = [(tool, source) for tool in BOX_LABELS for source in sources]
     fig, axes = plt.subplots(len(trials), 1, figsize=(11, (0.3 * len(rows) + 0.8) * max(len(trials), 1)), squeeze=False)
-    for ax, trial in zip(axes[:, 0], trials):
+    for ax, trial in zip(axes[:, 0], trials, strict=False):
         data = presence_table[(presence_table["trial"] == trial) & presence_table["present"]]
         _draw_timeline(ax, data, rows)
         ax.set_title(trial, fontsize=9)

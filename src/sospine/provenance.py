@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -124,7 +124,7 @@ def build(targets: list[str], workdir: Path, repo: Path, manifest_path: Path, co
     for path, entry in artifacts.items():
         entry["data_sources"] = sorted(_roots(path, artifacts))
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "code": code_version(repo),
         "packages": package_versions(),
         "fetch_manifest": manifest,
@@ -157,4 +157,4 @@ def _roots(path: str, artifacts: dict[str, dict], seen: set[str] | None = None) 
 
 
 def _time(value: float | None) -> str | None:
-    return datetime.fromtimestamp(value, timezone.utc).isoformat(timespec="seconds") if value else None
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds") if value else None

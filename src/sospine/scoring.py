@@ -25,7 +25,6 @@ from .boxes import paired_iou
 from .constants import BOX_LABELS, INSTRUMENTS
 from .tables import read_annotations, split_frame_names
 
-
 COCO_BACKEND = "faster_coco_eval"  # same figures as pycocotools, much faster
 
 
@@ -236,7 +235,7 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
             result = metric.compute()
         classes = result["classes"].reshape(-1).tolist()
         per_class = result["map_per_class"].reshape(-1).tolist()
-        values = {BOX_LABELS[c]: (v if v >= 0 else float("nan")) for c, v in zip(classes, per_class)}
+        values = {BOX_LABELS[c]: (v if v >= 0 else float("nan")) for c, v in zip(classes, per_class, strict=False)}
         values["all"] = float(result["map"])
         out[key] = values
     return out
@@ -260,14 +259,14 @@ def score(
     det_trials = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
     trials = sorted(test_trials) if test_trials else det_trials
     if not trials:
-        warnings.warn("no detections and no test trials given: every AP is 0")
+        warnings.warn("no detections and no test trials given: every AP is 0", stacklevel=2)
     truth = prepare_truth(truth_boxes, trials)
     dets = prepare_detections(detections, trials)
     dropped = len(detections) - len(dets)
     matched = match(truth, dets, iou)
     table, curves = voc_table(matched, trials)
     if dets.empty:
-        warnings.warn("the detections file has no detections in the test trials: every AP is 0")
+        warnings.warn("the detections file has no detections in the test trials: every AP is 0", stacklevel=2)
         table["ap50_voc"] = table["ap50_voc"].fillna(0.0).where(table["n_truth"] > 0)
     coco = coco_map(truth, dets) if with_coco and not dets.empty else {"ap50_coco": {}, "ap50_95_coco": {}}
     table["ap50_coco"] = table["label"].map(coco["ap50_coco"]).astype(float)

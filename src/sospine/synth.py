@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from . import constants as C
+from . import constants
 from .tables import write_csv
 
 #: The 24 video trials of the real release; `--trials N` takes the first N.
@@ -55,8 +55,8 @@ class SynthSpec:
     seed: int = 0
     trials: int = 24
     frames_per_trial: int = 60
-    width: int = C.FULL_WIDTH
-    height: int = C.FULL_HEIGHT
+    width: int = constants.FULL_WIDTH
+    height: int = constants.FULL_HEIGHT
     jpeg_quality: int = 85
     single_point_needle_rate: float = 0.15
 
@@ -76,7 +76,7 @@ def script_segments(n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
     bounds = np.round(np.concatenate([[0], np.cumsum(shares) / shares.sum()]) * n_frames).astype(int)
     rows = [
         (phase, tools, start + 1, end)
-        for (phase, tools, _), start, end in zip(template, bounds[:-1], bounds[1:])
+        for (phase, tools, _), start, end in zip(template, bounds[:-1], bounds[1:], strict=False)
         if end > start
     ]
     return pd.DataFrame(rows, columns=["phase", "tools", "start_frame", "end_frame"])
@@ -209,7 +209,7 @@ def _box(points: np.ndarray) -> tuple[int, int, int, int]:
     """The paper's rule, from the generator's own points (single point: +-50 px square)."""
     if len(points) == 1:
         x, y = points[0]
-        h = C.SINGLE_POINT_HALF_SIZE
+        h = constants.SINGLE_POINT_HALF_SIZE
         return int(x - h), int(y - h), int(x + h), int(y + h)
     return int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()), int(points[:, 1].max())
 
@@ -242,7 +242,7 @@ def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> p
         rows.append(
             [trial, length if video else None, pgy, miss, cases, repair, leak, spec.frames_per_trial if video else None]
         )
-    table = pd.DataFrame(rows, columns=list(C.OUTCOME_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(constants.OUTCOME_COLUMNS))
     for column in ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"):
         table[column] = table[column].astype("Int64")
     return table
@@ -257,8 +257,17 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
     tip_rows: list[tuple] = []
     box_rows: list[tuple] = []
     phase_rows: list[tuple] = []
-    paths = {name: out / name for name in (C.FRAMES_ZIP, C.TOOL_TIPS_CSV, C.BBOX_CSV, C.OUTCOMES_CSV, "phases.csv")}
-    tmp_zip = paths[C.FRAMES_ZIP].with_suffix(".zip.part")
+    paths = {
+        name: out / name
+        for name in (
+            constants.FRAMES_ZIP,
+            constants.TOOL_TIPS_CSV,
+            constants.BBOX_CSV,
+            constants.OUTCOMES_CSV,
+            "phases.csv",
+        )
+    }
+    tmp_zip = paths[constants.FRAMES_ZIP].with_suffix(".zip.part")
     with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as archive:
         for trial in trials:
             trial_rng = np.random.default_rng([spec.seed, VIDEO_TRIALS.index(trial)])
@@ -268,7 +277,7 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
                 if seg.phase:
                     phase_rows.append((trial, seg.phase, seg.start_frame, seg.end_frame))
                 for t in range(seg.start_frame, seg.end_frame + 1):
-                    name = C.frame_name(trial, t)
+                    name = constants.frame_name(trial, t)
                     image = scene.background.copy()
                     draw = ImageDraw.Draw(image)
                     in_view = [tool for tool in DRAW_ORDER if tool in seg.tools]
@@ -278,7 +287,9 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
                         if tool == "needle" and trial_rng.random() < spec.single_point_needle_rate:
                             points, labels = points[:1], labels[:1]
                         _draw_tool(draw, tool, points, scene.u)
-                        tip_rows.extend((name, x, y, x, y, label) for (x, y), label in zip(points, labels))
+                        tip_rows.extend(
+                            (name, x, y, x, y, label) for (x, y), label in zip(points, labels, strict=False)
+                        )
                         box_rows.append((name, *_box(points), tool))
                     if not in_view:
                         tip_rows.append((name, None, None, None, None, None))
@@ -288,10 +299,10 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
                     info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
                     info.external_attr = 0o644 << 16
                     archive.writestr(info, buffer.getvalue())
-    tmp_zip.replace(paths[C.FRAMES_ZIP])
+    tmp_zip.replace(paths[constants.FRAMES_ZIP])
 
     def annotation_table(rows: list[tuple]) -> pd.DataFrame:
-        table = pd.DataFrame(rows, columns=list(C.ANNOTATION_COLUMNS))
+        table = pd.DataFrame(rows, columns=list(constants.ANNOTATION_COLUMNS))
         for column in ("x1", "y1", "x2", "y2"):
             table[column] = table[column].astype("Int64")
         return table
@@ -299,9 +310,9 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
     boxes = annotation_table(box_rows)
     boxes = boxes.sort_values(["trial_frame", "label"], kind="stable")
     # as published: CRLF and no line break after the last row
-    write_csv(annotation_table(tip_rows), paths[C.TOOL_TIPS_CSV], final_newline=False)
-    write_csv(boxes, paths[C.BBOX_CSV], final_newline=False)
-    write_csv(_outcomes(trials, spec, rng), paths[C.OUTCOMES_CSV], bom=True, final_newline=False)
+    write_csv(annotation_table(tip_rows), paths[constants.TOOL_TIPS_CSV], final_newline=False)
+    write_csv(boxes, paths[constants.BBOX_CSV], final_newline=False)
+    write_csv(_outcomes(trials, spec, rng), paths[constants.OUTCOMES_CSV], bom=True, final_newline=False)
     write_csv(
         pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]),
         paths["phases.csv"],

@@ -77,7 +77,8 @@ def resolve_device(device: str | int) -> str:
         return "cpu"
     if not has_gpu:
         raise TrainingError(
-            f"train.device is {device!r} but no CUDA GPU is visible here (torch {torch.__version__}); use 'auto' or 'cpu'"
+            f"train.device is {device!r} but no CUDA GPU is visible here (torch {torch.__version__}); "
+            "use 'auto' or 'cpu'"
         )
     return "0" if text == "cuda" else text
 
@@ -226,14 +227,14 @@ def predict(
             device=resolved_device,
             verbose=False,
         )
-        for im, result in zip(chunk, results):
+        for im, result in zip(chunk, results, strict=False):
             boxes = result.boxes
             if boxes is None or len(boxes) == 0:
                 continue
             xyxy = to_original_pixels(boxes.xyxy.cpu().numpy(), im)
             frame = int(im["trial_frame"].rsplit("_", 1)[1].split(".")[0])
             for (x1, y1, x2, y2), score, cls in zip(
-                xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int)
+                xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int), strict=False
             ):
                 rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
         log.info("predicted %d/%d test frames", min(start + batch, len(images)), len(images))

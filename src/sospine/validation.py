@@ -19,13 +19,13 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from . import constants as C
+from . import constants
 
 REPORT_COLUMNS = ["file", "line", "column", "check", "value", "severity"]
 KINDS = ("tool_tips", "bbox", "outcomes", "detections")
 
-GT_FRAME = rf"^{C.TRIAL_PATTERN}_frame_\d{{8}}\.jpeg$"
-DET_FRAME = rf"^{C.TRIAL_PATTERN}_frame_\d{{8}}\.(?:jpeg|jpg)$"
+GT_FRAME = rf"^{constants.TRIAL_PATTERN}_frame_\d{{8}}\.jpeg$"
+DET_FRAME = rf"^{constants.TRIAL_PATTERN}_frame_\d{{8}}\.(?:jpeg|jpg)$"
 COORDS = ["x1", "y1", "x2", "y2"]
 
 
@@ -78,11 +78,11 @@ class _Annotations(pa.DataFrameModel):
 
 
 class ToolTips(_Annotations):
-    label: Series[str] = pa.Field(nullable=True, isin=list(C.TIP_LABELS))
+    label: Series[str] = pa.Field(nullable=True, isin=list(constants.TIP_LABELS))
 
 
 class Boxes(_Annotations):
-    label: Series[str] = pa.Field(nullable=True, isin=list(C.BOX_LABELS))
+    label: Series[str] = pa.Field(nullable=True, isin=list(constants.BOX_LABELS))
 
     @pa.dataframe_check(name="one_box_per_frame_and_label")
     def one_box(cls, df: pd.DataFrame) -> Series[bool]:
@@ -98,11 +98,11 @@ class _AnnotationWarnings(pa.DataFrameModel):
 
     @pa.check("x2", name="inside_frame_width")
     def inside_width(cls, series: Series[float]) -> Series[bool]:
-        return series.isna() | (series <= C.FULL_WIDTH)
+        return series.isna() | (series <= constants.FULL_WIDTH)
 
     @pa.check("y2", name="inside_frame_height")
     def inside_height(cls, series: Series[float]) -> Series[bool]:
-        return series.isna() | (series <= C.FULL_HEIGHT)
+        return series.isna() | (series <= constants.FULL_HEIGHT)
 
     @pa.dataframe_check(name="empty_frame")
     def empty_frame(cls, df: pd.DataFrame) -> Series[bool]:
@@ -124,7 +124,7 @@ PRIOR_CASES = r"^(?:\d+|[<>]\s?\d+|\d+\s?-\s?\d+|\d+\+)$"
 
 
 class Outcomes(pa.DataFrameModel):
-    trial_id: Series[str] = pa.Field(alias="Trial ID", str_matches=rf"^{C.TRIAL_PATTERN}$", unique=True)
+    trial_id: Series[str] = pa.Field(alias="Trial ID", str_matches=rf"^{constants.TRIAL_PATTERN}$", unique=True)
     length: Series[str] = pa.Field(alias="Length", nullable=True, str_matches=LENGTH)
     pgy: Series[float] = pa.Field(alias="Postgraduate year", nullable=True, ge=0, le=15)
     prior_miss: Series[str] = pa.Field(alias="Prior experience with MISS", nullable=True, isin=["Y", "N"])
@@ -149,7 +149,7 @@ class Detections(pa.DataFrameModel):
     x2: Series[float] = pa.Field()
     y2: Series[float] = pa.Field()
     score: Series[float] = pa.Field(ge=0, le=1)
-    label: Series[str] = pa.Field(isin=list(C.BOX_LABELS))
+    label: Series[str] = pa.Field(isin=list(constants.BOX_LABELS))
 
     @pa.check("frame", name="integer")
     def integer(cls, series: Series[float]) -> Series[bool]:
@@ -190,11 +190,11 @@ class DetectionWarnings(pa.DataFrameModel):
 
     @pa.check("x2", name="inside_frame_width")
     def inside_width(cls, series: Series[float]) -> Series[bool]:
-        return series <= C.FULL_WIDTH
+        return series <= constants.FULL_WIDTH
 
     @pa.check("y2", name="inside_frame_height")
     def inside_height(cls, series: Series[float]) -> Series[bool]:
-        return series <= C.FULL_HEIGHT
+        return series <= constants.FULL_HEIGHT
 
 
 @dataclass(frozen=True)
@@ -206,12 +206,12 @@ class FileSpec:
 
 
 SPECS: dict[str, FileSpec] = {
-    "tool_tips": FileSpec(C.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, _AnnotationWarnings),
-    "bbox": FileSpec(C.ANNOTATION_COLUMNS, tuple(COORDS), Boxes, BoxWarnings),
+    "tool_tips": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, _AnnotationWarnings),
+    "bbox": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), Boxes, BoxWarnings),
     "outcomes": FileSpec(
-        C.OUTCOME_COLUMNS, ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"), Outcomes
+        constants.OUTCOME_COLUMNS, ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"), Outcomes
     ),
-    "detections": FileSpec(C.DETECTION_COLUMNS, ("frame", *COORDS, "score"), Detections, DetectionWarnings),
+    "detections": FileSpec(constants.DETECTION_COLUMNS, ("frame", *COORDS, "score"), Detections, DetectionWarnings),
 }
 
 
@@ -401,7 +401,7 @@ def check_file(kind: str, path: str | Path) -> Checked:
 
 
 def _trial_of(frames: pd.Series) -> pd.Series:
-    return frames.astype("string").str.extract(rf"^({C.TRIAL_PATTERN})_frame_", expand=False)
+    return frames.astype("string").str.extract(rf"^({constants.TRIAL_PATTERN})_frame_", expand=False)
 
 
 def cross_check(files: dict[str, Checked]) -> None:

@@ -6,14 +6,16 @@ import logging
 import os
 import platform
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def setup_logging(snakemake) -> logging.Logger:  # noqa: ANN001 - Snakemake's script object
+def setup_logging(snakemake) -> logging.Logger:  # Snakemake's script object
     """Send the script's log lines, warnings and tracebacks to the rule's log file."""
     log_path = Path(snakemake.log[0])
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    stream = open(log_path, "w", buffering=1, encoding="utf-8")
+    stream = open(log_path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115 - open for the whole job
     sys.stderr = sys.stdout = stream  # ultralytics and tqdm progress land in the log too
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     logging.captureWarnings(True)
@@ -28,20 +30,13 @@ def setup_logging(snakemake) -> logging.Logger:  # noqa: ANN001 - Snakemake's sc
     return log
 
 
-class expected_errors:
-    """Context manager: an anticipated error (bad data, unreachable host) becomes one clear line on
-    the console and in the log, and exit status 1 — no traceback."""
-
-    def __init__(self, log: logging.Logger, *kinds: type[BaseException]):
-        self.log = log
-        self.kinds = kinds
-
-    def __enter__(self) -> "expected_errors":
-        return self
-
-    def __exit__(self, kind, error, traceback) -> bool:  # noqa: ANN001
-        if error is None or not isinstance(error, self.kinds):
-            return False
-        self.log.error("%s", error)
+@contextmanager
+def expected_errors(log: logging.Logger, *kinds: type[BaseException]) -> Iterator[None]:
+    """An anticipated error (bad data, unreachable host) becomes one clear line on the console and
+    in the log, and exit status 1 — no traceback."""
+    try:
+        yield
+    except kinds as error:
+        log.error("%s", error)
         print(f"error: {error}", file=sys.__stderr__)
-        raise SystemExit(1)
+        raise SystemExit(1) from None

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from snakemake.utils import min_version, validate
 
-from sospine import constants as C
+from sospine import constants
 from sospine.config import ConfigError, check, deep_merge, load_yaml, merge_overrides
 
 min_version("9.0")
@@ -44,10 +44,10 @@ RAW = RESULTS / "raw"
 LOGS = RESULTS / "logs"
 SOURCE = config["data"]["source"]
 DATA_FILES = {
-    "frames": C.FRAMES_ZIP,
-    "tool_tips": C.TOOL_TIPS_CSV,
-    "bbox": C.BBOX_CSV,
-    "outcomes": C.OUTCOMES_CSV,
+    "frames": constants.FRAMES_ZIP,
+    "tool_tips": constants.TOOL_TIPS_CSV,
+    "bbox": constants.BBOX_CSV,
+    "outcomes": constants.OUTCOMES_CSV,
 }
 
 
@@ -97,7 +97,7 @@ def baseline_detections():
     setting = config["baseline"]["detections"]
     if setting == "auto":
         if SOURCE == "mirror":
-            candidate = mirror_dir() / C.PAPER_DETECTIONS_CSV
+            candidate = mirror_dir() / constants.PAPER_DETECTIONS_CSV
             return str(candidate) if candidate.is_file() else None
         return None
     if not setting:
@@ -180,6 +180,12 @@ def test_split_of(wildcards):
     if LOSO and wildcards.detector.startswith(f"{name}-"):
         return f"results/split/fold_frames/{wildcards.detector[len(name) + 1:]}.csv"
     return "results/split/frames.csv" if wildcards.detector == name else []
+
+
+def model_argument(wildcards, input):
+    """What ultralytics builds the model from: the declared local file (the job's own path, also
+    without a shared file system) or, for a name that is no file here, the name itself."""
+    return input.model if input.model else config["train"]["model"]
 
 
 def static_rule_params():

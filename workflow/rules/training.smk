@@ -30,7 +30,7 @@ rule train:
         runtime=24 * 60,
     params:
         work_dir=lambda wildcards, output: os.path.dirname(output.best),
-        model=TRAIN["model"],
+        model=model_argument,
         epochs=TRAIN["epochs"],
         imgsz=TRAIN["imgsz"],
         batch=TRAIN["batch"],

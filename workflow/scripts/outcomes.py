@@ -1,21 +1,20 @@
 import pandas as pd
 
-from sospine import analytics as A
-from sospine import plots
+from sospine import analytics, plots
 from sospine.tables import read_outcomes
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
-outcomes = A.outcomes_table(read_outcomes(snakemake.input.outcomes))
-attempts = A.by_attempt(outcomes)
+outcomes = analytics.outcomes_table(read_outcomes(snakemake.input.outcomes))
+attempts = analytics.by_attempt(outcomes)
 attempts.to_csv(snakemake.output.by_attempt, index=False)
 log.info("by attempt:\n%s", attempts.to_string(index=False))
 presence = pd.read_csv(snakemake.input.presence)
-truth = presence[presence["source"] == A.GROUND_TRUTH]
-tools = A.tool_metrics(truth).pivot_table(index="trial", columns="tool", values=["time_in_view_s", "in_n_outs"])
+truth = presence[presence["source"] == analytics.GROUND_TRUTH]
+tools = analytics.tool_metrics(truth).pivot_table(index="trial", columns="tool", values=["time_in_view_s", "in_n_outs"])
 tools.columns = [f"{tool}_{metric}" for metric, tool in tools.columns]
 segments = pd.read_csv(snakemake.input.segments)
-segments = segments[segments["source"] == A.GROUND_TRUTH].assign(
+segments = segments[segments["source"] == analytics.GROUND_TRUTH].assign(
     duration=lambda s: s["end_frame"] - s["start_frame"] + 1
 )
 phase = segments.groupby(["trial", "phase"])["duration"].agg(["sum", "size"]).unstack("phase")
@@ -25,5 +24,5 @@ per_trial = outcomes.merge(tools.reset_index(), on="trial", how="left").merge(
 )
 per_trial.to_csv(snakemake.output.per_trial, index=False)
 numeric = per_trial[[c for c in per_trial.columns if c not in ("leak",)]]
-A.by_outcome(numeric).to_csv(snakemake.output.by_outcome, index=False)
+analytics.by_outcome(numeric).to_csv(snakemake.output.by_outcome, index=False)
 plots.learning_curve(attempts, snakemake.output.figure)

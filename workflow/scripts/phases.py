@@ -1,20 +1,20 @@
 import pandas as pd
 
-from sospine import analytics as A
+from sospine import analytics
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
 phases = snakemake.params.phases
 presence = pd.read_csv(snakemake.input.presence)
-activity = A.phase_activity(presence, phases)
-segments = A.segments(activity)
+activity = analytics.phase_activity(presence, phases)
+segments = analytics.segments(activity)
 segments.to_csv(snakemake.output.segments, index=False)
 frames = presence[["trial", "frame"]].drop_duplicates()
-A.phase_table(segments, frames, list(phases)).to_csv(snakemake.output.table, index=False)
-detected = sorted(set(activity["source"]) - {A.GROUND_TRUTH})
-A.phase_agreement(
-    activity[activity["source"] == A.GROUND_TRUTH],
-    segments[segments["source"] == A.GROUND_TRUTH],
+analytics.phase_table(segments, frames, list(phases)).to_csv(snakemake.output.table, index=False)
+detected = sorted(set(activity["source"]) - {analytics.GROUND_TRUTH})
+analytics.phase_agreement(
+    activity[activity["source"] == analytics.GROUND_TRUTH],
+    segments[segments["source"] == analytics.GROUND_TRUTH],
     activity,
     segments,
     detected,
@@ -22,8 +22,8 @@ A.phase_agreement(
 if snakemake.input.truth:
     scripted = pd.read_csv(snakemake.input.truth)
     scripted = scripted[scripted["phase"].isin(list(phases))]
-    scripted_activity = A.expand_segments(scripted, frames, list(phases), "script")
-    A.phase_agreement(scripted_activity, scripted, activity, segments, sorted(activity["source"].unique())).to_csv(
-        snakemake.output.vs_script, index=False
-    )
+    scripted_activity = analytics.expand_segments(scripted, frames, list(phases), "script")
+    analytics.phase_agreement(
+        scripted_activity, scripted, activity, segments, sorted(activity["source"].unique())
+    ).to_csv(snakemake.output.vs_script, index=False)
 log.info("%d phase segments", len(segments))

@@ -2,20 +2,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from sospine import analytics as A
-from sospine import plots
+from sospine import analytics, plots
 from sospine.tables import read_annotations, read_detections, split_frame_names
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
 p = snakemake.params
 boxes = read_annotations(snakemake.input.bbox)
-frames = A.frame_index(boxes)
+frames = analytics.frame_index(boxes)
 trials = pd.read_csv(snakemake.input.split)
 test_trials = sorted(trials.loc[trials["split"] == "test", "trial"])
-tables = [A.presence(frames, boxes, A.GROUND_TRUTH)]
+tables = [analytics.presence(frames, boxes, analytics.GROUND_TRUTH)]
 threshold_rows = []
-for name, detections_path, scores_path in zip(p.detectors, snakemake.input.detections, snakemake.input.scores):
+for name, detections_path, scores_path in zip(
+    p.detectors, snakemake.input.detections, snakemake.input.scores, strict=False
+):
     detections = read_detections(detections_path)
     scored = pd.read_csv(scores_path).set_index("label")
     thresholds = (
@@ -26,20 +27,22 @@ for name, detections_path, scores_path in zip(p.detectors, snakemake.input.detec
     threshold_rows += [{"detector": name, "label": k, "threshold": v} for k, v in thresholds.items()]
     detected_trials = set(split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(test_trials)
     tables.append(
-        A.presence(
-            frames[frames["trial"].isin(detected_trials)], A.thresholded(detections, thresholds), f"detections:{name}"
+        analytics.presence(
+            frames[frames["trial"].isin(detected_trials)],
+            analytics.thresholded(detections, thresholds),
+            f"detections:{name}",
         )
     )
-table = A.smooth(pd.concat(tables, ignore_index=True), p.min_gap, p.min_run)
+table = analytics.smooth(pd.concat(tables, ignore_index=True), p.min_gap, p.min_run)
 table.to_csv(snakemake.output.presence, index=False)
 pd.DataFrame(threshold_rows, columns=["detector", "label", "threshold"]).to_csv(
     snakemake.output.thresholds, index=False
 )
-truth = table[table["source"] == A.GROUND_TRUTH].drop(columns="source")
+truth = table[table["source"] == analytics.GROUND_TRUTH].drop(columns="source")
 metrics = [
-    A.agreement(truth, table[table["source"] == s].drop(columns="source"), ["trial", "tool"]).assign(source=s)
+    analytics.agreement(truth, table[table["source"] == s].drop(columns="source"), ["trial", "tool"]).assign(source=s)
     for s in table["source"].unique()
-    if s != A.GROUND_TRUTH
+    if s != analytics.GROUND_TRUTH
 ]
 columns = ["source", "trial", "tool", "tp", "fp", "fn", "precision", "recall", "f1"]
 (pd.concat(metrics)[columns] if metrics else pd.DataFrame(columns=columns)).to_csv(
@@ -50,7 +53,7 @@ figures.mkdir(parents=True, exist_ok=True)
 for trial in sorted(frames["trial"].unique()):
     plots.timeline(table, trial, figures / f"{trial}.png")
 # the grid shows the test trials; with leave-one-surgeon-out (no single test split) the detected ones
-detected = sorted(table.loc[table["source"] != A.GROUND_TRUTH, "trial"].unique())
+detected = sorted(table.loc[table["source"] != analytics.GROUND_TRUTH, "trial"].unique())
 grid_trials = test_trials or detected or sorted(frames["trial"].unique())[:4]
 plots.timeline_grid(table[table["trial"].isin(grid_trials)], grid_trials, snakemake.output.grid)
 log.info("presence for %d trials, sources %s", frames["trial"].nunique(), sorted(table["source"].unique()))

@@ -14,7 +14,7 @@ if problem:
     log.error(problem)
     print(f"error: {problem}", file=sys.__stderr__)
     raise SystemExit(1)
-for kept, clean in zip(snakemake.input.kept, snakemake.output.clean):
+for kept, clean in zip(snakemake.input.kept, snakemake.output.clean, strict=False):
     Path(clean).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(kept, clean)
 log.info("validation passed (%s mode)", snakemake.params.on_error)
