@@ -141,3 +141,30 @@ def test_permutation_test_separates_obvious_groups():
     groups = np.array([0, 0, 0, 0, 1, 1, 1, 1], bool)
     assert analytics.permutation_test(values, groups, n=2000) < 0.05
     assert analytics.permutation_test(values, np.array([0, 1] * 4, bool), n=2000) > 0.3
+
+
+def test_per_trial_metrics_count_absent_phases_as_zero(real_dir):
+    """A phase that never happens lasted 0 s and occurred 0 times; a trial without annotations has no
+    metrics and says why; so every metric is compared over the same trials."""
+    outcomes = analytics.outcomes_table(read_outcomes(real_dir / "sospine_outcomes.csv"))
+    annotated = [t for t in outcomes["trial"] if t not in ("S1A1", "S2A1")]
+    bite = {"needle driver", "needle", "durotomy"}
+    tie = {"nerve hook", "durotomy"}
+    # every annotated trial takes bites; only the first of them ties a suture
+    rows = [(t, f, bite) for t in annotated for f in range(1, 4)] + [(annotated[0], f, tie) for f in range(4, 7)]
+    presence = _presence(rows)
+    segs = analytics.segments(analytics.phase_activity(presence, PHASES))
+    table = analytics.per_trial_metrics(outcomes, presence, segs, list(PHASES)).set_index("trial")
+    assert table.loc[annotated[0], "suture tying_total_s"] == 3 and table.loc[annotated[0], "suture tying_count"] == 1
+    for trial in annotated[1:]:
+        assert table.loc[trial, "suture tying_total_s"] == 0 and table.loc[trial, "suture tying_count"] == 0
+        assert table.loc[trial, "taking a bite_total_s"] == 3 and table.loc[trial, "grasper_time_in_view_s"] == 0
+        assert table.loc[trial, "missing_reason"] == ""
+    for trial in ("S1A1", "S2A1"):
+        assert table.loc[trial, "missing_reason"] == analytics.NO_ANNOTATIONS
+        assert pd.isna(table.loc[trial, "suture tying_total_s"])
+    compared = analytics.by_outcome(table.reset_index().drop(columns=["leak", "missing_reason"])).set_index("metric")
+    phase_rows = compared.loc[[c for c in compared.index if c.startswith(("suture", "taking"))]]
+    assert phase_rows["n_success"].nunique() == 1 and phase_rows["n_leak"].nunique() == 1
+    rated = table.loc[annotated].dropna(subset=["success"])
+    assert phase_rows["n_success"].iat[0] + phase_rows["n_leak"].iat[0] == len(rated)

@@ -14,6 +14,25 @@ def test_every_subcommand_has_help(command):
     assert result.returncode == 0 and "usage:" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["synth", "fetch", "validate", "score", "install-profiles"])
+def test_every_option_says_what_it_is(command):
+    from sospine.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    for action in subparsers.choices[command]._actions:
+        assert action.help, f"sospine {command} {action.option_strings or action.dest} has no help text"
+
+
+def test_missing_input_is_named_and_nothing_is_created(tmp_path, capsys):
+    out = tmp_path / "scores"
+    assert main(["score", "--truth", str(tmp_path / "missing.csv"), "--detections", __file__, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"--truth {tmp_path / 'missing.csv'}: no such file" in err and "[]" not in err
+    assert not out.exists()
+    assert main(["validate", "--bbox", str(tmp_path / "nope.csv"), "--report", str(tmp_path / "r" / "x.csv")]) == 1
+    assert "--bbox" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
 def test_bad_usage_exits_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["synth"])

@@ -231,6 +231,38 @@ def outcomes_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+NO_ANNOTATIONS = "no annotations: the trial has no frames in the bbox file"
+
+
+def per_trial_metrics(
+    outcomes: pd.DataFrame, presence_table: pd.DataFrame, segs: pd.DataFrame, phases: list[str]
+) -> pd.DataFrame:
+    """One row per trial of the outcomes table: its outcome, and from the ground truth each tool's
+    seconds in view and entries, and each phase's total seconds and number of segments.
+
+    Over every annotated trial: a phase (or tool) that never occurs lasted 0 s and occurred 0 times,
+    so every metric is compared over the same trials. A trial without annotations has no metrics
+    and `missing_reason` says so.
+    """
+    truth = presence_table[presence_table["source"] == GROUND_TRUTH]
+    tools = tool_metrics(truth).pivot_table(index="trial", columns="tool", values=["time_in_view_s", "in_n_outs"])
+    tools.columns = [f"{tool}_{metric}" for metric, tool in tools.columns]
+    annotated = pd.Index(sorted(truth["trial"].unique()), name="trial")
+    truth_segs = segs[segs["source"] == GROUND_TRUTH]
+    durations = truth_segs.assign(seconds=truth_segs["end_frame"] - truth_segs["start_frame"] + 1)
+    grouped = durations.groupby(["trial", "phase"])["seconds"]
+    full = pd.MultiIndex.from_product([annotated, list(phases)], names=["trial", "phase"])
+    totals = grouped.sum().reindex(full, fill_value=0).unstack("phase")
+    counts = grouped.size().reindex(full, fill_value=0).unstack("phase")
+    phase_columns = pd.concat([totals.add_suffix("_total_s"), counts.add_suffix("_count")], axis=1)[
+        [f"{name}_{stat}" for name in phases for stat in ("total_s", "count")]
+    ]
+    metrics = tools.reindex(annotated).fillna(0).astype(int).join(phase_columns.astype(int))
+    table = outcomes.merge(metrics.reset_index(), on="trial", how="left")
+    table["missing_reason"] = np.where(table["trial"].isin(annotated), "", NO_ANNOTATIONS)
+    return table
+
+
 def by_attempt(table: pd.DataFrame) -> pd.DataFrame:
     """Success rate and mean repair time per attempt, over all trials and over successful ones."""
     rated = table.dropna(subset=["attempt", "success"]).astype({"success": bool})

@@ -54,6 +54,27 @@ def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, np.where((a == b).all(axis=1), 1.0, 0.0))
 
 
+def paired_iou_inclusive(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of inclusive pixel boxes, the SOSpine authors' convention: a box covers the pixels
+    x1..x2 and y1..y2, so its width is x2 - x1 + 1 (likewise height, intersection and union), and two
+    boxes overlap only where max(x1) <= min(x2) and max(y1) <= min(y2).
+
+    >>> paired_iou_inclusive(np.array([[0, 0, 9, 9]]), np.array([[5, 0, 14, 9]])).round(4).tolist()
+    [0.3333]
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    left, right = np.maximum(a[:, 0], b[:, 0]), np.minimum(a[:, 2], b[:, 2])
+    top, bottom = np.maximum(a[:, 1], b[:, 1]), np.minimum(a[:, 3], b[:, 3])
+    overlaps = (left <= right) & (top <= bottom)
+    inter = np.where(overlaps, (right - left + 1) * (bottom - top + 1), 0.0)
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    union = area_a + area_b - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
 def compare_boxes(derived: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
     """Per-label counts of identical, differing, missing (published only) and extra (derived only)
     boxes, keyed by (frame, label) since the published file has one box per frame and label."""

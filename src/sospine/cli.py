@@ -15,6 +15,14 @@ class BadDataError(Exception):
     """Input the command cannot work with; the message is shown to the user as is."""
 
 
+def _existing_files(**paths: str | None) -> None:
+    """Stop before anything is written when an input file is missing, naming the option and path."""
+    for option, path in paths.items():
+        if path and not Path(path).is_file():
+            what = "is a folder, not a file" if Path(path).is_dir() else "no such file"
+            raise BadDataError(f"--{option.replace('_', '-')} {path}: {what}")
+
+
 def _writable_dir(path: str) -> Path:
     out = Path(path)
     try:
@@ -78,27 +86,30 @@ DEFAULT_RECORDS = {
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import validate
+    from .validation import format_issue, validate
 
     paths = {"tool_tips": args.tool_tips, "bbox": args.bbox, "outcomes": args.outcomes, "detections": args.detections}
     if not any(paths.values()):
         print("sospine validate: give at least one of --tool-tips, --bbox, --outcomes, --detections", file=sys.stderr)
         return EXIT_USAGE
+    _existing_files(**paths)
     report_path = Path(args.report)
     _writable_dir(str(report_path.parent))
     report, _ = validate(paths)
     report.to_csv(report_path, index=False)
     errors = report[report["severity"] == "error"]
     warnings = report[report["severity"] == "warning"]
-    print(f"{len(errors)} errors, {len(warnings)} warnings -> {report_path}")
+    info = report[report["severity"] == "info"]
+    print(f"{len(errors)} errors, {len(warnings)} warnings, {len(info)} notes (e.g. empty frames) -> {report_path}")
     for row in errors.head(10).itertuples(index=False):
-        print(f"  {row.file}:{row.line} [{row.column}] {row.check}: {row.value}", file=sys.stderr)
+        print(f"  {format_issue(row)}", file=sys.stderr)
     return EXIT_BAD_DATA if len(errors) else EXIT_OK
 
 
 def cmd_score(args: argparse.Namespace) -> int:
     from .scoring import ScoringError, score_files
 
+    _existing_files(truth=args.truth, detections=args.detections)
     try:
         summary = score_files(
             args.truth,
@@ -112,8 +123,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ScoringError as error:
         raise BadDataError(str(error)) from None
     print(
-        f"mAP50 (VOC) all {summary['map50_voc_all']:.3f}, instruments {summary['map50_voc_instruments']:.3f}; "
-        f"COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}"
+        f"IoU {summary['iou_threshold']}: mAP (VOC) all {summary['map_voc_all']:.3f}, "
+        f"instruments {summary['map_voc_instruments']:.3f}; paper's rules all {summary['map_paper_all']:.3f}, "
+        f"instruments {summary['map_paper_instruments']:.3f}; COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}"
     )
     return EXIT_OK
 
@@ -146,15 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write a deterministic synthetic SOSpine in the published formats")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same bytes (default 0)")
     p.add_argument("--trials", type=int, default=24, help="number of trials (first N of the real trial names)")
-    p.add_argument("--frames-per-trial", type=int, default=60)
-    p.add_argument("--width", type=int, default=1920)
-    p.add_argument("--height", type=int, default=1080)
+    p.add_argument("--frames-per-trial", type=int, default=60, help="frames (1 fps) per trial (default 60)")
+    p.add_argument("--width", type=int, default=1920, help="frame width in pixels (default 1920, as published)")
+    p.add_argument("--height", type=int, default=1080, help="frame height in pixels (default 1080, as published)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("fetch", help="download FigShare records (md5-verified) and write fetch_manifest.json")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="folder for the downloaded files and fetch_manifest.json")
     p.add_argument("--api-url", default=None, help="FigShare API v2 base URL (default https://api.figshare.com/v2)")
     p.add_argument(
         "--record",
@@ -163,27 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=DOI",
         help="repeatable; default: the four SOSpine data records",
     )
-    p.add_argument("--retries", type=int, default=5)
+    p.add_argument("--retries", type=int, default=5, help="attempts per request after the first (default 5)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
     p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("validate", help="validate SOSpine files, every bad row at once")
-    p.add_argument("--tool-tips")
-    p.add_argument("--bbox")
-    p.add_argument("--outcomes")
-    p.add_argument("--detections")
-    p.add_argument("--report", required=True, help="report CSV: file,line,column,check,value,severity")
+    p.add_argument("--tool-tips", help="tool-tip CSV (sospine_tool_tips.csv format)")
+    p.add_argument("--bbox", help="bounding-box CSV (sospine_bbox.csv format)")
+    p.add_argument("--outcomes", help="outcomes CSV (sospine_outcomes.csv format)")
+    p.add_argument("--detections", help="detections CSV (trial_frame,frame,x1,y1,x2,y2,score,label)")
+    p.add_argument(
+        "--report", required=True, help="report CSV: file,line,column,check,value,severity (error, warning or info)"
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("score", help="score published-format detections against ground-truth boxes")
     p.add_argument("--truth", required=True, help="bbox CSV in the published format")
-    p.add_argument("--detections", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--detections", required=True, help="detections CSV in the published format")
+    p.add_argument("--out", required=True, help="folder for ap_per_class.csv, summary.json, pr_curves.png")
     p.add_argument("--test-trials", nargs="+", default=None, help="default: the trials of the detections file")
-    p.add_argument("--iou", type=float, default=0.5)
+    p.add_argument("--iou", type=float, default=0.5, help="IoU threshold of ap_voc and ap_paper (default 0.5)")
     p.add_argument("--bootstrap", type=int, default=1000, help="trial resamples for 95%% intervals (0: none)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (default 0)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("install-profiles", help="copy the cluster profiles where `snakemake --profile NAME` finds them")

@@ -36,29 +36,32 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
     _save(fig, path)
 
 
-def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path) -> None:
-    """Precision-recall per class with its AP in the legend, like the paper's Fig. 3."""
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    ap = table.set_index("label")["ap50_voc"]
+def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Precision-recall per class with its VOC and paper-rule AP in the legend, like the paper's
+    Fig. 3. The legend sits beside the axes, where it hides no curve."""
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ap = table.set_index("label")
     for label in BOX_LABELS:
         curve = curves[curves["label"] == label]
+        voc = ap["ap_voc"].get(label, float("nan"))
+        paper = ap["ap_paper"].get(label, float("nan")) if "ap_paper" in ap else float("nan")
+        text = f"{label}: AP {voc:.3f} (paper's rules {paper:.3f})"
         if curve.empty:  # keep the class in the legend: its absence is a result too
-            ax.plot(
-                [], [], color=PALETTE[label], label=f"{label} (AP {ap.get(label, float('nan')):.3f}, no detections)"
-            )
+            ax.plot([], [], color=PALETTE[label], label=f"{text}, no detections")
             continue
-        ax.plot(
-            curve["recall"],
-            curve["precision"],
-            color=PALETTE[label],
-            label=f"{label} (AP {ap.get(label, float('nan')):.3f})",
-        )
+        ax.plot(curve["recall"], curve["precision"], color=PALETTE[label], label=text)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=9)
     _save(fig, path)
+
+
+def pr_title(detector: str, iou: float, trials: list[str]) -> str:
+    return f"{detector}: precision-recall at IoU {iou:g}, test trials {', '.join(trials)}"
 
 
 def training_curves(results_csv: str | Path, path: str | Path) -> None:
@@ -121,9 +124,9 @@ def timeline_grid(presence_table: pd.DataFrame, trials: list[str], path: str | P
 
 
 def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
-    """Success rate and mean repair time by attempt."""
+    """Success rate and mean repair time by attempt; the legend below the axes hides no marker."""
     data = by_attempt[by_attempt["attempt"] != "all"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.8))
     ax.bar(data["attempt"].astype(str), data["success_rate"] * 100, color="#88c", label="success (no leak) %")
     ax.set_xlabel("attempt")
     ax.set_ylabel("success rate (%)")
@@ -141,5 +144,13 @@ def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
     )
     twin.set_ylabel("time for repair (s)")
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="upper left")
+    ax.legend(
+        handles,
+        [h.get_label() for h in handles],
+        fontsize=7,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=2,
+        frameon=False,
+    )
     _save(fig, path)

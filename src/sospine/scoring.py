@@ -1,11 +1,22 @@
-"""Scoring detections against ground-truth boxes.
+"""Scoring detections against ground-truth boxes, by two AP rules and COCO's.
 
-VOC all-point AP is the paper's convention: detections of a class sorted by score, each matched to
+VOC all-point AP (`ap_voc`, the headline): detections of a class sorted by score, each matched to
 the ground-truth box of its class and frame it overlaps most; a true positive if that IoU reaches
 the threshold and the box is not yet taken, otherwise a false positive (PASCAL VOC devkit); AP is
-the area under the monotone precision envelope. It is computed without a per-detection loop: all
-(detection, same-frame same-class truth) pairs get their IoU at once, each detection keeps its
-best pair, and the first-ranked detection on each truth box is the true positive.
+the area under the monotone precision envelope, from recall 0.
+
+The paper's rules (`ap_paper`), as in the SOSpine authors' published analysis code, differ in three
+ways, and with them the published detections give exactly the paper's printed APs:
+1. boxes are inclusive pixel boxes: width = x2 - x1 + 1, likewise height, intersection and union;
+2. a detection is a true positive only if its best IoU is strictly greater than the threshold
+   (greedy by descending score, ties in file order, a truth box taken once);
+3. AP adds (r_i - r_{i-1}) * p_i over consecutive detections only, p the monotone precision
+   envelope: the first step, from recall 0 to the first detection's recall, is left out, so the
+   paper's AP is lower than VOC's by up to the first precision divided by the number of truth boxes.
+
+Both are computed without a per-detection loop: all (detection, same-frame same-class truth) pairs
+get their IoU at once, each detection keeps its best pair, and the first-ranked detection on each
+truth box is the true positive.
 
 COCO-style figures come from torchmetrics' MeanAveragePrecision (101-point interpolated precision,
 IoU 0.5 and 0.5:0.95), which is why they differ slightly from the VOC all-point figure.
@@ -17,13 +28,19 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from .boxes import paired_iou
+from .boxes import paired_iou, paired_iou_inclusive
 from .constants import BOX_LABELS, INSTRUMENTS
 from .tables import read_annotations, split_frame_names
+
+Rule = Literal["voc", "paper"]
+# Fewer test trials than this and a trial bootstrap has too few distinct resamples (2 trials: 3) to
+# be called an interval; the intervals are then left empty and the summary says why.
+MIN_TRIALS_FOR_INTERVAL = 3
 
 COCO_BACKEND = "faster_coco_eval"  # same figures as pycocotools, much faster
 
@@ -34,7 +51,8 @@ class ScoringError(ValueError):
 
 @dataclass
 class Matched:
-    """Detections in rank order (score desc, ties broken by frame and box) with TP flags."""
+    """Detections in rank order (score descending; ties broken by frame and box for the VOC rule, by
+    file order for the paper's) with TP flags."""
 
     detections: pd.DataFrame  # columns: stem, trial, label, score, x1..y2, tp (bool), rank
     n_truth: pd.DataFrame  # columns: trial, label, n
@@ -58,16 +76,16 @@ def prepare_detections(detections: pd.DataFrame, trials: list[str] | None) -> pd
     return dets.reset_index(drop=True)
 
 
-def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 0.5) -> Matched:
-    """Rank detections and flag true positives by the VOC rule (vectorised)."""
+def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 0.5, rule: Rule = "voc") -> Matched:
+    """Rank detections and flag true positives by the VOC rule or the paper's (vectorised)."""
     dets = detections[["stem", "trial", "label", "score", "x1", "y1", "x2", "y2"]].copy()
     dets["score"] = dets["score"].astype(float)
-    # a canonical order makes the result independent of the file's row order, ties included
-    dets = dets.sort_values(
-        ["score", "stem", "label", "x1", "y1", "x2", "y2"],
-        ascending=[False, True, True, True, True, True, True],
-        kind="mergesort",
-    )
+    if rule == "voc":
+        # a canonical order makes the result independent of the file's row order, ties included
+        order = ["score", "stem", "label", "x1", "y1", "x2", "y2"]
+        dets = dets.sort_values(order, ascending=[False] + [True] * 6, kind="mergesort")
+    else:  # the authors' stable sort by score: ties stay in file order
+        dets = dets.sort_values("score", ascending=False, kind="mergesort")
     dets = dets.reset_index(drop=True)
     dets["rank"] = np.arange(len(dets))
     gt = truth[["stem", "label", "x1", "y1", "x2", "y2"]].reset_index(drop=True)
@@ -75,14 +93,15 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
     pairs = dets[["rank", "stem", "label", "x1", "y1", "x2", "y2"]].merge(
         gt, on=["stem", "label"], suffixes=("", "_gt")
     )
-    pairs["iou"] = paired_iou(
+    iou = paired_iou if rule == "voc" else paired_iou_inclusive
+    pairs["iou"] = iou(
         pairs[["x1", "y1", "x2", "y2"]].to_numpy(float), pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float)
     )
     # each detection's best-overlapping truth box (first truth box on ties, like np.argmax)
-    best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort").drop_duplicates(
-        "rank"
-    )
-    hits = best[best["iou"] >= iou_threshold].sort_values("rank")
+    best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort")
+    best = best.drop_duplicates("rank")
+    hit = best["iou"] >= iou_threshold if rule == "voc" else best["iou"] > iou_threshold
+    hits = best[hit].sort_values("rank")
     first_on_box = hits[~hits["gt_id"].duplicated(keep="first")]
     dets["tp"] = dets["rank"].isin(first_on_box["rank"])
     dets["iou"] = dets["rank"].map(best.set_index("rank")["iou"]).fillna(0.0)
@@ -91,7 +110,11 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
 
 
 def ap_from_flags(tp: np.ndarray, n_truth: float, weights: np.ndarray | None = None) -> float:
-    """VOC all-point AP from rank-ordered TP flags (optionally weighted, for the bootstrap)."""
+    """VOC all-point AP from rank-ordered TP flags (optionally weighted, for the bootstrap).
+
+    >>> ap_from_flags(np.array([True, False, True]), 4)
+    0.4166666666666667
+    """
     if n_truth <= 0:
         return float("nan")
     if len(tp) == 0:
@@ -109,6 +132,24 @@ def ap_from_flags(tp: np.ndarray, n_truth: float, weights: np.ndarray | None = N
     return float(np.sum((mrec[steps + 1] - mrec[steps]) * mpre[steps + 1]))
 
 
+def paper_ap_from_flags(tp: np.ndarray, n_truth: float) -> float:
+    """The paper's AP from rank-ordered TP flags: the recall steps between consecutive detections
+    times the monotone precision envelope, without the first step from recall 0.
+
+    >>> paper_ap_from_flags(np.array([True, False, True]), 4)  # VOC's 0.4167 less 1.0 * 1/4
+    0.16666666666666666
+    """
+    if n_truth <= 0:
+        return float("nan")
+    if len(tp) == 0:
+        return 0.0
+    tp_cum = np.cumsum(tp)
+    recall = tp_cum / n_truth
+    precision = tp_cum / np.arange(1, len(tp) + 1)
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    return float(np.sum(np.diff(recall) * envelope[1:]))
+
+
 def pr_curve(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> pd.DataFrame:
     tp_cum = np.cumsum(tp)
     fp_cum = np.cumsum(~tp)
@@ -119,12 +160,12 @@ def pr_curve(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> pd.DataFrame:
     return pd.DataFrame({"score": scores, "precision": precision, "recall": recall, "f1": f1})
 
 
-def voc_table(matched: Matched, trials: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-class VOC AP, best-F1 threshold and counts; and the PR curves."""
-    dets = matched.detections
+def class_table(matched: Matched, paper: Matched, at_iou50: Matched) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per class: VOC AP and the paper's AP at the matching IoU, VOC AP at IoU 0.5, counts and the
+    best-F1 operating point; and the PR curves (VOC matching)."""
     rows, curves = [], []
     for label in BOX_LABELS:
-        d = dets[dets["label"] == label]
+        d = _of_label(matched, label)
         n = int(matched.n_truth.loc[matched.n_truth["label"] == label, "n"].sum())
         tp = d["tp"].to_numpy(bool)
         curve = pr_curve(tp, d["score"].to_numpy(float), n).assign(label=label)
@@ -135,7 +176,9 @@ def voc_table(matched: Matched, trials: list[str]) -> tuple[pd.DataFrame, pd.Dat
                 "n_truth": n,
                 "n_detections": len(d),
                 "n_true_positives": int(tp.sum()),
-                "ap50_voc": ap_from_flags(tp, n) if n else np.nan,
+                "ap_voc": ap_from_flags(tp, n),
+                "ap_paper": paper_ap_from_flags(_of_label(paper, label)["tp"].to_numpy(bool), n),
+                "ap50_voc": ap_from_flags(_of_label(at_iou50, label)["tp"].to_numpy(bool), n),
                 "best_f1": float(best["f1"]) if best is not None else 0.0,
                 "best_threshold": float(best["score"]) if best is not None else np.nan,
                 "precision_at_best_f1": float(best["precision"]) if best is not None else np.nan,
@@ -146,25 +189,36 @@ def voc_table(matched: Matched, trials: list[str]) -> tuple[pd.DataFrame, pd.Dat
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
 
-def per_trial_ap(matched: Matched) -> pd.DataFrame:
-    dets = matched.detections
+def _of_label(matched: Matched, label: str) -> pd.DataFrame:
+    return matched.detections[matched.detections["label"] == label]
+
+
+PER_TRIAL_COLUMNS = ["trial", "label", "n_truth", "n_detections", "ap_voc", "ap_paper"]
+
+
+def per_trial_ap(matched: Matched, paper: Matched) -> pd.DataFrame:
+    """VOC and paper-rule AP of each test trial and class that has truth boxes."""
     rows = []
     for (trial, label), n in matched.n_truth.set_index(["trial", "label"])["n"].items():
-        d = dets[(dets["trial"] == trial) & (dets["label"] == label)]
+        d = matched.detections
+        mine = d[(d["trial"] == trial) & (d["label"] == label)]
+        q = paper.detections
+        theirs = q[(q["trial"] == trial) & (q["label"] == label)]
         rows.append(
             {
                 "trial": trial,
                 "label": label,
                 "n_truth": int(n),
-                "n_detections": len(d),
-                "ap50_voc": ap_from_flags(d["tp"].to_numpy(bool), n),
+                "n_detections": len(mine),
+                "ap_voc": ap_from_flags(mine["tp"].to_numpy(bool), n),
+                "ap_paper": paper_ap_from_flags(theirs["tp"].to_numpy(bool), n),
             }
         )
-    return pd.DataFrame(rows, columns=["trial", "label", "n_truth", "n_detections", "ap50_voc"])
+    return pd.DataFrame(rows, columns=PER_TRIAL_COLUMNS)
 
 
 def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: int = 0) -> pd.DataFrame:
-    """95% intervals of each class AP (and the mAPs) by resampling test trials with replacement.
+    """95% intervals of each class's VOC AP (and the mAPs) by resampling test trials with replacement.
 
     A detection's TP flag only depends on its own frame, so a resample re-weights the ranked
     detections by how often their trial was drawn; no re-matching is needed.
@@ -173,10 +227,9 @@ def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: in
     draws = rng.integers(0, len(trials), size=(n_resamples, len(trials)))
     weights = np.stack([np.bincount(d, minlength=len(trials)) for d in draws]).astype(float)  # (B, T)
     index = {t: i for i, t in enumerate(trials)}
-    dets = matched.detections
     samples = {}
     for label in BOX_LABELS:
-        d = dets[dets["label"] == label]
+        d = _of_label(matched, label)
         tp = d["tp"].to_numpy(bool)
         det_trial = d["trial"].map(index).to_numpy()
         n_per_trial = (
@@ -187,9 +240,21 @@ def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: in
         )
         samples[label] = np.array([ap_from_flags(tp, float(w @ n_per_trial), w[det_trial]) for w in weights])
     table = pd.DataFrame(samples)
-    table["map50_voc_all"] = table[list(BOX_LABELS)].mean(axis=1)
-    table["map50_voc_instruments"] = table[list(INSTRUMENTS)].mean(axis=1)
+    table["map_voc_all"] = table[list(BOX_LABELS)].mean(axis=1)
+    table["map_voc_instruments"] = table[list(INSTRUMENTS)].mean(axis=1)
     return table.quantile([0.025, 0.975]).T.rename(columns={0.025: "ci95_low", 0.975: "ci95_high"})
+
+
+def interval_note(n_trials: int, n_resamples: int) -> str | None:
+    """Why there is no bootstrap interval, or None when there is one."""
+    if not n_resamples:
+        return "no intervals: scoring.bootstrap is 0"
+    if n_trials < MIN_TRIALS_FOR_INTERVAL:
+        return (
+            f"no intervals: {n_trials} test trial(s); a trial bootstrap needs at least {MIN_TRIALS_FOR_INTERVAL} "
+            "(2 trials give only 3 distinct resamples)"
+        )
+    return None
 
 
 def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -253,7 +318,9 @@ def score(
 ) -> dict:
     """All scoring tables for one detector; see `score_files` for the files written.
 
-    `coco=False` skips the (slower) torchmetrics figures, leaving them NaN.
+    `ap_voc` and `ap_paper` are at the IoU threshold `iou`; `ap50_voc` is always at IoU 0.5 (the
+    name of earlier versions, equal to `ap_voc` at the default threshold); the COCO figures are at
+    0.5 and 0.5:0.95. `coco=False` skips the (slower) torchmetrics figures, leaving them NaN.
     """
     with_coco = coco
     det_trials = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
@@ -264,35 +331,47 @@ def score(
     dets = prepare_detections(detections, trials)
     dropped = len(detections) - len(dets)
     matched = match(truth, dets, iou)
-    table, curves = voc_table(matched, trials)
+    paper = match(truth, dets, iou, rule="paper")
+    at_iou50 = matched if iou == 0.5 else match(truth, dets, 0.5)
+    table, curves = class_table(matched, paper, at_iou50)
     if dets.empty:
         warnings.warn("the detections file has no detections in the test trials: every AP is 0", stacklevel=2)
-        table["ap50_voc"] = table["ap50_voc"].fillna(0.0).where(table["n_truth"] > 0)
-    coco = coco_map(truth, dets) if with_coco and not dets.empty else {"ap50_coco": {}, "ap50_95_coco": {}}
-    table["ap50_coco"] = table["label"].map(coco["ap50_coco"]).astype(float)
-    table["ap50_95_coco"] = table["label"].map(coco["ap50_95_coco"]).astype(float)
+    coco_ap = coco_map(truth, dets) if with_coco and not dets.empty else {"ap50_coco": {}, "ap50_95_coco": {}}
+    table["ap50_coco"] = table["label"].map(coco_ap["ap50_coco"]).astype(float)
+    table["ap50_95_coco"] = table["label"].map(coco_ap["ap50_95_coco"]).astype(float)
     if with_coco and dets.empty:
         table[["ap50_coco", "ap50_95_coco"]] = table[["ap50_coco", "ap50_95_coco"]].fillna(0.0)
-    intervals = bootstrap_ap(matched, trials, bootstrap, seed) if bootstrap and len(trials) > 1 else None
+    note = interval_note(len(trials), bootstrap)
+    intervals = bootstrap_ap(matched, trials, bootstrap, seed) if note is None else None
     if intervals is not None:
         table = table.merge(intervals, left_on="label", right_index=True, how="left")
+    else:
+        table[["ci95_low", "ci95_high"]] = np.nan
+    table.insert(1, "iou_threshold", iou)
     instruments = table[table["label"].isin(INSTRUMENTS)]
     summary = {
+        "iou_threshold": iou,
+        "map_voc_all": float(table["ap_voc"].mean()),
+        "map_voc_instruments": float(instruments["ap_voc"].mean()),
+        "map_paper_all": float(table["ap_paper"].mean()),
+        "map_paper_instruments": float(instruments["ap_paper"].mean()),
         "map50_voc_all": float(table["ap50_voc"].mean()),
         "map50_voc_instruments": float(instruments["ap50_voc"].mean()),
-        "map50_coco_all": float(coco["ap50_coco"].get("all", 0.0 if with_coco else np.nan)),
-        "map50_95_coco_all": float(coco["ap50_95_coco"].get("all", 0.0 if with_coco else np.nan)),
+        "map50_coco_all": float(coco_ap["ap50_coco"].get("all", 0.0 if with_coco else np.nan)),
+        "map50_95_coco_all": float(coco_ap["ap50_95_coco"].get("all", 0.0 if with_coco else np.nan)),
         "map50_coco_instruments": float(instruments["ap50_coco"].mean()),
-        "iou_threshold": iou,
         "test_trials": trials,
         "n_detections": int(len(dets)),
         "n_detections_outside_test_trials": int(dropped),
         "n_truth": int(table["n_truth"].sum()),
+        "ci95_note": note or f"trial bootstrap of VOC AP at IoU {iou}, {bootstrap} resamples of {len(trials)} trials",
     }
     if intervals is not None:
-        for key in ("map50_voc_all", "map50_voc_instruments"):
+        for key in ("map_voc_all", "map_voc_instruments"):
             summary[f"{key}_ci95"] = [float(intervals.loc[key, "ci95_low"]), float(intervals.loc[key, "ci95_high"])]
-    return {"table": table, "curves": curves, "per_trial": per_trial_ap(matched), "summary": summary}
+            if iou == 0.5:  # the earlier name, only where it is true
+                summary[f"{key.replace('map_', 'map50_')}_ci95"] = summary[f"{key}_ci95"]
+    return {"table": table, "curves": curves, "per_trial": per_trial_ap(matched, paper), "summary": summary}
 
 
 def score_files(
@@ -304,17 +383,19 @@ def score_files(
     iou: float = 0.5,
     bootstrap: int = 1000,
     seed: int = 0,
+    name: str | None = None,
 ) -> dict:
-    """Validate, score and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json."""
-    from .plots import pr_curves
-    from .validation import validate
+    """Validate, score and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json.
+    `name` (default: the detections file's name) titles the figure."""
+    from .plots import pr_curves, pr_title
+    from .validation import format_issue, validate
 
     out = Path(out_dir)
     report, files = validate({"bbox": truth_path, "detections": detections_path})
     errors = report[report["severity"] == "error"]
     if not errors.empty:
         report.to_csv(out / "validation_report.csv", index=False)
-        first = "; ".join(f"{r.file}:{r.line} [{r.column}] {r.check}: {r.value}" for r in errors.head(5).itertuples())
+        first = "; ".join(format_issue(r) for r in errors.head(5).itertuples())
         raise ScoringError(f"{len(errors)} validation errors (see {out / 'validation_report.csv'}): {first}")
     truth = read_annotations(truth_path)
     detections = files["detections"].typed
@@ -322,6 +403,40 @@ def score_files(
     result["table"].to_csv(out / "ap_per_class.csv", index=False)
     result["per_trial"].to_csv(out / "per_trial_ap.csv", index=False)
     result["curves"].to_csv(out / "pr_curves.csv", index=False)
-    pr_curves(result["curves"], result["table"], out / "pr_curves.png")
+    title = pr_title(name or Path(detections_path).stem, iou, result["summary"]["test_trials"])
+    pr_curves(result["curves"], result["table"], out / "pr_curves.png", title)
     (out / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
     return result["summary"]
+
+
+FOLD_METRICS = [
+    "map_voc_all",
+    "map_voc_instruments",
+    "map_paper_all",
+    "map_paper_instruments",
+    "map50_coco_all",
+    "map50_95_coco_all",
+]
+
+
+def fold_summary(summaries: dict[str, dict]) -> pd.DataFrame:
+    """Leave-one-surgeon-out: one row per fold (its summary.json), then the mean and standard deviation."""
+    rows = [
+        {
+            "fold": fold,
+            "test_trials": " ".join(summary["test_trials"]),
+            "iou_threshold": summary["iou_threshold"],
+            **{key: summary[key] for key in FOLD_METRICS},
+            "n_truth": summary["n_truth"],
+            "n_detections": summary["n_detections"],
+        }
+        for fold, summary in summaries.items()
+    ]
+    table = pd.DataFrame(rows)
+    spread = pd.DataFrame(
+        [
+            {"fold": "mean", **table[FOLD_METRICS].mean().to_dict()},
+            {"fold": "std", **table[FOLD_METRICS].std().to_dict()},
+        ]
+    )
+    return pd.concat([table, spread], ignore_index=True)

@@ -22,6 +22,18 @@ from pandera.typing import Series
 from . import constants
 
 REPORT_COLUMNS = ["file", "line", "column", "check", "value", "severity"]
+# `info`: the published format's normal way of saying something (a frame with no tool), not a problem
+SEVERITIES = ("error", "warning", "info")
+
+
+def format_issue(issue) -> str:  # a report row: a namedtuple from itertuples() or a dict
+    """`file:line [column] check: value`, leaving out what a file-level issue does not have."""
+    get = issue.get if isinstance(issue, dict) else lambda key: getattr(issue, key)
+    where = f"{get('file')}:{get('line')}" if get("line") not in (None, "") else f"{get('file')}"
+    column = f" [{get('column')}]" if get("column") not in (None, "") else ""
+    return f"{where}{column} {get('check')}: {get('value')}"
+
+
 KINDS = ("tool_tips", "bbox", "outcomes", "detections")
 
 GT_FRAME = rf"^{constants.TRIAL_PATTERN}_frame_\d{{8}}\.jpeg$"
@@ -104,9 +116,13 @@ class _AnnotationWarnings(pa.DataFrameModel):
     def inside_height(cls, series: Series[float]) -> Series[bool]:
         return series.isna() | (series <= constants.FULL_HEIGHT)
 
+
+class EmptyFrames(pa.DataFrameModel):
+    """Frames without any tool: the published format's one empty row, reported as information."""
+
     @pa.dataframe_check(name="empty_frame")
     def empty_frame(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["label"].notna()
+        return df["label"].notna() | df[COORDS].notna().any(axis=1)  # half-filled rows are errors instead
 
 
 class BoxWarnings(_AnnotationWarnings):
@@ -203,11 +219,12 @@ class FileSpec:
     numeric: tuple[str, ...]
     errors: type[pa.DataFrameModel]
     warnings: type[pa.DataFrameModel] | None = None
+    info: type[pa.DataFrameModel] | None = None
 
 
 SPECS: dict[str, FileSpec] = {
-    "tool_tips": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, _AnnotationWarnings),
-    "bbox": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), Boxes, BoxWarnings),
+    "tool_tips": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, _AnnotationWarnings, EmptyFrames),
+    "bbox": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), Boxes, BoxWarnings, EmptyFrames),
     "outcomes": FileSpec(
         constants.OUTCOME_COLUMNS, ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"), Outcomes
     ),
@@ -337,7 +354,6 @@ def _report_failures(checked: Checked, model: type[pa.DataFrameModel], severity:
     wide_columns = {
         "x1<=x2": ["x1", "x2"],
         "y1<=y2": ["y1", "y2"],
-        "empty_frame_row_all_empty": ["label"],
         "no_duplicate_rows": ["trial_frame"],
         "one_box_per_frame_and_label": ["trial_frame", "label"],
         "empty_frame": ["label"],
@@ -354,7 +370,12 @@ def _report_failures(checked: Checked, model: type[pa.DataFrameModel], severity:
             continue
         position = int(case.index)
         check = _check_name(str(case.check))
-        columns = wide_columns.get(check, [case.column]) if case.schema_context == "DataFrameSchema" else [case.column]
+        if check == "empty_frame_row_all_empty":  # name the empty columns of a half-filled row
+            columns = [c for c in (*COORDS, "label") if pd.isna(data[c].iat[position])]
+        elif case.schema_context == "DataFrameSchema":
+            columns = wide_columns.get(check, [case.column])
+        else:
+            columns = [case.column]
         for column in columns:
             key = (position, column, check)
             if key in seen:
@@ -397,6 +418,8 @@ def check_file(kind: str, path: str | Path) -> Checked:
     _report_failures(checked, spec.errors, "error")
     if spec.warnings is not None:
         _report_failures(checked, spec.warnings, "warning")
+    if spec.info is not None:
+        _report_failures(checked, spec.info, "info")
     return checked
 
 
@@ -505,6 +528,6 @@ def gate_message(report: pd.DataFrame, report_path: str, on_error: str) -> str |
     if errors.empty or (on_error == "quarantine" and file_level.empty):
         return None
     shown = file_level if on_error == "quarantine" else errors
-    first = "\n".join(f"  {r.file}:{r.line} [{r.column}] {r.check}: {r.value}" for r in shown.head(10).itertuples())
+    first = "\n".join(f"  {format_issue(r)}" for r in shown.head(10).itertuples())
     why = "file-level errors cannot be quarantined" if on_error == "quarantine" else "validation.on_error is 'fail'"
     return f"validation found {len(errors)} errors ({why}); full report: {report_path}\n{first}"

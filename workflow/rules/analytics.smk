@@ -65,5 +65,7 @@ rule outcomes:
         str(LOGS / "outcomes.log"),
     conda:
         "../envs/data.yaml"
+    params:
+        phases=list(ANALYTICS["phases"]),
     script:
         "../scripts/outcomes.py"

@@ -20,5 +20,6 @@ with expected_errors(log, ScoringError):
         iou=snakemake.params.iou,
         bootstrap=snakemake.params.bootstrap,
         seed=snakemake.params.seed,
+        name=snakemake.wildcards.detector,
     )
 log.info("summary: %s", summary)
