@@ -23,9 +23,9 @@ $(VENV)/.installed-lint: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.installed
 	$(BIN)/snakemake --profile profiles/demo
-	$(BIN)/snakemake --profile profiles/demo --report results/report.html
+	$(BIN)/snakemake --profile profiles/demo --report results/demo/report.html
 	@echo ""
-	@echo "Demo finished. Results: $(CURDIR)/results/  Report: $(CURDIR)/results/report.html"
+	@echo "Demo finished. Results: $(CURDIR)/results/demo/  Report: $(CURDIR)/results/demo/report.html"
 
 report: $(VENV)/.installed
 	$(BIN)/snakemake --report results/report.html

@@ -43,3 +43,17 @@ def test_bad_keys_are_named(override, expected):
 
     with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
         check(coerce(deep_merge(FILE_CONFIG, override), SCHEMA), SCHEMA)
+
+
+def test_an_output_folder_holds_one_data_source(tmp_path):
+    from sospine.config import data_source_conflict
+
+    stamp = tmp_path / "results" / "data_source.json"
+    synthetic = {"source": "synthetic", "mirror_dir": ""}
+    assert data_source_conflict(stamp, synthetic) is None  # a new folder
+    stamp.parent.mkdir()
+    stamp.write_text('{"source": "synthetic", "mirror_dir": ""}')
+    assert data_source_conflict(stamp, synthetic) is None
+    message = data_source_conflict(stamp, {"source": "mirror", "mirror_dir": "/data/sospine"})
+    assert "source='synthetic'" in message and "mirror_dir='/data/sospine'" in message
+    assert "output_dir" in message and str(stamp) in message

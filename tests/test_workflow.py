@@ -198,3 +198,22 @@ def test_leave_one_surgeon_out_trains_and_scores_every_fold(workdir):
         assert set(summary["test_trials"]) == surgeon_trials
         detections = pd.read_csv(results / "detections" / f"yolo-{fold}.csv")
         assert set(detections["trial_frame"].str.split("_frame_").str[0]) <= surgeon_trials
+
+
+def test_a_folder_with_another_sources_results_stops_the_run(workdir):
+    """The demo's synthetic results and a real-data run never share a folder; another folder works."""
+    config = tiny_config(workdir, output_dir="results/demo")
+    run(workdir, "results/demo/data_source.json", "--configfile", config)
+    assert (workdir / "results" / "demo" / "data_source.json").exists()
+    mirror = ["data={source: mirror, mirror_dir: " + str(SHARED) + "}"] if SHARED.is_dir() else None
+    if mirror is None:
+        mirror_dir = workdir / "mirror"
+        mirror_dir.mkdir()
+        (mirror_dir / "sospine_outcomes.csv").write_text("x")
+        mirror = ["data={source: mirror, mirror_dir: " + str(mirror_dir) + "}"]
+    result = run(workdir, "--configfile", config, "--config", *mirror, "-n", check=False)
+    assert result.returncode == 1
+    assert "results/demo holds results made from another data source" in result.stderr
+    assert "Traceback" not in result.stderr and "Building DAG" not in result.stderr
+    elsewhere = run(workdir, "--configfile", config, "--config", *mirror, "output_dir=results/real", "-n")
+    assert "results/real/validation/report.csv" in elsewhere.stdout

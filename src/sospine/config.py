@@ -109,3 +109,28 @@ def check(config: Mapping, schema: Mapping) -> None:
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise ConfigError("; ".join(describe_error(error) for error in errors))
+
+
+def data_source_conflict(stamp_path: str | Path, identity: Mapping[str, str]) -> str | None:
+    """Why a run must not write into an output folder, or None.
+
+    An output folder holds the results of one data source: `stamp_path` (written by the workflow's
+    first job) records which. A run whose source differs would mix synthetic and real results, or
+    delete one source's downloads to make room for another's.
+    """
+    stamp = Path(stamp_path)
+    if not stamp.is_file():
+        return None
+    try:
+        recorded = yaml.safe_load(stamp.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        recorded = {}
+    if {k: recorded.get(k) for k in identity} == dict(identity):
+        return None
+    made_from = ", ".join(f"{k}={recorded.get(k)!r}" for k in identity if recorded.get(k))
+    this_run = ", ".join(f"{k}={v!r}" for k, v in identity.items() if v)
+    return (
+        f"{stamp.parent} holds results made from another data source ({made_from or 'unknown'}; see {stamp}); "
+        f"this run uses {this_run}. Choose another folder with --config output_dir=<folder> "
+        "(e.g. results/real), or move that folder away first"
+    )

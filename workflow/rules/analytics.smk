@@ -5,18 +5,18 @@ ANALYTICS = config["analytics"]
 
 rule presence:
     input:
-        bbox="results/annotations/bbox.csv",
-        split="results/split/trials.csv",
+        bbox=out("annotations/bbox.csv"),
+        split=out("split/trials.csv"),
         detections=lambda wildcards: list(detectors().values()),
-        scores=lambda wildcards: [f"results/scores/{name}/ap_per_class.csv" for name in detectors()],
+        scores=lambda wildcards: [out(f"scores/{name}/ap_per_class.csv") for name in detectors()],
     output:
-        presence=report("results/timelines/presence.csv", category="Timelines", caption="../report/presence.rst"),
+        presence=report(out("timelines/presence.csv"), category="Timelines", caption="../report/presence.rst"),
         metrics=report(
-            "results/timelines/presence_metrics.csv", category="Timelines", caption="../report/presence_metrics.rst"
+            out("timelines/presence_metrics.csv"), category="Timelines", caption="../report/presence_metrics.rst"
         ),
-        thresholds="results/timelines/thresholds.csv",
-        figures=directory("results/timelines/figures"),
-        grid=report("results/timelines/test_trials.png", category="Timelines", caption="../report/timeline_grid.rst"),
+        thresholds=out("timelines/thresholds.csv"),
+        figures=directory(out("timelines/figures")),
+        grid=report(out("timelines/test_trials.png"), category="Timelines", caption="../report/timeline_grid.rst"),
     log:
         str(LOGS / "presence.log"),
     conda:
@@ -32,13 +32,13 @@ rule presence:
 
 rule phases:
     input:
-        presence="results/timelines/presence.csv",
+        presence=out("timelines/presence.csv"),
         truth=str(RAW / "phases.csv") if SOURCE == "synthetic" else [],
     output:
-        segments="results/phases/segments.csv",
-        table=report("results/phases/phase_table.csv", category="Phases", caption="../report/phase_table.rst"),
-        agreement=report("results/phases/agreement.csv", category="Phases", caption="../report/phase_agreement.rst"),
-        vs_script="results/phases/vs_scripted_phases.csv" if SOURCE == "synthetic" else [],
+        segments=out("phases/segments.csv"),
+        table=report(out("phases/phase_table.csv"), category="Phases", caption="../report/phase_table.rst"),
+        agreement=report(out("phases/agreement.csv"), category="Phases", caption="../report/phase_agreement.rst"),
+        vs_script=out("phases/vs_scripted_phases.csv") if SOURCE == "synthetic" else [],
     log:
         str(LOGS / "phases.log"),
     conda:
@@ -52,14 +52,14 @@ rule phases:
 rule outcomes:
     input:
         outcomes=clean("outcomes"),
-        presence="results/timelines/presence.csv",
-        segments="results/phases/segments.csv",
+        presence=out("timelines/presence.csv"),
+        segments=out("phases/segments.csv"),
     output:
-        by_attempt=report("results/outcomes/by_attempt.csv", category="Outcomes", caption="../report/by_attempt.rst"),
-        per_trial="results/outcomes/per_trial_metrics.csv",
-        by_outcome=report("results/outcomes/by_outcome.csv", category="Outcomes", caption="../report/by_outcome.rst"),
+        by_attempt=report(out("outcomes/by_attempt.csv"), category="Outcomes", caption="../report/by_attempt.rst"),
+        per_trial=out("outcomes/per_trial_metrics.csv"),
+        by_outcome=report(out("outcomes/by_outcome.csv"), category="Outcomes", caption="../report/by_outcome.rst"),
         figure=report(
-            "results/outcomes/learning_curve.png", category="Outcomes", caption="../report/learning_curve.rst"
+            out("outcomes/learning_curve.png"), category="Outcomes", caption="../report/learning_curve.rst"
         ),
     log:
         str(LOGS / "outcomes.log"),

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from snakemake.utils import min_version, validate
 
 from sospine import constants
-from sospine.config import ConfigError, check, deep_merge, load_yaml, merge_overrides
+from sospine.config import ConfigError, check, data_source_conflict, deep_merge, load_yaml, merge_overrides
 
 min_version("9.0")
 
@@ -30,7 +30,7 @@ _schema = load_yaml(SCHEMA_PATH)
 _file_config = load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
 for _path in workflow.overwrite_configfiles or []:
     _file_config = deep_merge(_file_config, load_yaml(_path))
-_coerced = merge_overrides(config, _file_config, _schema)
+_coerced = deep_merge(_file_config, merge_overrides(config, _file_config, _schema))
 try:
     check(_coerced, _schema)
 except ConfigError as error:
@@ -39,10 +39,15 @@ config.clear()
 config.update(_coerced)
 validate(config, str(SCHEMA_PATH))  # fills the schema's defaults
 
-RESULTS = Path("results")
+RESULTS = Path(config["output_dir"])
 RAW = RESULTS / "raw"
 LOGS = RESULTS / "logs"
 SOURCE = config["data"]["source"]
+
+
+def out(path):
+    """A path under the configured output folder (`output_dir`)."""
+    return str(RESULTS / path)
 DATA_FILES = {
     "frames": constants.FRAMES_ZIP,
     "tool_tips": constants.TOOL_TIPS_CSV,
@@ -69,6 +74,12 @@ def provided():
 
 
 PROVIDED = provided()
+# what the output folder's results are made from; a folder holds one source (see data_source_conflict)
+DATA_SOURCE = {"source": SOURCE, "mirror_dir": str(mirror_dir().resolve()) if SOURCE == "mirror" else ""}
+DATA_SOURCE_STAMP = RESULTS / "data_source.json"
+_conflict = data_source_conflict(DATA_SOURCE_STAMP, DATA_SOURCE)
+if _conflict:
+    fail(_conflict)
 MISSING = sorted(set(DATA_FILES) - set(PROVIDED))
 if MISSING:
     print(
@@ -139,21 +150,21 @@ def detectors():
 
 def all_targets():
     targets = [
-        "results/validation/report.csv",
-        "results/annotations/bbox.csv",
-        "results/stats/table1.csv",
-        "results/split/trials.csv",
+        out("validation/report.csv"),
+        out("annotations/bbox.csv"),
+        out("stats/table1.csv"),
+        out("split/trials.csv"),
     ]
     if "tool_tips" in PROVIDED and "bbox" in PROVIDED:
-        targets.append("results/annotations/bbox_vs_published.csv")
+        targets.append(out("annotations/bbox_vs_published.csv"))
     if "frames" in PROVIDED:
-        targets.append("results/yolo/dataset.yaml")
-    targets += [f"results/scores/{name}/summary.json" for name in detectors()]
+        targets.append(out("yolo/dataset.yaml"))
+    targets += [out(f"scores/{name}/summary.json") for name in detectors()]
     if LOSO and "frames" in PROVIDED:
-        targets.append(f"results/scores/{config['train']['name']}-loso/folds.csv")
-    targets += ["results/timelines/presence.csv", "results/phases/segments.csv"]
+        targets.append(out(f"scores/{config['train']['name']}-loso/folds.csv"))
+    targets += [out("timelines/presence.csv"), out("phases/segments.csv")]
     if "outcomes" in PROVIDED:
-        targets.append("results/outcomes/by_attempt.csv")
+        targets.append(out("outcomes/by_attempt.csv"))
     return targets
 
 
@@ -167,7 +178,7 @@ def validation_inputs(wildcards):
 def detections_of(wildcards):
     found = detectors()
     if LOSO and wildcards.detector.startswith(f"{config['train']['name']}-"):
-        return f"results/detections/{wildcards.detector}.csv"  # one leave-one-surgeon-out fold
+        return out(f"detections/{wildcards.detector}.csv")  # one leave-one-surgeon-out fold
     if wildcards.detector not in found:
         raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
     return found[wildcards.detector]
@@ -178,8 +189,8 @@ def test_split_of(wildcards):
     the main split for ours, none for a baseline (scored on the trials its file covers)."""
     name = config["train"]["name"]
     if LOSO and wildcards.detector.startswith(f"{name}-"):
-        return f"results/split/fold_frames/{wildcards.detector[len(name) + 1:]}.csv"
-    return "results/split/frames.csv" if wildcards.detector == name else []
+        return out(f"split/fold_frames/{wildcards.detector[len(name) + 1:]}.csv")
+    return out("split/frames.csv") if wildcards.detector == name else []
 
 
 def model_argument(wildcards, input):

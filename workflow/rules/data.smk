@@ -1,4 +1,22 @@
-# Getting the published files into results/raw/ (one of three sources), then validating them.
+# Getting the published files into <output_dir>/raw/ (one of three sources), then validating them.
+
+
+localrules:
+    data_source,
+
+
+rule data_source:
+    """Records which data source this output folder's results are made from."""
+    output:
+        DATA_SOURCE_STAMP,
+    params:
+        identity=DATA_SOURCE,
+    log:
+        str(LOGS / "data_source.log"),
+    run:
+        import json
+
+        Path(output[0]).write_text(json.dumps(params.identity, indent=2) + "\n")
 
 RAW_OUTPUTS = [raw(kind) for kind in PROVIDED]
 MANIFEST = str(RAW / "fetch_manifest.json")
@@ -61,13 +79,14 @@ else:
 rule validate:
     input:
         unpack(validation_inputs),
+        stamp=DATA_SOURCE_STAMP,
     output:
-        report="results/validation/report.csv",
+        report=out("validation/report.csv"),
         summary=report(
-            "results/validation/summary.csv", category="Validation", caption="../report/validation_summary.rst"
+            out("validation/summary.csv"), category="Validation", caption="../report/validation_summary.rst"
         ),
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
-        quarantine=directory("results/validation/quarantine"),
+        quarantine=directory(out("validation/quarantine")),
     log:
         str(LOGS / "validate.log"),
     benchmark:
@@ -80,7 +99,7 @@ rule validate:
 
 rule validation_gate:
     input:
-        report="results/validation/report.csv",
+        report=out("validation/report.csv"),
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
     output:
         clean=[clean(k) for k in validated_kinds()],

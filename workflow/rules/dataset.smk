@@ -6,9 +6,9 @@ rule boxes:
         tips=clean("tool_tips") if "tool_tips" in PROVIDED else [],
         published=clean("bbox") if "bbox" in PROVIDED else [],
     output:
-        bbox="results/annotations/bbox.csv",
-        derived="results/annotations/bbox_derived.csv" if "tool_tips" in PROVIDED else [],
-        comparison="results/annotations/bbox_vs_published.csv" if {"tool_tips", "bbox"} <= set(PROVIDED) else [],
+        bbox=out("annotations/bbox.csv"),
+        derived=out("annotations/bbox_derived.csv") if "tool_tips" in PROVIDED else [],
+        comparison=out("annotations/bbox_vs_published.csv") if {"tool_tips", "bbox"} <= set(PROVIDED) else [],
     log:
         str(LOGS / "boxes.log"),
     benchmark:
@@ -23,11 +23,11 @@ rule boxes:
 
 checkpoint split:
     input:
-        bbox="results/annotations/bbox.csv",
+        bbox=out("annotations/bbox.csv"),
     output:
-        trials="results/split/trials.csv",
-        frames="results/split/frames.csv",
-        folds=directory("results/split/folds"),
+        trials=out("split/trials.csv"),
+        frames=out("split/frames.csv"),
+        folds=directory(out("split/folds")),
     log:
         str(LOGS / "split.log"),
     conda:
@@ -40,10 +40,10 @@ checkpoint split:
 
 rule fold_frames:
     input:
-        bbox="results/annotations/bbox.csv",
-        folds="results/split/folds",
+        bbox=out("annotations/bbox.csv"),
+        folds=out("split/folds"),
     output:
-        "results/split/fold_frames/{fold}.csv",
+        out("split/fold_frames/{fold}.csv"),
     log:
         str(LOGS / "fold_frames" / "{fold}.log"),
     conda:
@@ -56,19 +56,19 @@ rule fold_frames:
 
 rule stats:
     input:
-        bbox="results/annotations/bbox.csv",
-        frames="results/split/frames.csv",
+        bbox=out("annotations/bbox.csv"),
+        frames=out("split/frames.csv"),
         tips=clean("tool_tips") if "tool_tips" in PROVIDED else [],
         outcomes=clean("outcomes") if "outcomes" in PROVIDED else [],
     output:
-        table1=report("results/stats/table1.csv", category="Dataset", caption="../report/table1.rst"),
-        frames_per_split="results/stats/frames_per_split.csv",
+        table1=report(out("stats/table1.csv"), category="Dataset", caption="../report/table1.rst"),
+        frames_per_split=out("stats/frames_per_split.csv"),
         frames_per_trial=report(
-            "results/stats/frames_per_trial.csv", category="Dataset", caption="../report/frames_per_trial.rst"
+            out("stats/frames_per_trial.csv"), category="Dataset", caption="../report/frames_per_trial.rst"
         ),
-        boxes_per_trial="results/stats/boxes_per_trial.csv",
-        tips_per_label="results/stats/tips_per_label.csv",
-        box_sizes=report("results/stats/box_sizes.png", category="Dataset", caption="../report/box_sizes.rst"),
+        boxes_per_trial=out("stats/boxes_per_trial.csv"),
+        tips_per_label=out("stats/tips_per_label.csv"),
+        box_sizes=report(out("stats/box_sizes.png"), category="Dataset", caption="../report/box_sizes.rst"),
     log:
         str(LOGS / "stats.log"),
     conda:
@@ -80,14 +80,14 @@ rule stats:
 rule export_yolo:
     input:
         frames=raw("frames") if "frames" in PROVIDED else [],
-        bbox="results/annotations/bbox.csv",
-        split="results/split/frames.csv",
+        bbox=out("annotations/bbox.csv"),
+        split=out("split/frames.csv"),
     output:
-        dataset="results/yolo/dataset.yaml",
-        images=directory("results/yolo/images"),
-        labels=directory("results/yolo/labels"),
-        coco=directory("results/yolo/coco"),
-        summary="results/yolo/export_summary.json",
+        dataset=out("yolo/dataset.yaml"),
+        images=directory(out("yolo/images")),
+        labels=directory(out("yolo/labels")),
+        coco=directory(out("yolo/coco")),
+        summary=out("yolo/export_summary.json"),
     log:
         str(LOGS / "export_yolo.log"),
     benchmark:
@@ -105,14 +105,14 @@ rule export_yolo:
 use rule export_yolo as export_yolo_fold with:
     input:
         frames=raw("frames") if "frames" in PROVIDED else [],
-        bbox="results/annotations/bbox.csv",
-        split="results/split/fold_frames/{fold}.csv",
+        bbox=out("annotations/bbox.csv"),
+        split=out("split/fold_frames/{fold}.csv"),
     output:
-        dataset="results/folds/{fold}/yolo/dataset.yaml",
-        images=directory("results/folds/{fold}/yolo/images"),
-        labels=directory("results/folds/{fold}/yolo/labels"),
-        coco=directory("results/folds/{fold}/yolo/coco"),
-        summary="results/folds/{fold}/yolo/export_summary.json",
+        dataset=out("folds/{fold}/yolo/dataset.yaml"),
+        images=directory(out("folds/{fold}/yolo/images")),
+        labels=directory(out("folds/{fold}/yolo/labels")),
+        coco=directory(out("folds/{fold}/yolo/coco")),
+        summary=out("folds/{fold}/yolo/export_summary.json"),
     log:
         str(LOGS / "export_yolo" / "{fold}.log"),
     benchmark:

@@ -7,7 +7,7 @@ rule provenance:
         targets=all_targets(),
         manifest=MANIFEST,
     output:
-        "results/provenance.json",
+        out("provenance.json"),
     log:
         str(LOGS / "provenance.log"),
     conda:

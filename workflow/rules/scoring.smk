@@ -3,25 +3,25 @@
 
 rule score:
     input:
-        truth="results/annotations/bbox.csv",
+        truth=out("annotations/bbox.csv"),
         detections=detections_of,
         split=test_split_of,
     output:
         table=report(
-            "results/scores/{detector}/ap_per_class.csv",
+            out("scores/{detector}/ap_per_class.csv"),
             category="Scores",
             subcategory="{detector}",
             caption="../report/ap_per_class.rst",
         ),
-        per_trial="results/scores/{detector}/per_trial_ap.csv",
-        curves="results/scores/{detector}/pr_curves.csv",
+        per_trial=out("scores/{detector}/per_trial_ap.csv"),
+        curves=out("scores/{detector}/pr_curves.csv"),
         figure=report(
-            "results/scores/{detector}/pr_curves.png",
+            out("scores/{detector}/pr_curves.png"),
             category="Scores",
             subcategory="{detector}",
             caption="../report/pr_curves.rst",
         ),
-        summary="results/scores/{detector}/summary.json",
+        summary=out("scores/{detector}/summary.json"),
     log:
         str(LOGS / "score" / "{detector}.log"),
     benchmark:

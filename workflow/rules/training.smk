@@ -2,14 +2,14 @@
 
 TRAINING = True
 TRAIN = config["train"]
-TRAIN_DIR = f"results/train/{TRAIN['name']}"
+TRAIN_DIR = out(f"train/{TRAIN['name']}")
 
 
 rule train:
     input:
-        dataset="results/yolo/dataset.yaml",
-        images="results/yolo/images",
-        labels="results/yolo/labels",
+        dataset=out("yolo/dataset.yaml"),
+        images=out("yolo/images"),
+        labels=out("yolo/labels"),
         model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],  # a local .yaml/.pt: its edits rerun training
     output:
         best=f"{TRAIN_DIR}/best.pt",
@@ -18,9 +18,9 @@ rule train:
         args=f"{TRAIN_DIR}/train_args.json",
         curves=report(f"{TRAIN_DIR}/training_curves.png", category="Training", caption="../report/training_curves.rst"),
     log:
-        f"results/logs/train/{TRAIN['name']}.log",
+        out(f"logs/train/{TRAIN['name']}.log"),
     benchmark:
-        f"results/benchmarks/train/{TRAIN['name']}.tsv"
+        out(f"benchmarks/train/{TRAIN['name']}.tsv")
     conda:
         "../envs/detector.yaml"
     threads: 8
@@ -45,12 +45,12 @@ rule train:
 rule predict:
     input:
         weights=f"{TRAIN_DIR}/best.pt",
-        coco="results/yolo/coco",
-        images="results/yolo/images",
+        coco=out("yolo/coco"),
+        images=out("yolo/images"),
     output:
-        detections=f"results/detections/{TRAIN['name']}.csv",
+        detections=out(f"detections/{TRAIN['name']}.csv"),
     log:
-        f"results/logs/predict/{TRAIN['name']}.log",
+        out(f"logs/predict/{TRAIN['name']}.log"),
     conda:
         "../envs/detector.yaml"
     threads: 4
@@ -72,40 +72,40 @@ rule predict:
 
 use rule train as train_fold with:
     input:
-        dataset="results/folds/{fold}/yolo/dataset.yaml",
-        images="results/folds/{fold}/yolo/images",
-        labels="results/folds/{fold}/yolo/labels",
+        dataset=out("folds/{fold}/yolo/dataset.yaml"),
+        images=out("folds/{fold}/yolo/images"),
+        labels=out("folds/{fold}/yolo/labels"),
         model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],
     output:
-        best=f"results/folds/{{fold}}/train/{TRAIN['name']}/best.pt",
-        last=f"results/folds/{{fold}}/train/{TRAIN['name']}/last.pt",
-        results=f"results/folds/{{fold}}/train/{TRAIN['name']}/results.csv",
-        args=f"results/folds/{{fold}}/train/{TRAIN['name']}/train_args.json",
-        curves=f"results/folds/{{fold}}/train/{TRAIN['name']}/training_curves.png",
+        best=out(f"folds/{{fold}}/train/{TRAIN['name']}/best.pt"),
+        last=out(f"folds/{{fold}}/train/{TRAIN['name']}/last.pt"),
+        results=out(f"folds/{{fold}}/train/{TRAIN['name']}/results.csv"),
+        args=out(f"folds/{{fold}}/train/{TRAIN['name']}/train_args.json"),
+        curves=out(f"folds/{{fold}}/train/{TRAIN['name']}/training_curves.png"),
     log:
-        f"results/logs/train/{TRAIN['name']}-{{fold}}.log",
+        out(f"logs/train/{TRAIN['name']}-{{fold}}.log"),
     benchmark:
-        f"results/benchmarks/train/{TRAIN['name']}-{{fold}}.tsv"
+        out(f"benchmarks/train/{TRAIN['name']}-{{fold}}.tsv")
 
 
 use rule predict as predict_fold with:
     input:
-        weights=f"results/folds/{{fold}}/train/{TRAIN['name']}/best.pt",
-        coco="results/folds/{fold}/yolo/coco",
-        images="results/folds/{fold}/yolo/images",
+        weights=out(f"folds/{{fold}}/train/{TRAIN['name']}/best.pt"),
+        coco=out("folds/{fold}/yolo/coco"),
+        images=out("folds/{fold}/yolo/images"),
     output:
-        detections=f"results/detections/{TRAIN['name']}-{{fold}}.csv",
+        detections=out(f"detections/{TRAIN['name']}-{{fold}}.csv"),
     log:
-        f"results/logs/predict/{TRAIN['name']}-{{fold}}.log",
+        out(f"logs/predict/{TRAIN['name']}-{{fold}}.log"),
 
 
 rule loso_summary:
     input:
-        lambda wildcards: [f"results/scores/{TRAIN['name']}-{fold}/summary.json" for fold in loso_folds()],
+        lambda wildcards: [out(f"scores/{TRAIN['name']}-{fold}/summary.json") for fold in loso_folds()],
     output:
-        report(f"results/scores/{TRAIN['name']}-loso/folds.csv", category="Scores", caption="../report/loso.rst"),
+        report(out(f"scores/{TRAIN['name']}-loso/folds.csv"), category="Scores", caption="../report/loso.rst"),
     log:
-        f"results/logs/score/{TRAIN['name']}-loso.log",
+        out(f"logs/score/{TRAIN['name']}-loso.log"),
     conda:
         "../envs/scoring.yaml"
     script:
