@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test report lint clean
+.PHONY: demo test report lint fmt clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ lint: $(VENV)/.installed-lint
 	  echo "snakemake --lint --configfile $$config"; \
 	  $(BIN)/snakemake --lint --configfile $$config --quiet all || exit 1; \
 	done
+
+# Rewrites the files the lint gate checks: run it before committing.
+fmt: $(VENV)/.installed-lint
+	$(BIN)/ruff check --fix-only --quiet .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean:
 	rm -rf results .snakemake

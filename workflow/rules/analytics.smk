@@ -58,9 +58,7 @@ rule outcomes:
         by_attempt=report(out("outcomes/by_attempt.csv"), category="Outcomes", caption="../report/by_attempt.rst"),
         per_trial=out("outcomes/per_trial_metrics.csv"),
         by_outcome=report(out("outcomes/by_outcome.csv"), category="Outcomes", caption="../report/by_outcome.rst"),
-        figure=report(
-            out("outcomes/learning_curve.png"), category="Outcomes", caption="../report/learning_curve.rst"
-        ),
+        figure=report(out("outcomes/learning_curve.png"), category="Outcomes", caption="../report/learning_curve.rst"),
     log:
         str(LOGS / "outcomes.log"),
     conda:

@@ -48,6 +48,8 @@ SOURCE = config["data"]["source"]
 def out(path):
     """A path under the configured output folder (`output_dir`)."""
     return str(RESULTS / path)
+
+
 DATA_FILES = {
     "frames": constants.FRAMES_ZIP,
     "tool_tips": constants.TOOL_TIPS_CSV,

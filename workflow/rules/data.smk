@@ -9,14 +9,15 @@ rule data_source:
     """Records which data source this output folder's results are made from."""
     output:
         DATA_SOURCE_STAMP,
-    params:
-        identity=DATA_SOURCE,
     log:
         str(LOGS / "data_source.log"),
+    params:
+        identity=DATA_SOURCE,
     run:
         import json
 
         Path(output[0]).write_text(json.dumps(params.identity, indent=2) + "\n")
+
 
 RAW_OUTPUTS = [raw(kind) for kind in PROVIDED]
 MANIFEST = str(RAW / "fetch_manifest.json")
@@ -82,9 +83,7 @@ rule validate:
         stamp=DATA_SOURCE_STAMP,
     output:
         report=out("validation/report.csv"),
-        summary=report(
-            out("validation/summary.csv"), category="Validation", caption="../report/validation_summary.rst"
-        ),
+        summary=report(out("validation/summary.csv"), category="Validation", caption="../report/validation_summary.rst"),
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
         quarantine=directory(out("validation/quarantine")),
     log:
