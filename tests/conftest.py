@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -9,6 +14,7 @@ from sospine.synth import SynthSpec, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "sospine"
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +42,119 @@ def copy_workflow(dest: Path) -> Path:
         else:
             shutil.copy2(source, dest / name)
     return dest
+
+
+class StandIn:
+    """Articles 1..; `faults[name]` is a list of faults consumed one per download request."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.articles: dict[int, list[str]] = {}
+        self.md5_override: dict[str, str] = {}
+        self.faults: dict[str, list[str]] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        self.article_extra: dict[int, dict] = {}  # e.g. {"download_disabled": True}
+        self.file_extra: dict[str, dict] = {}  # e.g. {"is_link_only": True}
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                stand_in.requests.append((self.path, self.headers.get("Range")))
+                if self.path.startswith("/v2/articles/"):
+                    return self.article(int(self.path.split("/")[3]))
+                if self.path.startswith("/files/"):
+                    return self.file(self.path.split("/")[2])
+                self.send_error(404)
+
+            def article(self, article_id):
+                if article_id not in stand_in.articles:
+                    return self.send_error(404)
+                files = [
+                    {
+                        "name": n,
+                        "size": len(stand_in.files[n]),
+                        "download_url": f"http://127.0.0.1:{stand_in.port}/files/{n}",
+                        "computed_md5": stand_in.md5_override.get(n, hashlib.md5(stand_in.files[n]).hexdigest()),
+                        **stand_in.file_extra.get(n, {}),
+                    }
+                    for n in stand_in.articles[article_id]
+                ]
+                document = {
+                    "id": article_id,
+                    "version": 1,
+                    "files": files,
+                    **stand_in.article_extra.get(article_id, {}),
+                }
+                body = json.dumps(document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def file(self, name):
+                data = stand_in.files[name]
+                fault = stand_in.faults.get(name, []).pop(0) if stand_in.faults.get(name) else None
+                if fault == "500":
+                    return self.send_error(500)
+                if fault == "stall":
+                    time.sleep(3)
+                    return
+                start = 0
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                body = data[start:]
+                if fault == "truncate":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def api(self):
+        return f"http://127.0.0.1:{self.port}/v2"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def downloads(self, name: str) -> int:
+        """How many times a file was requested (articles are not counted)."""
+        return sum(path == f"/files/{name}" for path, _ in self.requests)
+
+
+@pytest.fixture
+def server():
+    stand_in = StandIn()
+    stand_in.files = {"sospine_bbox.csv": PAYLOAD, "sospine_outcomes.csv": b"Trial ID\r\nS1A1"}
+    stand_in.articles = {20171129: ["sospine_bbox.csv"], 20171132: ["sospine_outcomes.csv"]}
+    stand_in.thread.start()
+    yield stand_in
+    stand_in.server.shutdown()
+    stand_in.server.server_close()
+
+
+@pytest.fixture
+def figshare():
+    """A FigShare API v2 stand-in on 127.0.0.1, started by the test and stopped after it."""
+    stand_in = StandIn().start()
+    yield stand_in
+    stand_in.stop()

@@ -57,3 +57,17 @@ def test_an_output_folder_holds_one_data_source(tmp_path):
     message = data_source_conflict(stamp, {"source": "mirror", "mirror_dir": "/data/sospine"})
     assert "source='synthetic'" in message and "mirror_dir='/data/sospine'" in message
     assert "output_dir" in message and str(stamp) in message
+
+
+def test_default_records_are_one_list():
+    """The DOIs live in constants; the shipped config and the schema's defaults must say the same."""
+    from sospine import constants
+    from sospine.config import load_yaml
+
+    from .conftest import ROOT
+
+    shipped = load_yaml(ROOT / "config" / "config.yaml")["data"]["figshare"]["records"]
+    schema = load_yaml(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    default = schema["properties"]["data"]["properties"]["figshare"]["properties"]["records"]["default"]
+    assert shipped == default == constants.FIGSHARE_RECORDS
+    assert all(doi.endswith(".v1") for doi in shipped.values())  # the versions the paper cites

@@ -1,111 +1,20 @@
 """The real downloader against a FigShare stand-in on 127.0.0.1 with injected faults."""
 
 import hashlib
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from sospine.cli import main
-from sospine.fetch import FetchError, FigshareClient, fetch_records, read_manifest
+from sospine.fetch import FetchError, FigshareClient, fetch_record, fetch_records, read_manifest
 
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
-
-
-class StandIn:
-    """Articles 1..; `faults[name]` is a list of faults consumed one per download request."""
-
-    def __init__(self):
-        self.files: dict[str, bytes] = {}
-        self.articles: dict[int, list[str]] = {}
-        self.md5_override: dict[str, str] = {}
-        self.faults: dict[str, list[str]] = {}
-        self.requests: list[tuple[str, str | None]] = []
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                stand_in.requests.append((self.path, self.headers.get("Range")))
-                if self.path.startswith("/v2/articles/"):
-                    return self.article(int(self.path.split("/")[3]))
-                if self.path.startswith("/files/"):
-                    return self.file(self.path.split("/")[2])
-                self.send_error(404)
-
-            def article(self, article_id):
-                if article_id not in stand_in.articles:
-                    return self.send_error(404)
-                files = [
-                    {
-                        "name": n,
-                        "size": len(stand_in.files[n]),
-                        "download_url": f"http://127.0.0.1:{stand_in.port}/files/{n}",
-                        "computed_md5": stand_in.md5_override.get(n, hashlib.md5(stand_in.files[n]).hexdigest()),
-                    }
-                    for n in stand_in.articles[article_id]
-                ]
-                body = json.dumps({"id": article_id, "version": 1, "files": files}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def file(self, name):
-                data = stand_in.files[name]
-                fault = stand_in.faults.get(name, []).pop(0) if stand_in.faults.get(name) else None
-                if fault == "500":
-                    return self.send_error(500)
-                if fault == "stall":
-                    time.sleep(3)
-                    return
-                start = 0
-                if self.headers.get("Range"):
-                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
-                body = data[start:]
-                if fault == "truncate":
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.connection.shutdown(2)
-                    return
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def api(self):
-        return f"http://127.0.0.1:{self.port}/v2"
-
-
-@pytest.fixture
-def server():
-    stand_in = StandIn()
-    stand_in.files = {"sospine_bbox.csv": PAYLOAD, "sospine_outcomes.csv": b"Trial ID\r\nS1A1"}
-    stand_in.articles = {20171129: ["sospine_bbox.csv"], 20171132: ["sospine_outcomes.csv"]}
-    stand_in.thread.start()
-    yield stand_in
-    stand_in.server.shutdown()
-    stand_in.server.server_close()
-
+from .conftest import PAYLOAD
 
 RECORDS = {"bbox": "10.6084/m9.figshare.20171129", "outcomes": "10.6084/m9.figshare.20171132"}
 
 
 def client(server, retries=3, timeout=1.0):
-    return FigshareClient(server.api, retries=retries, timeout_s=timeout, backoff_s=0.01, progress=False)
+    return FigshareClient(server.api, retries=retries, timeout_s=timeout, backoff_s=0.01, progress=lambda line: None)
 
 
 def test_success_writes_verified_files_and_manifest(server, tmp_path):
@@ -168,7 +77,7 @@ def test_truncation_every_time_fails_cleanly(server, tmp_path):
         fetch_records(
             {"bbox": RECORDS["bbox"]},
             tmp_path,
-            FigshareClient(server.api, retries=0, timeout_s=1, backoff_s=0.01, progress=False),
+            FigshareClient(server.api, retries=0, timeout_s=1, backoff_s=0.01, progress=lambda line: None),
         )
     assert not (tmp_path / "sospine_bbox.csv").exists()
 
@@ -193,3 +102,45 @@ def test_unreachable_host_says_what_to_do(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 1 and "cannot reach 127.0.0.1:9" in err and "mirror" in err and "synthetic" in err
+
+
+def test_pinned_version_is_requested(server, tmp_path):
+    fetch_records({"bbox": RECORDS["bbox"] + ".v1"}, tmp_path, client(server))
+    assert ("/v2/articles/20171129/versions/1", None) in server.requests
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"article": {"download_disabled": True}}, "downloads disabled"),
+        ({"file": {"is_link_only": True}}, "only a link to another site"),
+    ],
+)
+def test_articles_that_cannot_be_downloaded_are_refused(server, tmp_path, extra, message):
+    server.article_extra[20171129] = extra.get("article", {})
+    server.file_extra["sospine_bbox.csv"] = extra.get("file", {})
+    with pytest.raises(FetchError, match=message) as error:
+        fetch_records({"bbox": RECORDS["bbox"]}, tmp_path, client(server))
+    assert "bbox (10.6084/m9.figshare.20171129)" in str(error.value) and "mirror" in str(error.value)
+    assert server.downloads("sospine_bbox.csv") == 0
+
+
+def test_verified_bytes_survive_in_the_cache(server, tmp_path):
+    """Snakemake deletes a job's outputs before rerunning it: the cache keeps what was verified."""
+    out, cache = tmp_path / "raw", tmp_path / "downloads"
+    fetch_record("bbox", RECORDS["bbox"], out, client(server), cache_dir=cache, wanted="sospine_bbox.csv")
+    assert (out / "sospine_bbox.csv").read_bytes() == PAYLOAD and server.downloads("sospine_bbox.csv") == 1
+    (out / "sospine_bbox.csv").unlink()  # what Snakemake does to an output before a rerun
+    server.faults["sospine_bbox.csv"] = ["500"] * 10  # a download now would fail
+    fetch_record("bbox", RECORDS["bbox"], out, client(server, retries=0), cache_dir=cache, wanted="sospine_bbox.csv")
+    assert (out / "sospine_bbox.csv").read_bytes() == PAYLOAD and server.downloads("sospine_bbox.csv") == 1
+    # a corrupted cache is noticed (size kept, bytes changed) and downloaded again
+    server.faults.clear()
+    (cache / "sospine_bbox.csv").write_bytes(b"x" * len(PAYLOAD))
+    fetch_record("bbox", RECORDS["bbox"], out, client(server), cache_dir=cache, wanted="sospine_bbox.csv")
+    assert (out / "sospine_bbox.csv").read_bytes() == PAYLOAD and server.downloads("sospine_bbox.csv") == 2
+
+
+def test_a_record_without_the_wanted_file_names_what_it_has(server, tmp_path):
+    with pytest.raises(FetchError, match="no file 'frames.zip' \\(it has: sospine_bbox.csv\\)"):
+        fetch_record("frames", RECORDS["bbox"], tmp_path, client(server), wanted="frames.zip")

@@ -217,3 +217,58 @@ def test_a_folder_with_another_sources_results_stops_the_run(workdir):
     assert "Traceback" not in result.stderr and "Building DAG" not in result.stderr
     elsewhere = run(workdir, "--configfile", config, "--config", *mirror, "output_dir=results/real", "-n")
     assert "results/real/validation/report.csv" in elsewhere.stdout
+
+
+def test_figshare_one_job_per_record_and_network_settings_rerun_nothing(workdir, synthetic, figshare):
+    """Table 1 needs only the CSV records; a changed timeout, retry count or API mirror schedules no
+    download; a new record adds only its own job."""
+    names = {20171135: "sospine_tool_tips.csv", 20171129: "sospine_bbox.csv", 20171132: "sospine_outcomes.csv"}
+    figshare.files = {name: synthetic[name].read_bytes() for name in [*names.values(), "frames.zip"]}
+    figshare.files["SOSpine.zip"] = b"the authors' analysis files"
+    figshare.articles = {**{k: [v] for k, v in names.items()}, 20201636: ["frames.zip"], 22341523: ["SOSpine.zip"]}
+    source = "data={source: figshare, figshare: {api_url: '" + figshare.api + "'}}"
+    config = tiny_config(workdir)
+    run(workdir, "results/stats/table1.csv", "--configfile", config, "--config", source)
+    assert (workdir / "results" / "stats" / "table1.csv").exists()
+    assert all(figshare.downloads(name) == 1 for name in names.values())
+    assert figshare.downloads("frames.zip") == 0  # several GB on the real record: never for Table 1
+    manifest = json.loads((workdir / "results" / "raw" / "records" / "bbox.json").read_text())
+    assert manifest[0]["doi"].endswith(".v1") and manifest[0]["version"] == 1
+
+    network = "data={source: figshare, figshare: {api_url: 'http://127.0.0.1:1/v2', timeout_s: 5, retries: 1}}"
+    dry = run(workdir, "results/stats/table1.csv", "--configfile", config, "--config", network, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout
+    extra = (
+        "data={source: figshare, figshare: {api_url: '"
+        + figshare.api
+        + "', records: {sospine_zip: 10.6084/m9.figshare.22341523}}}"
+    )
+    dry = run(workdir, "results/raw/fetch_manifest.json", "--configfile", config, "--config", extra, "-n")
+    jobs = {line.split()[0] for line in dry.stdout.splitlines() if line.startswith("fetch_")}
+    assert jobs == {"fetch_sospine_zip", "fetch_frames", "fetch_manifest"}, dry.stdout  # the CSVs stay as they are
+
+
+def test_mirror_files_are_never_touched(workdir, tmp_path):
+    """A full run and a forced rerun of every rule leave the user's mirror exactly as it was."""
+    from sospine.synth import SynthSpec, generate
+
+    mirror = tmp_path / "mirror"
+    generate(SynthSpec(seed=2, trials=6, frames_per_trial=12, width=192, height=108), mirror)
+    (mirror / "phases.csv").unlink()
+    for path in mirror.iterdir():
+        path.chmod(0o444)
+
+    def state():
+        return {p.name: (p.read_bytes(), p.stat().st_mtime_ns, p.stat().st_mode) for p in sorted(mirror.iterdir())}
+
+    before = state()
+    # frames.zip (above the limit) is linked, the CSVs are copied
+    config = tiny_config(workdir, data={"source": "mirror", "mirror_dir": str(mirror), "mirror_copy_below_mb": 0.01})
+    run(workdir, "--configfile", config)
+    assert state() == before
+    raw = workdir / "results" / "raw"
+    assert (raw / "frames.zip").is_symlink() and not (raw / "sospine_bbox.csv").is_symlink()
+    assert (raw / "sospine_bbox.csv").stat().st_ino != (mirror / "sospine_bbox.csv").stat().st_ino
+    forced = run(workdir, "--configfile", config, "--forceall")  # every job of the DAG again, the mirror's too
+    assert "mirror" in forced.stdout + forced.stderr
+    assert state() == before

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import __version__, constants
 
 EXIT_OK, EXIT_BAD_DATA, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +64,7 @@ def _record(text: str) -> tuple[str, str]:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from .fetch import DEFAULT_API_URL, FetchError, FigshareClient, fetch_records
 
-    records = dict(args.record) if args.record else DEFAULT_RECORDS
+    records = dict(args.record) if args.record else constants.FIGSHARE_RECORDS
     client = FigshareClient(
         args.api_url or DEFAULT_API_URL, retries=args.retries, timeout_s=args.timeout, backoff_s=args.backoff
     )
@@ -75,14 +75,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     for entry in entries:
         print(f"{entry.file}\t{entry.size}\t{entry.md5}")
     return EXIT_OK
-
-
-DEFAULT_RECORDS = {
-    "frames": "10.6084/m9.figshare.20201636",
-    "tool_tips": "10.6084/m9.figshare.20171135",
-    "bbox": "10.6084/m9.figshare.20171129",
-    "outcomes": "10.6084/m9.figshare.20171132",
-}
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -58,3 +58,19 @@ FULL_WIDTH, FULL_HEIGHT = 1920, 1080
 
 def frame_name(trial: str, frame: int, ext: str = "jpeg") -> str:
     return f"{trial}_frame_{frame:08d}.{ext}"
+
+
+# The SOSpine data records on FigShare, version 1 as the paper cites them (record name -> DOI).
+FIGSHARE_RECORDS = {
+    "frames": "10.6084/m9.figshare.20201636.v1",
+    "tool_tips": "10.6084/m9.figshare.20171135.v1",
+    "bbox": "10.6084/m9.figshare.20171129.v1",
+    "outcomes": "10.6084/m9.figshare.20171132.v1",
+}
+# The whole release with the authors' analysis files, as one archive (several GB).
+FIGSHARE_RELEASE_ZIP = "10.6084/m9.figshare.22341523"
+DATASET_LICENSE = {"id": 1, "name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"}
+DATASET_CITATION = (
+    "Balu A, et al. Simulated outcomes for durotomy repair in minimally invasive spine surgery. "
+    "Scientific Data 11 (2024)"
+)

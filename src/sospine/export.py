@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from .constants import BOX_LABELS
+from .progress import Progress
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -111,8 +113,11 @@ def export_yolo(
     max_side: int = 640,
     jpeg_quality: int = 90,
     workers: int = 2,
+    progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Write images/<split>/, labels/<split>/, coco/<split>.json and dataset.yaml under `out_dir`.
+
+    `progress` receives a compact line every few seconds (default: this module's log).
 
     `boxes` are published-format rows (original pixels); `frames` has `trial_frame` and `split`.
     Returns counts for the log. Raises ExportError naming missing frames or corrupt JPEGs.
@@ -162,10 +167,10 @@ def export_yolo(
     rows = list(zip(frames["trial_frame"], frames["split"], strict=False))
     results = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i, result in enumerate(pool.map(work, rows), 1):
+        counter = Progress(f"export {out.name}", len(rows), "frames", write=progress or log.info)
+        for result in pool.map(work, rows):
             results.append(result)
-            if i % 500 == 0 or i == len(rows):
-                log.info("exported %d/%d frames", i, len(rows))
+            counter.update()
 
     _write_coco(out, results, labelled)
     (out / "dataset.yaml").write_text(

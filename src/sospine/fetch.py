@@ -2,6 +2,10 @@
 
 A file only ever reaches its final path after its size and md5 matched FigShare's record; until
 then it lives beside the target as `<name>.part` (kept between attempts so a rerun resumes).
+
+In the workflow each record is one job, and files are downloaded into a cache folder that is no
+job's output: Snakemake deletes a job's outputs before it reruns the job, so verified bytes (frames.zip
+is several GB) live in the cache and the job's outputs are hard links to them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
-from tqdm import tqdm
+
+from .progress import Progress
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
 DOI_RE = re.compile(r"^10\.6084/m9\.figshare\.(?P<article>\d+)(?:\.v(?P<version>\d+))?$")
@@ -96,14 +101,14 @@ class FigshareClient:
         timeout_s: float = 60.0,
         backoff_s: float = 1.0,
         log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
-        progress: bool = True,
+        progress: Callable[[str], None] | None = None,
     ):
         self.api_url = api_url.rstrip("/")
         self.retries = retries
         self.timeout_s = timeout_s
         self.backoff_s = backoff_s
         self.log = log
-        self.progress = progress
+        self.progress = progress or log  # compact lines for large downloads
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "sospine-benchmark"
 
@@ -169,20 +174,18 @@ class FigshareClient:
                     start = have if response.status_code == 206 else 0
                     if start:
                         self.log(f"{target.name}: resuming at byte {start}")
-                    bar = tqdm(
-                        total=size,
+                    quiet = (size or 0) < 4 * CHUNK
+                    counter = Progress(
+                        f"download {target.name}",
+                        size,
+                        "B",
+                        write=(lambda _: None) if quiet else self.progress,
                         initial=start,
-                        unit="B",
-                        unit_scale=True,
-                        desc=target.name,
-                        disable=not self.progress or (size or 0) < 4 * CHUNK,
-                        mininterval=2,
-                        file=sys.stderr,
                     )
-                    with open(part, mode) as handle, bar:
+                    with open(part, mode) as handle:
                         for block in response.iter_content(64 * 1024):  # small blocks: a cut keeps most bytes
                             handle.write(block)
-                            bar.update(len(block))
+                            counter.update(len(block))
             got = part.stat().st_size
             if size is not None and got < size:
                 raise _TransientError(f"{target.name}: body cut off at {got} of {size} bytes")
@@ -206,51 +209,131 @@ class FigshareClient:
         return verified  # type: ignore[return-value]
 
 
-def fetch_records(
-    records: Mapping[str, str],
+def fetch_record(
+    record: str,
+    doi: str,
     out_dir: str | Path,
     client: FigshareClient,
-    only: set[str] | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    wanted: str | None = None,
 ) -> list[ManifestEntry]:
-    """Resolve each DOI, download every file of its article to `out_dir`, write the manifest.
+    """Resolve one DOI and bring its files (or only the file named `wanted`) to `out_dir`.
+
+    With `cache_dir`, files are downloaded there and `out_dir` gets hard links (copies across file
+    systems); a file already in the cache with FigShare's size and md5 is not downloaded again.
+    Articles whose downloads are disabled, and files FigShare only links to, are refused.
+    """
+    out = Path(out_dir)
+    cache = Path(cache_dir) if cache_dir is not None else out
+    out.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    article_id, version = parse_doi(doi)
+    article = client.article(doi)
+    where = f"{record} ({doi})"
+    if article.get("download_disabled"):
+        raise FetchError(
+            f"{where}: FigShare has downloads disabled for this article; get its files from the authors "
+            "and use data.source: mirror"
+        )
+    files = article.get("files") or []
+    if not files:
+        raise FetchError(f"{where}: the FigShare article lists no files")
+    if wanted is not None:
+        files = [item for item in files if Path(item["name"]).name == wanted]
+        if not files:
+            listed = ", ".join(Path(item["name"]).name for item in article["files"])
+            raise FetchError(f"{where}: the article has no file {wanted!r} (it has: {listed})")
+    link_only = [item["name"] for item in files if item.get("is_link_only")]
+    if link_only:
+        raise FetchError(
+            f"{where}: {', '.join(link_only)} is only a link to another site, not a file FigShare hosts; "
+            "download it from there and use data.source: mirror"
+        )
+    entries: list[ManifestEntry] = []
+    for item in files:
+        name = Path(item["name"]).name  # never let a remote name point outside out_dir
+        cached = cache / name
+        size, md5 = item.get("size"), item.get("computed_md5") or item.get("supplied_md5")
+        if _verified(cached, size, md5, remember=cache_dir is not None):
+            client.log(f"{name}: already downloaded, md5 {md5}")
+            verified = md5
+        else:
+            client.log(f"{name}: downloading {size} bytes from {item['download_url']}")
+            verified = client.download(item["download_url"], cached, size, md5)
+            if cache_dir is not None:
+                _remember_verified(cached, verified)
+        if cached != out / name:
+            _link_or_copy(cached, out / name)
+        entries.append(
+            ManifestEntry(
+                record=record,
+                doi=doi,
+                article_id=article_id,
+                version=article.get("version", version),
+                file=name,
+                size=cached.stat().st_size,
+                md5=verified,
+                url=item["download_url"],
+                fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        )
+    return entries
+
+
+def _verified_marker(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _remember_verified(path: Path, md5: str) -> None:
+    stat = path.stat()
+    marker = {"md5": md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    _verified_marker(path).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+
+
+def _verified(path: Path, size: int | None, md5: str | None, remember: bool = True) -> bool:
+    """Whether `path` holds FigShare's bytes: trusted from its marker while the file is unchanged
+    since it was verified, else checked again (md5 of the whole file)."""
+    if not md5 or not path.is_file() or (size is not None and path.stat().st_size != size):
+        return False
+    marker = _verified_marker(path)
+    if marker.is_file():
+        try:
+            known = json.loads(marker.read_text(encoding="utf-8"))
+        except ValueError:
+            known = {}
+        stat = path.stat()
+        if known == {"md5": md5, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}:
+            return True
+    if md5sum(path) != md5:
+        return False
+    if remember:
+        _remember_verified(path, md5)
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copyfile(source, target)
+
+
+def fetch_records(records: Mapping[str, str], out_dir: str | Path, client: FigshareClient) -> list[ManifestEntry]:
+    """Every record's files into `out_dir`, and the manifest beside them (the `sospine fetch` command).
 
     Files already at their final path with the recorded md5 are not downloaded again.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    entries: list[ManifestEntry] = []
-    for record, doi in records.items():
-        article_id, version = parse_doi(doi)
-        article = client.article(doi)
-        files = article.get("files") or []
-        if not files:
-            raise FetchError(f"{record} ({doi}): the FigShare article lists no files")
-        for item in files:
-            name = Path(item["name"]).name  # never let a remote name point outside out_dir
-            if only is not None and name not in only:
-                continue
-            target = out / name
-            size, md5 = item.get("size"), item.get("computed_md5") or item.get("supplied_md5")
-            if target.exists() and md5 and target.stat().st_size == size and md5sum(target) == md5:
-                client.log(f"{name}: already present with md5 {md5}")
-                verified = md5
-            else:
-                client.log(f"{name}: downloading {size} bytes from {item['download_url']}")
-                verified = client.download(item["download_url"], target, size, md5)
-            entries.append(
-                ManifestEntry(
-                    record=record,
-                    doi=doi,
-                    article_id=article_id,
-                    version=article.get("version", version),
-                    file=name,
-                    size=target.stat().st_size,
-                    md5=verified,
-                    url=item["download_url"],
-                    fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                )
-            )
-    write_manifest(entries, out / MANIFEST)
+    entries = [entry for record, doi in records.items() for entry in fetch_record(record, doi, out_dir, client)]
+    write_manifest(entries, Path(out_dir) / MANIFEST)
+    return entries
+
+
+def merge_manifests(paths: list[str | Path], out: str | Path) -> list[ManifestEntry]:
+    """One manifest from the per-record manifests of the workflow's fetch jobs."""
+    entries = [ManifestEntry(**entry) for path in paths for entry in read_manifest(Path(path))]
+    write_manifest(entries, Path(out))
     return entries
 
 
@@ -264,10 +347,17 @@ def read_manifest(path: str | Path) -> list[dict]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -> list[ManifestEntry]:
-    """Bring `names` from a local mirror into `out_dir` (hard link, else copy) and write a manifest.
+MIRROR_COPY_LIMIT = 64 << 20  # smaller mirror files are copied, larger ones (frames.zip) linked
 
-    When the mirror holds a fetch manifest, each file's md5 must match it.
+
+def from_mirror(
+    mirror_dir: str | Path, out_dir: str | Path, names: list[str], copy_limit: int = MIRROR_COPY_LIMIT
+) -> list[ManifestEntry]:
+    """Bring `names` from a local mirror into `out_dir` and write a manifest; the mirror is only read.
+
+    Files under `copy_limit` bytes are copied, larger ones become symbolic links: never hard links,
+    which share the user's inode, so that Snakemake's bookkeeping on `out_dir` could change the
+    mtime of the user's own file. When the mirror holds a fetch manifest, each md5 must match it.
     """
     source, out = Path(mirror_dir), Path(out_dir)
     if not source.is_dir():
@@ -285,10 +375,10 @@ def from_mirror(mirror_dir: str | Path, out_dir: str | Path, names: list[str]) -
             raise FetchError(f"{src}: md5 mismatch, expected {expected} (mirror manifest), got {actual}")
         part = target.with_name(target.name + ".part")
         part.unlink(missing_ok=True)
-        try:
-            os.link(src, part)
-        except OSError:
-            shutil.copyfile(src, part)
+        if src.stat().st_size < copy_limit:
+            shutil.copyfile(src, part)  # contents only: the copy gets its own mtime and mode
+        else:
+            part.symlink_to(src.resolve())
         part.replace(target)
         record = known.get(name, {})
         entries.append(

@@ -112,8 +112,8 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
 def ap_from_flags(tp: np.ndarray, n_truth: float, weights: np.ndarray | None = None) -> float:
     """VOC all-point AP from rank-ordered TP flags (optionally weighted, for the bootstrap).
 
-    >>> ap_from_flags(np.array([True, False, True]), 4)
-    0.4166666666666667
+    >>> round(ap_from_flags(np.array([True, False, True]), 4), 6)  # 0.25 * 1 + 0.25 * 2/3
+    0.416667
     """
     if n_truth <= 0:
         return float("nan")
@@ -136,8 +136,8 @@ def paper_ap_from_flags(tp: np.ndarray, n_truth: float) -> float:
     """The paper's AP from rank-ordered TP flags: the recall steps between consecutive detections
     times the monotone precision envelope, without the first step from recall 0.
 
-    >>> paper_ap_from_flags(np.array([True, False, True]), 4)  # VOC's 0.4167 less 1.0 * 1/4
-    0.16666666666666666
+    >>> round(paper_ap_from_flags(np.array([True, False, True]), 4), 6)  # VOC's 0.4167 less 1.0 * 1/4
+    0.166667
     """
     if n_truth <= 0:
         return float("nan")

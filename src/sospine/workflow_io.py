@@ -6,7 +6,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +28,17 @@ def setup_logging(snakemake) -> logging.Logger:  # Snakemake's script object
     }
     log.info("rule %s on %s %s", snakemake.rule, platform.node(), " ".join(f"{k}={v}" for k, v in scheduler.items()))
     return log
+
+
+def console(log: logging.Logger) -> Callable[[str], None]:
+    """A writer for progress lines: each goes to the rule's log and, as one line, to the console
+    (Snakemake's terminal locally, the job's output file on a cluster)."""
+
+    def write(line: str) -> None:
+        log.info("%s", line)
+        print(line, file=sys.__stderr__, flush=True)
+
+    return write
 
 
 @contextmanager

@@ -19,7 +19,7 @@ rule data_source:
         Path(output[0]).write_text(json.dumps(params.identity, indent=2) + "\n")
 
 
-RAW_OUTPUTS = [raw(kind) for kind in PROVIDED]
+RAW_OUTPUTS = [raw(kind) for kind in PROVIDED]  # synthetic and mirror: one job for all files
 MANIFEST = str(RAW / "fetch_manifest.json")
 
 if SOURCE == "synthetic":
@@ -41,22 +41,47 @@ if SOURCE == "synthetic":
             "../scripts/synthesize.py"
 
 elif SOURCE == "figshare":
+    # One job per record, so that a target needing only the CSVs never downloads frames.zip, and a
+    # new record adds a job without touching the others. Only the DOI is a param: the network
+    # settings (api_url, timeout_s, retries) are read from the config by the script, so changing
+    # them reruns nothing; verified bytes live in <output_dir>/downloads/, which no job declares.
+    FIGSHARE = config["data"]["figshare"]
 
-    rule fetch_figshare:
+    localrules:
+        fetch_manifest,
+
+    for _record, _doi in FIGSHARE["records"].items():
+
+        rule:
+            name:
+                f"fetch_{_record}"
+            output:
+                files=raw(_record) if _record in DATA_FILES else directory(str(RAW / "records" / _record)),
+                manifest=str(RAW / "records" / f"{_record}.json"),
+            log:
+                str(LOGS / "fetch" / f"{_record}.log"),
+            localrule: True
+            conda:
+                "../envs/data.yaml"
+            params:
+                record=_record,
+                doi=_doi,
+                wanted=DATA_FILES.get(_record),
+                cache_dir=str(RESULTS / "downloads" / _record),
+            script:
+                "../scripts/fetch.py"
+
+    rule fetch_manifest:
+        input:
+            [str(RAW / "records" / f"{record}.json") for record in FIGSHARE["records"]],
         output:
-            RAW_OUTPUTS,
             manifest=MANIFEST,
         log:
-            str(LOGS / "fetch_figshare.log"),
-        conda:
-            "../envs/data.yaml"
-        params:
-            api_url=config["data"]["figshare"]["api_url"],
-            records=config["data"]["figshare"]["records"],
-            retries=config["data"]["figshare"]["retries"],
-            timeout_s=config["data"]["figshare"]["timeout_s"],
-        script:
-            "../scripts/fetch.py"
+            str(LOGS / "fetch_manifest.log"),
+        run:
+            from sospine.fetch import merge_manifests
+
+            merge_manifests(list(input), output.manifest)
 
 else:
 
@@ -73,6 +98,7 @@ else:
         params:
             mirror_dir=str(mirror_dir()),
             names=list(PROVIDED.values()),
+            copy_below_mb=config["data"]["mirror_copy_below_mb"],
         script:
             "../scripts/mirror.py"
 

@@ -4,7 +4,7 @@ import pandas as pd
 
 from sospine.export import ExportError, export_yolo
 from sospine.tables import read_annotations
-from sospine.workflow_io import expected_errors, setup_logging
+from sospine.workflow_io import console, expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 with expected_errors(log, ExportError):
@@ -16,6 +16,7 @@ with expected_errors(log, ExportError):
         max_side=snakemake.params.max_side,
         jpeg_quality=snakemake.params.jpeg_quality,
         workers=snakemake.threads,
+        progress=console(log),
     )
 with open(snakemake.output.summary, "w") as handle:
     json.dump(summary, handle, indent=2)

@@ -1,10 +1,22 @@
 from pathlib import Path
 
-from sospine.fetch import FetchError, FigshareClient, fetch_records
-from sospine.workflow_io import expected_errors, setup_logging
+from sospine.fetch import FetchError, FigshareClient, fetch_record, write_manifest
+from sospine.workflow_io import console, expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 p = snakemake.params
-client = FigshareClient(p.api_url, retries=p.retries, timeout_s=p.timeout_s, log=log.info)
+network = snakemake.config["data"]["figshare"]  # not params: a changed timeout must not rerun the download
+client = FigshareClient(
+    network["api_url"], retries=network["retries"], timeout_s=network["timeout_s"], log=log.info, progress=console(log)
+)
+files = Path(snakemake.output.files)
 with expected_errors(log, FetchError):
-    fetch_records(p.records, Path(snakemake.output.manifest).parent, client)
+    entries = fetch_record(
+        p.record,
+        p.doi,
+        files.parent if p.wanted else files,
+        client,
+        cache_dir=p.cache_dir,
+        wanted=p.wanted,
+    )
+write_manifest(entries, Path(snakemake.output.manifest))
