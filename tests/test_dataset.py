@@ -99,6 +99,28 @@ def test_export_labels_round_trip_to_original_pixels(synthetic, tmp_path):
             assert any(np.allclose(d, clipped, atol=1) for d in decoded), row
 
 
+def test_coco_files_load_in_pycocotools(synthetic, tmp_path):
+    """COCO users open these with pycocotools: COCO() needs `info` (2.0.9-2.0.10 raise KeyError
+    without it), loadRes() needs the images; the licence travels with the data."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    boxes, frames = _frames_of(synthetic)
+    export_yolo(synthetic[constants.FRAMES_ZIP], boxes, frames, tmp_path, max_side=160, workers=1)
+    for split in ("train", "test"):
+        coco = COCO(str(tmp_path / "coco" / f"{split}.json"))
+        assert coco.dataset["licenses"][0]["name"] == "CC BY 4.0" and coco.dataset["info"]["url"].startswith("https")
+        assert all((tmp_path / image["file_name"]).is_file() for image in coco.dataset["images"])
+        # the truth as detections: a perfect score
+        truth = [dict(a, score=1.0) for a in coco.dataset["annotations"]]
+        results = coco.loadRes([{k: a[k] for k in ("image_id", "category_id", "bbox", "score")} for a in truth])
+        evaluation = COCOeval(coco, results, "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+        assert evaluation.stats[1] == 1.0  # AP at IoU 0.5
+
+
 def test_hostile_archive(synthetic, tmp_path):
     boxes, frames = _frames_of(synthetic)
     hostile = tmp_path / "hostile.zip"

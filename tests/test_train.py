@@ -51,7 +51,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
     sys.addaudithook(guard)
     from sospine.train import train
     run = train(sys.argv[1], sys.argv[2], model=sys.argv[4], epochs=int(sys.argv[5]), imgsz=64, batch=8, device="cpu",
-                seed=0, workers=0)
+                seed=0, workers=0, progress=lambda line: print("CONSOLE", line, flush=True))
     print("RUN_DIR", run)
 """)
 
@@ -97,6 +97,14 @@ def test_training_offline_killed_and_resumed(dataset, tmp_path):
     assert "Resuming training" in output or "resuming run" in output.lower()
     assert not blocked.exists(), blocked.read_text()
     assert (results.parent / "weights" / "best.pt").exists()
+    # one console line per epoch of the resumed run, and no progress-bar redraws in the output
+    console = [line for line in output.splitlines() if line.startswith("CONSOLE train yolo: epoch ")]
+    shown = [int(line.split()[4].split("/")[0]) for line in console]
+    assert shown == list(range(shown[0], 5)) and 1 < shown[0] <= interrupted_at + 1, console  # resumed, to 4/4
+    assert all("val mAP50" in line and "s/epoch" in line and "ETA" in line for line in console)
+    assert "\r" not in output
+    # ultralytics' own figures, made offline (the font is provided, the network blocked)
+    assert (results.parent / "results.png").exists() and (results.parent / "confusion_matrix.png").exists()
     settings = work / "ultralytics"
     assert (settings / "Ultralytics" / "settings.json").exists() and not (
         tmp_path / "home" / ".config" / "Ultralytics"

@@ -21,11 +21,22 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from . import constants
 from .constants import BOX_LABELS
 from .progress import Progress
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
+# pycocotools 2.0.9-2.0.10 raise KeyError: 'info' on files without it
+COCO_INFO = {
+    "description": "SOSpine: simulated outcomes for durotomy repair in minimally invasive spine surgery "
+    "(frames exported by the sospine workflow; file_name is relative to the dataset folder)",
+    "url": "https://doi.org/" + constants.FIGSHARE_RECORDS["frames"],
+    "version": "1",
+    "year": 2024,
+    "contributor": constants.DATASET_CITATION,
+    "date_created": "2024",
+}
 
 
 class ExportError(RuntimeError):
@@ -228,7 +239,9 @@ def _write_coco(out: Path, results: list, labelled: pd.DataFrame) -> None:
             ["id", "file_name", "width", "height", "trial_frame", "original_width", "original_height"]
         ]
         document = {
-            "images": image_records.to_dict("records"),
+            "info": COCO_INFO,
+            "licenses": [constants.DATASET_LICENSE],
+            "images": image_records.assign(license=constants.DATASET_LICENSE["id"]).to_dict("records"),
             "annotations": annotations.to_dict("records"),
             "categories": categories,
         }

@@ -72,3 +72,24 @@ def split_frame_names(names: pd.Series) -> pd.DataFrame:
 def with_frame_columns(table: pd.DataFrame) -> pd.DataFrame:
     """`table` plus trial, frame and stem parsed from its `trial_frame` column."""
     return pd.concat([table, split_frame_names(table["trial_frame"])], axis=1)
+
+
+def readable(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A table meant for a person: counts as integers, other numbers to `digits` decimals, column
+    names without spaces. (Tables that the workflow reads again keep full precision.)
+
+    >>> readable(pd.DataFrame({"n trials": [8.0, 16.0], "rate": [0.375, 2 / 3]}))
+       n_trials   rate
+    0         8  0.375
+    1        16  0.667
+    """
+    out = table.rename(columns=lambda name: str(name).replace(" ", "_"))
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_float_dtype(values):
+            finite = values.dropna()
+            if len(finite) and (finite == finite.round()).all() and finite.abs().max() < 2**53:
+                out[column] = values.round().astype("Int64")
+            else:
+                out[column] = values.round(digits)
+    return out

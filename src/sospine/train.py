@@ -13,12 +13,15 @@ import logging
 import os
 import platform
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS
+from .progress import epoch_line
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,11 @@ def offline_ultralytics(settings_dir: str | Path):
         if not (user_config_dir / name).exists():
             shutil.copyfile(dejavu, user_config_dir / name)
     import ultralytics
+    import ultralytics.utils.tqdm
     from ultralytics.utils import SETTINGS
+
+    # progress bars as plain final lines, without carriage-return redraws: the log stays readable
+    ultralytics.utils.tqdm.is_noninteractive_console = lambda: True
 
     SETTINGS.update(
         {
@@ -121,12 +128,15 @@ def train(
     device: str | int,
     seed: int,
     workers: int,
+    plots: bool = True,
     extra: dict | None = None,
+    progress: Callable[[str], None] | None = None,
+    name: str = "yolo",
 ) -> Path:
     """Train (or resume, or reuse a finished run with the same arguments); return the run folder.
 
     The run folder is `<work_dir>/runs/<hash of the arguments>`; a killed run resumes from its
-    `weights/last.pt` when called again with the same arguments.
+    `weights/last.pt` when called again with the same arguments. `progress` gets one line per epoch.
     """
     work = Path(work_dir).resolve()
     offline_ultralytics(work / "ultralytics")
@@ -143,7 +153,7 @@ def train(
         "seed": seed,
         "workers": workers,
         "deterministic": True,
-        "plots": False,
+        "plots": plots,
         "exist_ok": True,
         "verbose": True,
         **(extra or {}),
@@ -158,12 +168,45 @@ def train(
     if last.exists():
         saved = forget_unsaved_epochs(run_dir)
         log.info("resuming run %s from %s after %d of %d epochs", key, last, saved, epochs)
-        YOLO(str(last)).train(resume=True, device=resolved_device, workers=workers)
+        detector = YOLO(str(last))
+        detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
+        detector.train(resume=True, device=resolved_device, workers=workers)
     else:
         log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
-        YOLO(model).train(project=str(work / "runs"), name=key, **args)
+        detector = YOLO(model)
+        detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
+        detector.train(project=str(work / "runs"), name=key, **args)
     (run_dir / "finished").write_text(str(completed_epochs(run_dir)))
     return run_dir
+
+
+def epoch_reporter(name: str, write: Callable[[str], None]) -> Callable[[object], None]:
+    """An ultralytics `on_fit_epoch_end` callback writing one line per epoch: losses, validation
+    mAP50, seconds per epoch (over the epochs of this process, so a resume does not skew it), ETA."""
+    started = time.monotonic()
+    first_epoch: list[int] = []
+
+    def on_fit_epoch_end(trainer) -> None:
+        epoch = int(trainer.epoch) + 1
+        if epoch > int(trainer.epochs):
+            return  # ultralytics' final evaluation of best.pt, logged as one epoch past the end
+        first_epoch[:] = first_epoch or [epoch]
+        per_epoch = (time.monotonic() - started) / (epoch - first_epoch[0] + 1)
+        losses = trainer.tloss if isinstance(trainer.tloss, dict) else {}
+        metrics = trainer.metrics or {}
+        map50 = metrics.get("metrics/mAP50(B)")
+        write(
+            epoch_line(
+                name,
+                epoch,
+                int(trainer.epochs),
+                {key: float(value) for key, value in losses.items()},
+                None if map50 is None else float(map50),
+                per_epoch,
+            )
+        )
+
+    return on_fit_epoch_end
 
 
 def environment() -> dict:
@@ -180,10 +223,20 @@ def environment() -> dict:
     }
 
 
+PLOT_SUFFIXES = (".png", ".jpg")
+
+
 def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
-    """Copy the run's weights and metrics to the rule's outputs and save the arguments beside them."""
-    shutil.copyfile(run_dir / "weights" / "best.pt", out["best"])
-    shutil.copyfile(run_dir / "weights" / "last.pt", out["last"])
+    """The run's weights (hard links: one copy on disk), metrics and ultralytics' figures as the
+    rule's outputs, and the arguments beside them."""
+    _link_or_copy(run_dir / "weights" / "best.pt", Path(out["best"]))
+    _link_or_copy(run_dir / "weights" / "last.pt", Path(out["last"]))
+    if "plots" in out:
+        plots = Path(out["plots"])
+        plots.mkdir(parents=True, exist_ok=True)
+        for figure in sorted(run_dir.iterdir()):
+            if figure.suffix in PLOT_SUFFIXES:
+                shutil.copyfile(figure, plots / figure.name)
     results = pd.read_csv(run_dir / "results.csv")
     results.columns = [c.strip() for c in results.columns]
     results.to_csv(out["results"], index=False)
@@ -191,6 +244,14 @@ def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
         json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str)
         + "\n"
     )
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copyfile(source, target)
 
 
 def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:

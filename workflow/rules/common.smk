@@ -201,6 +201,12 @@ def model_argument(wildcards, input):
     return input.model if input.model else config["train"]["model"]
 
 
+def run_label(wildcards):
+    """How a training names itself on the console: the detector, and its fold if it has one."""
+    fold = dict(wildcards.items()).get("fold")
+    return f"{config['train']['name']}-{fold}" if fold else config["train"]["name"]
+
+
 def static_rule_params():
     """Each rule's named params (those known at parse time) for the provenance record."""
     named = {}

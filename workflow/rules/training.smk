@@ -17,6 +17,12 @@ rule train:
         results=f"{TRAIN_DIR}/results.csv",
         args=f"{TRAIN_DIR}/train_args.json",
         curves=report(f"{TRAIN_DIR}/training_curves.png", category="Training", caption="../report/training_curves.rst"),
+        plots=report(
+            directory(f"{TRAIN_DIR}/plots"),
+            patterns=["{name}.png"],
+            category="Training",
+            caption="../report/ultralytics_plots.rst",
+        ),
     log:
         out(f"logs/train/{TRAIN['name']}.log"),
     benchmark:
@@ -37,7 +43,9 @@ rule train:
         device=TRAIN["device"],
         seed=TRAIN["seed"],
         workers=TRAIN["workers"],
+        plots=TRAIN["plots"],
         extra=TRAIN["extra"],
+        name=run_label,
     script:
         "../scripts/train.py"
 
@@ -82,6 +90,7 @@ use rule train as train_fold with:
         results=out(f"folds/{{fold}}/train/{TRAIN['name']}/results.csv"),
         args=out(f"folds/{{fold}}/train/{TRAIN['name']}/train_args.json"),
         curves=out(f"folds/{{fold}}/train/{TRAIN['name']}/training_curves.png"),
+        plots=directory(out(f"folds/{{fold}}/train/{TRAIN['name']}/plots")),
     log:
         out(f"logs/train/{TRAIN['name']}-{{fold}}.log"),
     benchmark:

@@ -1,5 +1,5 @@
 from sospine.boxes import compare_boxes, derive_boxes
-from sospine.tables import read_annotations, write_csv
+from sospine.tables import read_annotations, readable, write_csv
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
@@ -13,7 +13,7 @@ if snakemake.input.published:
     published = read_annotations(snakemake.input.published)
 if derived is not None and published is not None:
     comparison = compare_boxes(derived, published)
-    comparison.to_csv(out.comparison, index=False)
+    readable(comparison).to_csv(out.comparison, index=False)
     log.info("derived vs published:\n%s", comparison.to_string(index=False))
 chosen = published if snakemake.params.use == "published" else derived
 for column in ("x1", "y1", "x2", "y2"):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import analytics, plots
-from sospine.tables import read_annotations, read_detections, split_frame_names
+from sospine.tables import read_annotations, read_detections, readable, split_frame_names
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
@@ -45,7 +45,7 @@ metrics = [
     if s != analytics.GROUND_TRUTH
 ]
 columns = ["source", "trial", "tool", "tp", "fp", "fn", "precision", "recall", "f1"]
-(pd.concat(metrics)[columns] if metrics else pd.DataFrame(columns=columns)).to_csv(
+readable(pd.concat(metrics)[columns] if metrics else pd.DataFrame(columns=columns)).to_csv(
     snakemake.output.metrics, index=False
 )
 figures = Path(snakemake.output.figures)
