@@ -78,6 +78,7 @@ class StandIn:
                         "size": len(stand_in.files[n]),
                         "download_url": f"http://127.0.0.1:{stand_in.port}/files/{n}",
                         "computed_md5": stand_in.md5_override.get(n, hashlib.md5(stand_in.files[n]).hexdigest()),
+                        "supplied_md5": "",
                         **stand_in.file_extra.get(n, {}),
                     }
                     for n in stand_in.articles[article_id]
@@ -100,16 +101,31 @@ class StandIn:
                 fault = stand_in.faults.get(name, []).pop(0) if stand_in.faults.get(name) else None
                 if fault == "500":
                     return self.send_error(500)
+                if fault == "429":
+                    self.send_response(429)
+                    self.send_header("Retry-After", "1")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault and fault.startswith("redirect:"):  # e.g. a download URL that now points elsewhere
+                    self.send_response(302)
+                    self.send_header("Location", f"/files/{fault.split(':', 1)[1]}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                etag = f'"{hashlib.md5(data).hexdigest()}"'
+                ranged = self.headers.get("Range") and self.headers.get("If-Range") in (None, etag)
                 if fault == "stall":
                     time.sleep(3)
                     return
                 start = 0
-                if self.headers.get("Range"):
+                if ranged:  # a changed file (If-Range no longer matches) is sent whole, as RFC 9110 says
                     start = int(self.headers["Range"].split("=")[1].split("-")[0])
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 else:
                     self.send_response(200)
+                self.send_header("ETag", etag)
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 body = data[start:]

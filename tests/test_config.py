@@ -71,3 +71,41 @@ def test_default_records_are_one_list():
     default = schema["properties"]["data"]["properties"]["figshare"]["properties"]["records"]["default"]
     assert shipped == default == constants.FIGSHARE_RECORDS
     assert all(doi.endswith(".v1") for doi in shipped.values())  # the versions the paper cites
+
+
+def test_train_extra_from_the_command_line_gets_numbers():
+    from snakemake.cli import parse_config
+
+    from sospine.config import coerce, load_yaml
+
+    from .conftest import ROOT
+
+    schema = load_yaml(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    given = parse_config(["train={extra: {patience: 20, mosaic: 0.5, cos_lr: true, optimizer: SGD}}"])
+    assert given["train"]["extra"]["patience"] == "20"  # what Snakemake hands over
+    extra = coerce(given, schema)["train"]["extra"]
+    assert extra == {"patience": 20, "mosaic": 0.5, "cos_lr": True, "optimizer": "SGD"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"project": "x"}, "train.extra.project': set by the workflow"),
+        ({"data": "x.yaml"}, "train.extra.data': set by the workflow"),
+        ({"epochs": 3}, "use train.epochs instead"),
+    ],
+)
+def test_reserved_training_keys_are_refused(extra, message):
+    from sospine.config import ConfigError, check, load_yaml
+
+    from .conftest import ROOT
+
+    schema = load_yaml(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    config = load_yaml(ROOT / "config" / "config.yaml")
+    config["train"]["extra"] = extra
+    with pytest.raises(ConfigError, match=message):
+        check(config, schema)
+    config["train"]["extra"] = {}
+    config["train"]["name"] = ".."
+    with pytest.raises(ConfigError, match="train.name"):
+        check(config, schema)

@@ -139,3 +139,36 @@ def test_hostile_archive(synthetic, tmp_path):
         export_yolo(hostile, boxes, present, out, max_side=160)
     assert not (tmp_path / "escape.jpeg").exists() and not list(tmp_path.parent.glob("escape*"))
     assert all(p.resolve().is_relative_to(out.resolve()) for p in out.rglob("*"))
+
+
+def test_unknown_test_trials_are_named_not_dropped():
+    from sospine.split import SplitError, assign_trials
+
+    with pytest.raises(SplitError, match=r"\['S9A9'\] is not among the annotated trials"):
+        assign_trials(
+            ["S1A2", "S4A1", "Clip0"],
+            method="paper",
+            test_trials=["S4A1", "S9A9"],
+            val_trials=0,
+            test_fraction=0,
+            seed=0,
+        )
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "not_a_zip"])
+def test_broken_archives_are_named(synthetic, tmp_path, kind):
+    boxes, frames = _frames_of(synthetic)
+    broken = tmp_path / "frames.zip"
+    data = synthetic[constants.FRAMES_ZIP].read_bytes()
+    broken.write_bytes({"truncated": data[: len(data) // 2], "empty": b"", "not_a_zip": b"<html>nope</html>"}[kind])
+    with pytest.raises(ExportError, match=f"{broken}: not a readable zip archive"):
+        export_yolo(broken, boxes, frames, tmp_path / "out", max_side=160)
+
+
+def test_an_entry_far_larger_than_a_frame_is_refused(synthetic, tmp_path, monkeypatch):
+    import sospine.export
+
+    monkeypatch.setattr(sospine.export, "MAX_FRAME_BYTES", 1000)  # the synthetic frames are larger
+    boxes, frames = _frames_of(synthetic)
+    with pytest.raises(ExportError, match="far larger than a frame can be"):
+        export_yolo(synthetic[constants.FRAMES_ZIP], boxes, frames, tmp_path / "out", max_side=160)

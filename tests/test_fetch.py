@@ -144,3 +144,34 @@ def test_verified_bytes_survive_in_the_cache(server, tmp_path):
 def test_a_record_without_the_wanted_file_names_what_it_has(server, tmp_path):
     with pytest.raises(FetchError, match="no file 'frames.zip' \\(it has: sospine_bbox.csv\\)"):
         fetch_record("frames", RECORDS["bbox"], tmp_path, client(server), wanted="frames.zip")
+
+
+def test_429_waits_as_long_as_the_server_asks(server, tmp_path):
+    server.faults["sospine_bbox.csv"] = ["429"]
+    started = time.monotonic()
+    fetch_records({"bbox": RECORDS["bbox"]}, tmp_path, client(server, retries=2))
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1, beyond the 0.01 s backoff
+    assert (tmp_path / "sospine_bbox.csv").read_bytes() == PAYLOAD
+
+
+def test_a_resume_never_splices_another_file(server, tmp_path):
+    """Cut off half way, then the URL redirects to another file of the same size and the article
+    lists no md5: the result is never half of one file and half of the other."""
+    other = bytes(reversed(PAYLOAD))
+    server.files["other.bin"] = other
+    server.md5_override["sospine_bbox.csv"] = ""  # no md5 to catch it at the end
+    server.faults["sospine_bbox.csv"] = ["truncate", "redirect:other.bin"]
+    fetch_records({"bbox": RECORDS["bbox"]}, tmp_path, client(server))
+    data = (tmp_path / "sospine_bbox.csv").read_bytes()
+    assert data in (PAYLOAD, other), "spliced"
+    assert not list(tmp_path.glob("*.part*"))
+
+
+def test_a_persistent_redirect_to_another_file_says_so(server, tmp_path):
+    server.files["small.bin"] = b"not the bbox file"
+    server.faults["sospine_bbox.csv"] = ["redirect:small.bin"] * 10
+    with pytest.raises(FetchError) as error:
+        fetch_records({"bbox": RECORDS["bbox"]}, tmp_path, client(server, retries=1))
+    message = str(error.value)
+    assert "served from" in message and "small.bin" in message and "cut off" not in message
+    assert not list(tmp_path.glob("*.part*"))  # no foreign bytes left behind

@@ -21,7 +21,7 @@ from sospine.train import TrainingError, resolve_device, to_original_pixels
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # real trainings
 MODEL = str(ROOT / "resources" / "models" / "yolo11t-sospine.yaml")
 
 
@@ -151,3 +151,30 @@ def test_resume_forgets_epochs_whose_checkpoint_was_not_written(tmp_path):
     pd.DataFrame({"epoch": [1, 2, 3], "time": [1.0, 2.0, 3.0]}).to_csv(tmp_path / "results.csv", index=False)
     assert forget_unsaved_epochs(tmp_path) == 2
     assert pd.read_csv(tmp_path / "results.csv")["epoch"].tolist() == [1, 2]
+
+
+def test_one_trainer_per_run_folder(tmp_path):
+    """A second trainer on the same run folder is refused while the first lives; a dead one's lock
+    is taken over."""
+    import socket
+
+    from sospine.train import LOCK_NAME, TrainingError, run_folder_lock
+
+    run_dir = tmp_path / "runs" / "abc"
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run_dir.mkdir(parents=True)
+        (run_dir / LOCK_NAME).write_text(f"{socket.gethostname()} {owner.pid}\n")
+        with (
+            pytest.raises(TrainingError, match=f"in use by another training \\(pid {owner.pid}"),
+            run_folder_lock(run_dir),
+        ):
+            pass
+    finally:
+        owner.kill()
+        owner.wait()
+    with run_folder_lock(run_dir):  # the owner is gone: its lock is stale
+        assert (run_dir / LOCK_NAME).read_text().split() == [socket.gethostname(), str(os.getpid())]
+        with pytest.raises(TrainingError, match="in use"), run_folder_lock(run_dir):
+            pass
+    assert not (run_dir / LOCK_NAME).exists()

@@ -178,3 +178,59 @@ def test_half_filled_rows_name_their_empty_columns(tmp_path):
         (4, "label", "empty_frame_row_all_empty", "error"),
         (5, "y1", "empty_frame_row_all_empty", "error"),
     }
+
+
+def test_what_passes_validation_is_what_downstream_reads(tmp_path):
+    """Validation strips what it checks; the kept rows must be those stripped values."""
+    bbox = write(
+        tmp_path,
+        "sospine_bbox.csv",
+        "\n".join(
+            [HEADER, "S1A2_frame_00000001.jpeg,10,10,50,50,durotomy ", " S1A2_frame_00000002.jpeg , 1,2,3,4, grasper"]
+        ),
+    )
+    outcomes = write(
+        tmp_path,
+        "sospine_outcomes.csv",
+        "Trial ID,Length,Postgraduate year,Prior experience with MISS,Number prior cases,Time for repair,"
+        "Leak At 40mmHg,Total Frames at 1 FPS\nS1A2,0:10:00,3,N,0,600, N ,600",
+    )
+    report, files = validate({"bbox": bbox, "outcomes": outcomes})
+    assert report[report["severity"] == "error"].empty
+    kept, _ = split_rows(files["bbox"])
+    assert kept["label"].tolist() == ["durotomy", "grasper"]
+    assert kept["trial_frame"].tolist() == ["S1A2_frame_00000001.jpeg", "S1A2_frame_00000002.jpeg"]
+    assert split_rows(files["outcomes"])[0]["Leak At 40mmHg"].tolist() == ["N"]
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e300", "nan "])
+def test_non_finite_coordinates_are_errors(tmp_path, value):
+    bbox = write(tmp_path, "sospine_bbox.csv", "\n".join([HEADER, f"S1A2_frame_00000001.jpeg,10,10,{value},50,needle"]))
+    report, _ = validate({"bbox": bbox})
+    errors = report[report["severity"] == "error"]
+    assert not errors.empty and set(errors["line"].astype(int)) == {2}, report
+
+
+def test_an_over_long_field_is_one_bad_row_not_the_end_of_the_file(tmp_path):
+    rows = [f"S1A2_frame_{i:08d}.jpeg,10,10,50,50,grasper" for i in range(1, 212)]
+    rows[4] = "S1A2_frame_00000005.jpeg,10,10,50,50," + "x" * 200_000  # line 6
+    bbox = write(tmp_path, "sospine_bbox.csv", "\n".join([HEADER, *rows]))
+    report, files = validate({"bbox": bbox})
+    kept, quarantined = split_rows(files["bbox"])
+    assert len(kept) + len(quarantined) == 211 and len(quarantined) == 1
+    assert set(report.loc[report["severity"] == "error", "line"].astype(int)) == {6}
+
+
+def test_unreadable_rest_of_file_stops_even_in_quarantine_mode():
+    from sospine.validation import gate_message
+
+    report = pd.DataFrame(
+        [{"file": "b.csv", "line": "7", "column": "", "check": "csv_syntax", "value": "x", "severity": "error"}]
+    )
+    assert "cannot be quarantined" in gate_message(report, "report.csv", "quarantine")
+
+
+def test_utf16_is_named_as_such(tmp_path):
+    bbox = write(tmp_path, "sospine_bbox.csv", HEADER + "\n", encoding="utf-16")
+    report, _ = validate({"bbox": bbox})
+    assert "UTF-16" in report["value"].iat[0]

@@ -272,3 +272,37 @@ def test_mirror_files_are_never_touched(workdir, tmp_path):
     forced = run(workdir, "--configfile", config, "--forceall")  # every job of the DAG again, the mirror's too
     assert "mirror" in forced.stdout + forced.stderr
     assert state() == before
+
+
+def test_an_empty_mapping_on_the_command_line_removes_the_default_phases(workdir, tmp_path):
+    from sospine.synth import SynthSpec, generate
+
+    mirror = tmp_path / "mirror"
+    generate(SynthSpec(seed=4, trials=4, frames_per_trial=10, width=192, height=108), mirror)
+    (mirror / "frames.zip").unlink()  # no training needed: phases from ground truth only
+    config = tiny_config(workdir, data={"source": "mirror", "mirror_dir": str(mirror)})
+    run(workdir, "results/phases/segments.csv", "--configfile", config)
+    assert len(pd.read_csv(workdir / "results" / "phases" / "segments.csv")) > 0
+    run(workdir, "results/phases/segments.csv", "--configfile", config, "--config", "analytics={phases: {}}")
+    assert pd.read_csv(workdir / "results" / "phases" / "segments.csv").empty
+
+
+def test_results_whose_inputs_lost_their_record_are_never_reported(workdir):
+    """After a failed or interrupted retrain, an input can be on disk without Snakemake's record of
+    how it was made (provenance showed `best.pt: null`): provenance refuses instead of reporting."""
+    import base64
+
+    config = tiny_config(workdir)
+    run(workdir, "--configfile", config)
+    metadata = workdir / ".snakemake" / "metadata"
+    for entry in metadata.iterdir():
+        name = base64.b64decode(entry.name.replace("@", "/") + "=" * (-len(entry.name) % 4)).decode()
+        if name == "results/train/yolo/best.pt":
+            entry.unlink()
+    refused = run(workdir, "--configfile", config, "--forcerun", "provenance", check=False)
+    assert refused.returncode != 0
+    assert "stale results: results/train/yolo/best.pt has no record of how it was made" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    run(workdir, "--configfile", config, "--forcerun", "train")  # what the message asks for
+    provenance = json.loads((workdir / "results" / "provenance.json").read_text())
+    assert provenance["artifacts"]["results/train/yolo/best.pt"]["rule"] == "train"

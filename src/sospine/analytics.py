@@ -125,7 +125,7 @@ def segments(activity: pd.DataFrame) -> pd.DataFrame:
 
     Frames are consecutive when their numbers differ by one (1 fps).
     """
-    active = activity[activity["active"]].sort_values(["source", "trial", "phase", "frame"])
+    active = activity[activity["active"].astype(bool)].sort_values(["source", "trial", "phase", "frame"])
     if active.empty:
         return pd.DataFrame(columns=["trial", "source", "phase", "start_frame", "end_frame"])
     key = ["source", "trial", "phase"]

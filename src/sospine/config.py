@@ -22,10 +22,15 @@ def load_yaml(path: str | Path) -> Any:
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
-    """`override` on top of `base`, merging nested mappings instead of replacing them."""
+    """`override` on top of `base`, merging nested mappings instead of replacing them; an empty
+    mapping replaces (`analytics: {phases: {}}` means no phases).
+
+    >>> deep_merge({"a": {"x": 1, "y": 2}, "b": {"z": 3}}, {"a": {"y": 5}, "b": {}})
+    {'a': {'x': 1, 'y': 5}, 'b': {}}
+    """
     merged = dict(copy.deepcopy(base))
     for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if isinstance(value, Mapping) and value and isinstance(merged.get(key), Mapping):
             merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
@@ -65,6 +70,13 @@ def coerce(value: Any, schema: Mapping, root: Mapping | None = None) -> Any:
         }
     if isinstance(value, list) and "array" in types and isinstance(schema.get("items"), Mapping):
         return [coerce(item, schema["items"], root) for item in value]
+    if isinstance(value, str) and not types and not schema.get("enum"):
+        # a free-form value (train.extra's): Snakemake's --config hands nested scalars over as
+        # strings, so `{patience: 20}` arrives as "20"; read it as YAML would
+        try:
+            return yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            return value
     return value
 
 
@@ -103,12 +115,25 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     return f"config key '{path}': {error.message}"
 
 
+# Training arguments the workflow sets itself; in train.extra they would clash with those
+RESERVED_TRAIN_KEYS = ("data", "project", "name", "model", "resume", "exist_ok")
+TRAIN_SETTINGS = ("epochs", "imgsz", "batch", "device", "seed", "workers", "plots")
+
+
 def check(config: Mapping, schema: Mapping) -> None:
     """Raise ConfigError naming every offending key (sorted, one per line)."""
     validator_class = jsonschema.validators.validator_for(schema)
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        raise ConfigError("; ".join(describe_error(error) for error in errors))
+    messages = [describe_error(error) for error in errors]
+    extra = (config.get("train") or {}).get("extra") or {}
+    if isinstance(extra, Mapping):
+        for key in sorted(extra):
+            if key in RESERVED_TRAIN_KEYS:
+                messages.append(f"config key 'train.extra.{key}': set by the workflow itself, not allowed here")
+            elif key in TRAIN_SETTINGS:
+                messages.append(f"config key 'train.extra.{key}': use train.{key} instead")
+    if messages:
+        raise ConfigError("; ".join(messages))
 
 
 def data_source_conflict(stamp_path: str | Path, identity: Mapping[str, str]) -> str | None:

@@ -48,10 +48,16 @@ class ArchiveIndex:
     entries: dict[str, str]  # frame file name -> archive entry name
     refused: list[str]  # zip-slip entries (absolute paths, ..)
     skipped: list[str]  # non-JPEG entries
+    oversized: list[str]  # JPEG entries far larger than a frame can be
+
+
+# A 1920x1080 JPEG frame is well under 2 MB; an entry above this is no frame (and would be read
+# into memory whole by every export worker).
+MAX_FRAME_BYTES = 64 << 20
 
 
 def index_archive(archive: zipfile.ZipFile) -> ArchiveIndex:
-    entries, refused, skipped = {}, [], []
+    entries, refused, skipped, oversized = {}, [], [], []
     for info in archive.infolist():
         name = info.filename
         if info.is_dir():
@@ -63,8 +69,11 @@ def index_archive(archive: zipfile.ZipFile) -> ArchiveIndex:
         if path.suffix.lower() not in (".jpeg", ".jpg"):
             skipped.append(name)
             continue
+        if info.file_size > MAX_FRAME_BYTES:
+            oversized.append(f"{name} ({info.file_size} bytes)")
+            continue
         entries[path.name] = name
-    return ArchiveIndex(entries, refused, skipped)
+    return ArchiveIndex(entries, refused, skipped, oversized)
 
 
 def target_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -140,8 +149,16 @@ def export_yolo(
     all_classes = labelled["label"].map({label: i for i, label in enumerate(BOX_LABELS)}).to_numpy(int)
     all_xyxy = labelled[["x1", "y1", "x2", "y2"]].to_numpy(float)
     no_rows = np.array([], dtype=int)
-    with zipfile.ZipFile(frames_zip) as archive:
-        index = index_archive(archive)
+    try:
+        with zipfile.ZipFile(frames_zip) as archive:
+            index = index_archive(archive)
+    except (zipfile.BadZipFile, OSError) as error:  # truncated, empty, not a zip at all
+        raise ExportError(f"{frames_zip}: not a readable zip archive ({error})") from None
+    if index.oversized:
+        raise ExportError(
+            f"{frames_zip}: {len(index.oversized)} entries are far larger than a frame can be "
+            f"(over {MAX_FRAME_BYTES >> 20} MB): {', '.join(index.oversized[:5])}"
+        )
     for name in index.refused:
         log.warning("refusing unsafe archive entry %r (absolute path or '..')", name)
     for name in index.skipped:

@@ -38,7 +38,42 @@ class FetchError(RuntimeError):
 
 
 class _TransientError(Exception):
-    """A failure worth retrying (connection reset, 5xx, truncated body, stall)."""
+    """A failure worth retrying (connection reset, 5xx, 429, truncated body, stall)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+MAX_RETRY_AFTER_S = 600.0
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A `Retry-After` header (seconds or an HTTP date) in seconds from now, capped.
+
+    >>> retry_after_seconds("12"), retry_after_seconds(None), retry_after_seconds("soon")
+    (12.0, None, None)
+    """
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            from email.utils import parsedate_to_datetime
+
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _throttled(response: requests.Response) -> _TransientError | None:
+    if response.status_code == 429:
+        return _TransientError("HTTP 429 (too many requests)", retry_after_seconds(response.headers.get("Retry-After")))
+    if response.status_code >= 500:
+        return _TransientError(f"HTTP {response.status_code}", retry_after_seconds(response.headers.get("Retry-After")))
+    return None
 
 
 @dataclass(frozen=True)
@@ -127,6 +162,8 @@ class FigshareClient:
                     raise _unreachable(url, failure) from None
                 raise FetchError(f"{what}: giving up after {self.retries + 1} attempts: {failure}")
             delay = self.backoff_s * 2**attempt
+            if getattr(failure, "retry_after_s", None) is not None:  # the server said how long to wait
+                delay = max(delay, failure.retry_after_s)
             self.log(f"{what}: {failure}; retrying in {delay:.1f}s ({attempt + 1}/{self.retries})")
             time.sleep(delay)
         raise AssertionError("unreachable")
@@ -137,8 +174,8 @@ class FigshareClient:
 
         def once() -> dict:
             response = self.session.get(url, timeout=self.timeout_s)
-            if response.status_code >= 500:
-                raise _TransientError(f"HTTP {response.status_code}")
+            if throttled := _throttled(response):
+                raise throttled
             if response.status_code == 404:
                 raise FetchError(f"FigShare has no article for {doi} ({url} answered 404)")
             if response.status_code != 200:
@@ -151,27 +188,46 @@ class FigshareClient:
         return self._with_retries(f"article {doi}", url, once)  # type: ignore[return-value]
 
     def download(self, url: str, target: Path, size: int | None, md5: str | None) -> str:
-        """Download `url` to `target` via `target.part`; return the verified md5."""
+        """Download `url` to `target` via `target.part`; return the verified md5.
+
+        A resume sends `If-Range` with the validator (ETag or Last-Modified) of the bytes already
+        there and checks `Content-Range`, so bytes of another resource (a changed file, a redirect
+        elsewhere) are never appended: the download starts over instead.
+        """
         part = target.with_name(target.name + ".part")
-        md5_failures = 0
+        meta = part.with_name(part.name + ".json")  # where the part's bytes came from
+        mismatches = 0
+
+        def discard() -> None:
+            part.unlink(missing_ok=True)
+            meta.unlink(missing_ok=True)
 
         def once() -> str:
-            nonlocal md5_failures
+            nonlocal mismatches
+            known = json.loads(meta.read_text()) if meta.is_file() and part.is_file() else {}
             have = part.stat().st_size if part.exists() else 0
-            if size is not None and have > size:
-                part.unlink()
-                have = 0
-            headers = {"Range": f"bytes={have}-"} if have else {}
+            if (size is not None and have > size) or (have and not known):
+                discard()  # bytes of unknown origin are never resumed
+                have, known = 0, {}
+            headers = _resume_headers(have, known.get("validator"))
             with self.session.get(url, stream=True, timeout=self.timeout_s, headers=headers) as response:
-                if response.status_code >= 500:
-                    raise _TransientError(f"HTTP {response.status_code}")
+                served = f" (served from {response.url})" if response.url != url else ""
+                if throttled := _throttled(response):
+                    raise throttled
                 if response.status_code == 416 and size is not None and have == size:
-                    pass  # the part is already complete
+                    complete = True  # the part is already whole
                 elif response.status_code not in (200, 206):
-                    raise FetchError(f"{target.name}: {url} answered HTTP {response.status_code}")
+                    raise FetchError(f"{target.name}: {url} answered HTTP {response.status_code}{served}")
                 else:
-                    mode = "ab" if response.status_code == 206 else "wb"
-                    start = have if response.status_code == 206 else 0
+                    validator = response.headers.get("ETag") or response.headers.get("Last-Modified") or ""
+                    if response.status_code == 206:
+                        start = have
+                        if not _same_resource(response.headers.get("Content-Range"), validator, have, size, known):
+                            discard()
+                            raise _TransientError(f"{target.name}: resumed bytes of another resource{served}")
+                    else:
+                        start = 0
+                        meta.write_text(json.dumps({"validator": validator, "url": response.url}))
                     if start:
                         self.log(f"{target.name}: resuming at byte {start}")
                     quiet = (size or 0) < 4 * CHUNK
@@ -182,19 +238,19 @@ class FigshareClient:
                         write=(lambda _: None) if quiet else self.progress,
                         initial=start,
                     )
-                    with open(part, mode) as handle:
-                        for block in response.iter_content(64 * 1024):  # small blocks: a cut keeps most bytes
-                            handle.write(block)
-                            counter.update(len(block))
+                    complete = _write_body(response, part, start, counter)
             got = part.stat().st_size
-            if size is not None and got < size:
+            if size is not None and got < size and not complete:
                 raise _TransientError(f"{target.name}: body cut off at {got} of {size} bytes")
             actual = md5sum(part)
             if (size is not None and got != size) or (md5 and actual != md5):
-                part.unlink()
-                md5_failures += 1
-                message = f"{target.name}: md5 mismatch, expected {md5}, got {actual} ({got} bytes, expected {size})"
-                if md5_failures > self.retries:
+                discard()
+                mismatches += 1
+                message = (
+                    f"{target.name}: md5 mismatch, expected {md5}, got {actual} ({got} bytes, FigShare lists "
+                    f"{size}){served}"
+                )
+                if mismatches > self.retries:
                     raise FetchError(message)
                 raise _TransientError(message)
             return actual
@@ -202,11 +258,52 @@ class FigshareClient:
         try:
             verified = self._with_retries(f"download {target.name}", url, once)
         except FetchError:
-            if md5_failures:
-                part.unlink(missing_ok=True)  # never keep bytes known to be wrong
+            if mismatches:
+                discard()  # never keep bytes known to be wrong
             raise
         part.replace(target)
+        meta.unlink(missing_ok=True)
         return verified  # type: ignore[return-value]
+
+
+def _resume_headers(have: int, validator: str | None) -> dict[str, str]:
+    """Ask for the rest of a file, and (If-Range) for all of it should it have changed since."""
+    if not have:
+        return {}
+    return {"Range": f"bytes={have}-", **({"If-Range": validator} if validator else {})}
+
+
+def _same_resource(content_range: str | None, validator: str, have: int, size: int | None, known: dict) -> bool:
+    """Whether a 206 answer continues the bytes already there: it starts where they end, its total
+    is FigShare's size, and its validator is the one those bytes came with."""
+    start, total = _content_range(content_range)
+    if start != have or (size is not None and total is not None and total != size):
+        return False
+    return not (known.get("validator") and validator and validator != known["validator"])
+
+
+def _write_body(response: requests.Response, part: Path, start: int, counter: Progress) -> bool:
+    """Append (or, from byte 0, write) the body to `part`; whether all announced bytes came."""
+    announced = response.headers.get("Content-Length")
+    received = 0
+    with open(part, "ab" if start else "wb") as handle:
+        for block in response.iter_content(64 * 1024):  # small blocks: a cut keeps most bytes
+            handle.write(block)
+            received += len(block)
+            counter.update(len(block))
+    return announced is None or received >= int(announced)
+
+
+def _content_range(header: str | None) -> tuple[int | None, int | None]:
+    """`bytes 100-199/1000` -> (100, 1000); what is missing is None.
+
+    >>> _content_range("bytes 100-199/1000"), _content_range("bytes 5-9/*"), _content_range(None)
+    ((100, 1000), (5, None), (None, None))
+    """
+    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", header or "")
+    if not match:
+        return None, None
+    return int(match[1]), None if match[2] == "*" else int(match[2])
 
 
 def fetch_record(

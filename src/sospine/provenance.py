@@ -81,8 +81,39 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def build(targets: list[str], workdir: Path, repo: Path, manifest_path: Path, config: dict) -> dict:
-    """Provenance of `targets` and, transitively, of everything they were made from."""
+class StaleResultsError(RuntimeError):
+    """An artifact made from inputs that are gone or were remade after it: not to be reported."""
+
+
+def stale_artifacts(artifacts: dict[str, dict], records: dict[str, dict], made_under: str | None = None) -> list[str]:
+    """Why artifacts cannot be trusted: an input recorded for it no longer exists, was remade after
+    it (an interrupted or failed rerun upstream left it behind), or is a file the workflow makes
+    (under `made_under`, not a published file) of which Snakemake has no record."""
+    problems = []
+    for path, entry in sorted(artifacts.items()):
+        record = records.get(path)
+        if record is None:
+            if made_under and path.startswith(made_under.rstrip("/") + "/") and "source" not in entry:
+                problems.append(f"{path} has no record of how it was made; rerun the rule that makes it")
+            continue
+        for item in record.get("input", []):
+            if entry["inputs"].get(item) is None:
+                problems.append(f"{path} was made from {item}, which no longer exists")
+                continue
+            made = (records.get(item) or {}).get("endtime")
+            if made and record.get("starttime") and made > record["starttime"]:
+                problems.append(
+                    f"{path} (rule {record.get('rule')}) is older than its input {item}, remade "
+                    f"{_time(made)}; rerun it: snakemake --forcerun {record.get('rule')}"
+                )
+    return problems
+
+
+def build(
+    targets: list[str], workdir: Path, repo: Path, manifest_path: Path, config: dict, made_under: str | None = None
+) -> dict:
+    """Provenance of `targets` and, transitively, of everything they were made from; refused
+    (StaleResultsError) when any of it is stale, see `stale_artifacts`."""
     records = snakemake_records(workdir)
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
     by_file = {str(Path(manifest_path.parent) / e["file"]): e for e in manifest}
@@ -118,9 +149,13 @@ def build(targets: list[str], workdir: Path, repo: Path, manifest_path: Path, co
             entry["source"] = {
                 k: by_file[path][k] for k in ("record", "doi", "article_id", "version", "url", "md5", "fetched_at")
             }
-        elif record is None:
+        elif record is None and not (made_under and path.startswith(made_under.rstrip("/") + "/")):
             entry["source"] = "outside the workflow (configured path)"
         artifacts[path] = entry
+    problems = stale_artifacts(artifacts, records, made_under)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise StaleResultsError("stale results: " + "; ".join(problems[:3]) + more)
     for path, entry in artifacts.items():
         entry["data_sources"] = sorted(_roots(path, artifacts))
     return {
@@ -149,7 +184,7 @@ def _roots(path: str, artifacts: dict[str, dict], seen: set[str] | None = None) 
         )
     roots: set[str] = set()
     for item in inputs:
-        if artifacts.get(item, {}).get("rule") in ("synthesize", "fetch_figshare", "mirror"):
+        if isinstance(artifacts.get(item, {}).get("source"), dict):  # a published file, in the manifest
             roots.add(f"{item} (md5 {artifacts[item]['md5']})")
         else:
             roots |= _roots(item, artifacts, seen)

@@ -39,9 +39,13 @@ def assign_trials(
         return pd.DataFrame({"trial": trials, "split": [split[t] for t in trials]})
 
     if method == "paper":
-        test = [t for t in test_trials if t in trials]
-        if not test:
-            raise SplitError(f"none of split.test_trials {test_trials} is among the annotated trials {trials}")
+        unknown = [t for t in test_trials if t not in trials]
+        if unknown:  # a typo must not shrink the test set silently
+            raise SplitError(
+                f"split.test_trials {unknown} {'is' if len(unknown) == 1 else 'are'} not among the annotated "
+                f"trials {trials}"
+            )
+        test = list(test_trials)
         return {"main": fold(test)}
     if method == "random":
         n_test = max(1, int(round(test_fraction * len(trials))))

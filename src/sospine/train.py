@@ -13,8 +13,10 @@ import logging
 import os
 import platform
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,52 @@ def forget_unsaved_epochs(run_dir: Path) -> int:
     return saved
 
 
+LOCK_NAME = "trainer.lock"
+
+
+@contextmanager
+def run_folder_lock(run_dir: Path) -> Iterator[None]:
+    """One trainer per run folder: a second one (a rerun while an orphaned training still runs, say
+    after Snakemake's parent was killed) would resume the same folder concurrently.
+
+    The lock file holds the owner's host and pid; a lock of a process that no longer runs on this
+    host is stale and taken over. A lock from another host cannot be checked from here: it is
+    refused, and the message names the file to delete once that training is known to be gone.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / LOCK_NAME
+    host = socket.gethostname()
+    while True:
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner_host, _, owner_pid = lock.read_text(encoding="utf-8").strip().partition(" ")
+            if owner_host == host and owner_pid.isdigit() and not _alive(int(owner_pid)):
+                lock.unlink(missing_ok=True)  # stale: its trainer is gone
+                continue
+            raise TrainingError(
+                f"{run_dir} is in use by another training (pid {owner_pid} on {owner_host}); stop it "
+                f"(kill {owner_pid}) or wait for it; if it is gone, delete {lock}"
+            ) from None
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(f"{host} {os.getpid()}\n")
+        break
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def train(
     dataset_yaml: str | Path,
     work_dir: str | Path,
@@ -160,23 +208,24 @@ def train(
     }
     key = run_key({k: v for k, v in args.items() if k != "device"})
     run_dir = work / "runs" / key
-    last = run_dir / "weights" / "last.pt"
-    done = completed_epochs(run_dir)
-    if (run_dir / "weights" / "best.pt").exists() and done >= epochs and (run_dir / "finished").exists():
-        log.info("run %s already finished %d epochs; reusing it", key, done)
-        return run_dir
-    if last.exists():
-        saved = forget_unsaved_epochs(run_dir)
-        log.info("resuming run %s from %s after %d of %d epochs", key, last, saved, epochs)
-        detector = YOLO(str(last))
-        detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
-        detector.train(resume=True, device=resolved_device, workers=workers)
-    else:
-        log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
-        detector = YOLO(model)
-        detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
-        detector.train(project=str(work / "runs"), name=key, **args)
-    (run_dir / "finished").write_text(str(completed_epochs(run_dir)))
+    with run_folder_lock(run_dir):
+        last = run_dir / "weights" / "last.pt"
+        done = completed_epochs(run_dir)
+        if (run_dir / "weights" / "best.pt").exists() and done >= epochs and (run_dir / "finished").exists():
+            log.info("run %s already finished %d epochs; reusing it", key, done)
+            return run_dir
+        if last.exists():
+            saved = forget_unsaved_epochs(run_dir)
+            log.info("resuming run %s from %s after %d of %d epochs", key, last, saved, epochs)
+            detector = YOLO(str(last))
+            detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
+            detector.train(resume=True, device=resolved_device, workers=workers)
+        else:
+            log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
+            detector = YOLO(model)
+            detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
+            detector.train(project=str(work / "runs"), name=key, **args)
+        (run_dir / "finished").write_text(str(completed_epochs(run_dir)))
     return run_dir
 
 

@@ -22,6 +22,9 @@ from pandera.typing import Series
 from . import constants
 
 REPORT_COLUMNS = ["file", "line", "column", "check", "value", "severity"]
+# A CSV that cannot be read to its end cannot be split into kept and quarantined rows: stop instead.
+FILE_LEVEL_CHECKS = {"csv_syntax", "csv_header", "readable", "not_empty", "text_file", "utf8", "has_rows"}
+csv.field_size_limit(2**31 - 1)  # an over-long field is a bad value of its row, not the end of the file
 # `info`: the published format's normal way of saying something (a frame with no tool), not a problem
 SEVERITIES = ("error", "warning", "info")
 
@@ -41,8 +44,18 @@ DET_FRAME = rf"^{constants.TRIAL_PATTERN}_frame_\d{{8}}\.(?:jpeg|jpg)$"
 COORDS = ["x1", "y1", "x2", "y2"]
 
 
+# Pixel coordinates beyond this are no frame's (the published frames are 1920x1080); a value like
+# 1e300 is finite but would overflow the integer pixels downstream.
+MAX_PIXEL = 100_000
+
+
 def _integral(series: pd.Series) -> pd.Series:
     return series.isna() | (series == series.round())
+
+
+def _plausible_pixel(series: pd.Series) -> pd.Series:
+    values = series.to_numpy(float)
+    return pd.Series(np.isnan(values) | (np.isfinite(values) & (np.abs(values) <= MAX_PIXEL)), index=series.index)
 
 
 def _ordered(df: pd.DataFrame, low: str, high: str) -> pd.Series:
@@ -63,6 +76,10 @@ class _Annotations(pa.DataFrameModel):
     x2: Series[float] = pa.Field(nullable=True, ge=0)
     y2: Series[float] = pa.Field(nullable=True, ge=0)
     label: Series[str] = pa.Field(nullable=True)
+
+    @pa.check("x1", "y1", "x2", "y2", name="finite_pixel")
+    def finite_pixel(cls, series: Series[float]) -> Series[bool]:
+        return _plausible_pixel(series)
 
     @pa.check("x1", "y1", "x2", "y2", name="integer_pixels")
     def integer_pixels(cls, series: Series[float]) -> Series[bool]:
@@ -267,6 +284,9 @@ def _read_text(checked: Checked) -> str | None:
         return None
     if not data.strip():
         checked.issue("", "", "not_empty", "empty file")
+        return None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        checked.issue("", "", "utf8", "UTF-16 text (byte-order mark); save the file as UTF-8")
         return None
     if b"\x00" in data[:8192]:
         checked.issue("", "", "text_file", "binary content (NUL bytes); not a CSV file")
@@ -482,7 +502,8 @@ def split_rows(checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame]:
     raw = checked.raw
     bad_lines = checked.error_lines()
     is_bad = raw["line"].isin(bad_lines) if not raw.empty else pd.Series(dtype=bool)
-    kept = raw[~is_bad].drop(columns="line") if not raw.empty else raw
+    # what passes on is what was checked: the values as validation read them, stripped of spaces
+    kept = raw[~is_bad].drop(columns="line").apply(lambda column: column.str.strip()) if not raw.empty else raw
     quarantined = raw[is_bad].assign(raw="") if not raw.empty else pd.DataFrame(columns=["line", *raw.columns, "raw"])
     unparsed = [i for i in checked.issues if i["check"] == "field_count"]
     if unparsed:
@@ -524,7 +545,7 @@ def write_validated(files: dict[str, Checked], kept_dir: Path | None, quarantine
 def gate_message(report: pd.DataFrame, report_path: str, on_error: str) -> str | None:
     """Why the workflow must stop after validation, or None. File-level errors always stop it."""
     errors = report[report["severity"] == "error"]
-    file_level = errors[errors["line"].isin(["", "1"])]
+    file_level = errors[errors["line"].astype(str).isin(["", "1"]) | errors["check"].isin(FILE_LEVEL_CHECKS)]
     if errors.empty or (on_error == "quarantine" and file_level.empty):
         return None
     shown = file_level if on_error == "quarantine" else errors

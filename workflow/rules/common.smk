@@ -30,7 +30,10 @@ _schema = load_yaml(SCHEMA_PATH)
 _file_config = load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
 for _path in workflow.overwrite_configfiles or []:
     _file_config = deep_merge(_file_config, load_yaml(_path))
-_coerced = deep_merge(_file_config, merge_overrides(config, _file_config, _schema))
+# the command line's --config as given: Snakemake's own merge into `config` cannot express that an
+# empty mapping replaces the default (`--config analytics='{phases: {}}'` means no phases)
+_command_line = dict(workflow.config_settings.config or {})
+_coerced = deep_merge(_file_config, merge_overrides(_command_line, _file_config, _schema))
 try:
     check(_coerced, _schema)
 except ConfigError as error:

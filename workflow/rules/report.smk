@@ -17,5 +17,6 @@ rule provenance:
         config=config,
         rule_params=static_rule_params(),
         repo=workflow.basedir,
+        output_dir=str(RESULTS),
     script:
         "../scripts/provenance.py"
