@@ -42,7 +42,7 @@ lint: $(VENV)/.installed-lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	@for config in $(CONFIGS); do \
 	  echo "snakemake --lint --configfile $$config"; \
-	  $(BIN)/snakemake --lint --configfile $$config --quiet all || exit 1; \
+	  $(BIN)/snakemake --lint --configfile $$config || exit 1; \
 	done
 
 # Rewrites the files the lint gate checks: run it before committing.

@@ -17,6 +17,6 @@ rule provenance:
         config=config,
         rule_params=static_rule_params(),
         repo=workflow.basedir,
-        output_dir=str(RESULTS),
+        output_dir=lambda wildcards, output: os.path.dirname(output[0]),  # provenance.json sits in it
     script:
         "../scripts/provenance.py"
