@@ -97,6 +97,23 @@ def reference_paper_ap(truth: pd.DataFrame, dets: pd.DataFrame, label: str, iou_
     return float(sum((recall[i] - recall[i - 1]) * precision[i] for i in range(1, len(recall))))
 
 
+def score_command(truth, detections, out, bootstrap: int = 1000) -> int:
+    """`sospine score` as a user types it; its exit status."""
+    return main(
+        [
+            "score",
+            "--truth",
+            str(truth),
+            "--detections",
+            str(detections),
+            "--out",
+            str(out),
+            "--bootstrap",
+            str(bootstrap),
+        ]
+    )
+
+
 @pytest.fixture(scope="module")
 def real(real_dir):
     truth = read_annotations(real_dir / "sospine_bbox.csv")
@@ -105,22 +122,7 @@ def real(real_dir):
 
 
 def test_published_baseline_reproduces_the_paper(real_dir, tmp_path):
-    assert (
-        main(
-            [
-                "score",
-                "--truth",
-                str(real_dir / "sospine_bbox.csv"),
-                "--detections",
-                str(real_dir / "sospine_detections_3.6_0.05.csv"),
-                "--out",
-                str(tmp_path),
-                "--bootstrap",
-                "50",
-            ]
-        )
-        == 0
-    )
+    assert score_command(real_dir / "sospine_bbox.csv", real_dir / "sospine_detections_3.6_0.05.csv", tmp_path, 50) == 0
     table = pd.read_csv(tmp_path / "ap_per_class.csv").set_index("label")
     for label, ap in PAPER_AP.items():
         assert round(table.loc[label, "ap_paper"], 3) == ap, label  # the paper's rules: exactly its figures
@@ -262,20 +264,7 @@ def test_empty_detections_give_zero_with_a_warning(real_dir, tmp_path):
 def test_bad_detections_exit_1_with_the_line(real_dir, tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("trial_frame,frame,x1,y1,x2,y2,score,label\nS4A1_frame_00000010.jpg,10,1,2,30,40,nan,grasper\n")
-    assert (
-        main(
-            [
-                "score",
-                "--truth",
-                str(real_dir / "sospine_bbox.csv"),
-                "--detections",
-                str(bad),
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 1
-    )
+    assert score_command(real_dir / "sospine_bbox.csv", bad, tmp_path / "o") == 1
     assert "bad.csv:2" in capsys.readouterr().err
 
 
