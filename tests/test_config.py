@@ -109,3 +109,22 @@ def test_reserved_training_keys_are_refused(extra, message):
     config["train"]["name"] = ".."
     with pytest.raises(ConfigError, match="train.name"):
         check(config, schema)
+
+
+def test_the_schema_documents_every_key_and_config_readme_shows_it():
+    from sospine import constants
+    from sospine.config import schema_table
+
+    schema = load_yaml(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    undocumented = []
+
+    def walk(node, prefix):
+        for key, sub in (node.get("properties") or {}).items():
+            if "description" not in sub or "default" not in sub:
+                undocumented.append(prefix + key)
+            walk(sub, f"{prefix}{key}.")
+
+    walk(schema, "")
+    assert undocumented == []
+    assert schema_table(schema) in (ROOT / "config" / "README.md").read_text(), "regenerate config/README.md"
+    assert tuple(schema["definitions"]["tool"]["enum"]) == tuple(constants.BOX_LABELS)

@@ -159,3 +159,32 @@ def data_source_conflict(stamp_path: str | Path, identity: Mapping[str, str]) ->
         f"this run uses {this_run}. Choose another folder with --config output_dir=<folder> "
         "(e.g. results/real), or move that folder away first"
     )
+
+
+def schema_table(schema: Mapping) -> str:
+    """Every configuration key with its default and description, as a Markdown table (the body of
+    config/README.md, so the documentation lives in one place: the schema)."""
+    rows = ["| key | default | what it does |", "| --- | --- | --- |"]
+
+    def walk(node: Mapping, prefix: str) -> None:
+        for key, sub in (node.get("properties") or {}).items():
+            path = f"{prefix}{key}"
+            default = sub.get("default")
+            shown = "" if isinstance(default, Mapping) and sub.get("properties") else f"`{json_text(default)}`"
+            description = " ".join(str(sub.get("description", "")).split()).replace("|", "\\\\|")
+            rows.append(f"| `{path}` | {shown} | {description} |")
+            walk(sub, path + ".")
+
+    walk(schema, "")
+    return "\n".join(rows) + "\n"
+
+
+def json_text(value: Any) -> str:
+    """A default as it is written in YAML, on one line.
+
+    >>> json_text({"a": [1, "x"]}), json_text(None)
+    ('{a: [1, x]}', '')
+    """
+    if value is None:
+        return ""
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
