@@ -172,3 +172,31 @@ def test_an_entry_far_larger_than_a_frame_is_refused(synthetic, tmp_path, monkey
     boxes, frames = _frames_of(synthetic)
     with pytest.raises(ExportError, match="far larger than a frame can be"):
         export_yolo(synthetic[constants.FRAMES_ZIP], boxes, frames, tmp_path / "out", max_side=160)
+
+
+@pytest.mark.parametrize("method", ["paper", "leave_one_surgeon_out"])
+def test_split_dataset_gives_folds_trials_and_the_main_frames(method):
+    from sospine.split import split_dataset
+
+    trials = ["Clip0", "S1A2", "S1A3", "S2A1", "S4A1"]
+    frames = pd.DataFrame(
+        [(constants.frame_name(t, i), t) for t in trials for i in range(1, 6)], columns=["trial_frame", "trial"]
+    )
+    settings = {"method": method, "test_trials": ["S4A1", "Clip0"], "val_trials": 1, "test_fraction": 0.2, "seed": 0}
+    settings |= {"validation": "trials", "val_frames": 0}
+    folds, trial_table, frame_table = split_dataset(frames, settings)
+    assert len(frame_table) == len(frames) and frame_table["trial_frame"].is_unique
+    if method == "paper":
+        assert list(folds) == ["main"]
+        assert set(trial_table.loc[trial_table["split"] == "test", "trial"]) == {"S4A1", "Clip0"}
+    else:
+        assert list(folds) == ["S1", "S2", "S4"]
+        assert dict(zip(trial_table["trial"], trial_table["split"], strict=True)) == {
+            "Clip0": "train",
+            "S1A2": "1",
+            "S1A3": "1",
+            "S2A1": "2",
+            "S4A1": "4",
+        }
+        tested = frame_table.loc[frame_table["split"] == "test", "trial"]
+        assert set(tested) == {"S1A2", "S1A3"}  # the main frames are the first fold's

@@ -39,7 +39,6 @@ OUTCOME_COLUMNS: tuple[str, ...] = (
 )
 
 TRIAL_PATTERN = r"(?:S\d+A\d+|Clip\d+)"
-TRIAL_RE = re.compile(rf"^{TRIAL_PATTERN}$")
 #: Ground-truth frames are `<trial>_frame_<8 digits>.jpeg`; the published detections use `.jpg`.
 FRAME_NAME_RE = re.compile(rf"^(?P<trial>{TRIAL_PATTERN})_frame_(?P<frame>\d{{8}})\.(?P<ext>jpeg|jpg)$")
 

@@ -174,16 +174,16 @@ def export_yolo(
 
     local = threading.local()
 
-    def handle() -> zipfile.ZipFile:
+    def thread_archive() -> zipfile.ZipFile:
         if not hasattr(local, "archive"):
             local.archive = zipfile.ZipFile(frames_zip)
         return local.archive
 
-    def work(row: tuple[str, str]) -> tuple[str, str, tuple[int, int], tuple[int, int], int, int]:
+    def export_frame(row: tuple[str, str]) -> tuple[str, str, tuple[int, int], tuple[int, int], int, int]:
         frame, split = row
         stem = frame.rsplit(".", 1)[0]
         try:
-            image, original = _decode(handle().read(index.entries[frame]), max_side)
+            image, original = _decode(thread_archive().read(index.entries[frame]), max_side)
         except Exception as error:  # noqa: BLE001 - any decoder failure means a corrupt frame
             raise ExportError(f"{frames_zip}: corrupt JPEG {index.entries[frame]!r}: {error}") from None
         image.save(out / "images" / split / f"{stem}.jpg", quality=jpeg_quality)
@@ -196,7 +196,7 @@ def export_yolo(
     results = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         counter = Progress(f"export {out.name}", len(rows), "frames", write=progress or log.info)
-        for result in pool.map(work, rows):
+        for result in pool.map(export_frame, rows):
             results.append(result)
             counter.update()
 

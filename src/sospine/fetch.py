@@ -172,7 +172,7 @@ class FigshareClient:
         article_id, version = parse_doi(doi)
         url = f"{self.api_url}/articles/{article_id}" + (f"/versions/{version}" if version else "")
 
-        def once() -> dict:
+        def request_article() -> dict:
             response = self.session.get(url, timeout=self.timeout_s)
             if throttled := _throttled(response):
                 raise throttled
@@ -185,7 +185,7 @@ class FigshareClient:
             except ValueError:
                 raise _TransientError("response is not JSON") from None
 
-        return self._with_retries(f"article {doi}", url, once)  # type: ignore[return-value]
+        return self._with_retries(f"article {doi}", url, request_article)  # type: ignore[return-value]
 
     def download(self, url: str, target: Path, size: int | None, md5: str | None) -> str:
         """Download `url` to `target` via `target.part`; return the verified md5.
@@ -202,7 +202,7 @@ class FigshareClient:
             part.unlink(missing_ok=True)
             meta.unlink(missing_ok=True)
 
-        def once() -> str:
+        def attempt() -> str:
             nonlocal mismatches
             known = json.loads(meta.read_text()) if meta.is_file() and part.is_file() else {}
             have = part.stat().st_size if part.exists() else 0
@@ -256,7 +256,7 @@ class FigshareClient:
             return actual
 
         try:
-            verified = self._with_retries(f"download {target.name}", url, once)
+            verified = self._with_retries(f"download {target.name}", url, attempt)
         except FetchError:
             if mismatches:
                 discard()  # never keep bytes known to be wrong

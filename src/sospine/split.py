@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -74,3 +76,34 @@ def frames_split(
         chosen = np.random.default_rng(seed).choice(train, size=min(val_frames, len(train)), replace=False)
         out.loc[out.index[chosen], "split"] = "val"
     return out
+
+
+def split_dataset(
+    frames: pd.DataFrame, settings: Mapping
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.DataFrame]:
+    """The split of `frames` (one row per frame, with `trial`) by the `split` settings of the config.
+
+    Returns the folds (name -> `trial,split`), the trial table (`trial,split`; leave-one-surgeon-out:
+    the surgeon number a trial is tested in, `train` for the Clip trials) and the frame table of the
+    main fold (the first fold for leave-one-surgeon-out).
+    """
+    trials = sorted(frames["trial"].unique())
+    folds = assign_trials(
+        trials,
+        method=settings["method"],
+        test_trials=settings["test_trials"],
+        val_trials=settings["val_trials"],
+        test_fraction=settings["test_fraction"],
+        seed=settings["seed"],
+    )
+    if settings["method"] == "leave_one_surgeon_out":
+        tested_in = {t: name[1:] for name, fold in folds.items() for t in fold.loc[fold["split"] == "test", "trial"]}
+        trial_table = pd.DataFrame({"trial": trials})
+        trial_table["split"] = trial_table["trial"].map(tested_in).fillna("train")
+        first_fold = next(iter(folds.values()))
+    else:
+        trial_table = first_fold = folds["main"]
+    frame_table = frames_split(
+        frames, first_fold, validation=settings["validation"], val_frames=settings["val_frames"], seed=settings["seed"]
+    )
+    return folds, trial_table, frame_table

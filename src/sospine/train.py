@@ -115,7 +115,8 @@ def forget_unsaved_epochs(run_dir: Path) -> int:
     results = run_dir / "results.csv"
     if results.exists() and saved > 0:
         table = pd.read_csv(results)
-        table[table.iloc[:, 0] <= saved].to_csv(results, index=False)
+        epoch = next(c for c in table.columns if c.strip() == "epoch")  # 1-based, padded in older ultralytics
+        table[table[epoch] <= saved].to_csv(results, index=False)
     return saved
 
 

@@ -250,7 +250,7 @@ SPECS: dict[str, FileSpec] = {
 
 
 @dataclass
-class Checked:
+class CheckedFile:
     """One file after validation: its rows as read (strings) with their line numbers, and issues."""
 
     kind: str
@@ -276,7 +276,7 @@ class Checked:
         }
 
 
-def _read_text(checked: Checked) -> str | None:
+def _read_text(checked: CheckedFile) -> str | None:
     try:
         data = checked.path.read_bytes()
     except OSError as error:
@@ -299,7 +299,7 @@ def _read_text(checked: Checked) -> str | None:
         return None
 
 
-def _read_rows(checked: Checked, columns: tuple[str, ...]) -> pd.DataFrame | None:
+def _read_rows(checked: CheckedFile, columns: tuple[str, ...]) -> pd.DataFrame | None:
     text = _read_text(checked)
     if text is None:
         return None
@@ -346,7 +346,7 @@ def _read_rows(checked: Checked, columns: tuple[str, ...]) -> pd.DataFrame | Non
     return raw.reset_index(drop=True)
 
 
-def _typed(checked: Checked, spec: FileSpec) -> pd.DataFrame:
+def _typed(checked: CheckedFile, spec: FileSpec) -> pd.DataFrame:
     raw = checked.raw
     typed = raw[list(spec.columns)].copy()
     for column in spec.columns:
@@ -363,7 +363,7 @@ def _typed(checked: Checked, spec: FileSpec) -> pd.DataFrame:
     return typed
 
 
-def _report_failures(checked: Checked, model: type[pa.DataFrameModel], severity: str) -> None:
+def _report_failures(checked: CheckedFile, model: type[pa.DataFrameModel], severity: str) -> None:
     data = checked.typed
     try:
         model.validate(data, lazy=True)
@@ -420,12 +420,12 @@ def _check_name(check: str) -> str:
     return check
 
 
-def check_file(kind: str, path: str | Path) -> Checked:
+def check_file(kind: str, path: str | Path) -> CheckedFile:
     """Validate one file; its `issues` list holds every problem found, errors and warnings."""
     if kind not in SPECS:
         raise ValueError(f"unknown file kind {kind!r}; expected one of {KINDS}")
     spec = SPECS[kind]
-    checked = Checked(kind=kind, path=Path(path), raw=pd.DataFrame(), typed=None)
+    checked = CheckedFile(kind=kind, path=Path(path), raw=pd.DataFrame(), typed=None)
     raw = _read_rows(checked, spec.columns)
     if raw is None:
         return checked
@@ -447,7 +447,7 @@ def _trial_of(frames: pd.Series) -> pd.Series:
     return frames.astype("string").str.extract(rf"^({constants.TRIAL_PATTERN})_frame_", expand=False)
 
 
-def cross_check(files: dict[str, Checked]) -> None:
+def cross_check(files: dict[str, CheckedFile]) -> None:
     """Checks between files: frames per trial vs the outcomes, detection trials vs ground truth."""
     truth = next((files[k] for k in ("bbox", "tool_tips") if k in files and files[k].typed is not None), None)
     outcomes = files.get("outcomes")
@@ -456,8 +456,8 @@ def cross_check(files: dict[str, Checked]) -> None:
         counts = _trial_of(frames).value_counts()
         table = outcomes.typed.assign(line=outcomes.raw["line"])
         declared = table.dropna(subset=["Total Frames at 1 FPS"])
-        for row in declared.itertuples(index=False):
-            trial, expected, line = row[0], row[7], row[8]
+        columns = (declared["Trial ID"], declared["Total Frames at 1 FPS"], declared["line"])
+        for trial, expected, line in zip(*columns, strict=True):
             actual = int(counts.get(trial, 0))
             if actual != int(expected):
                 outcomes.issue(
@@ -481,7 +481,7 @@ def cross_check(files: dict[str, Checked]) -> None:
             )
 
 
-def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, Checked]]:
+def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, CheckedFile]]:
     """Validate every given file (kind -> path) and cross-check them; return the report and files."""
     files = {kind: check_file(kind, path) for kind, path in paths.items() if path}
     cross_check(files)
@@ -493,7 +493,7 @@ def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, Chec
     return report.reset_index(drop=True), files
 
 
-def split_rows(checked: Checked) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept, quarantined) raw rows: rows with an error go to quarantine, the rest are kept.
 
     Rows that could not be parsed into the file's columns (wrong field count) are quarantined
@@ -521,13 +521,13 @@ def summarize(report: pd.DataFrame) -> pd.DataFrame:
     return report.groupby(["file", "severity", "check"]).size().rename("count").reset_index()
 
 
-def write_validated(files: dict[str, Checked], kept_dir: Path | None, quarantine_dir: Path, log) -> None:  # noqa: ANN001
+def write_validated(files: dict[str, CheckedFile], kept_dir: Path | None, quarantine_dir: Path, log) -> None:  # noqa: ANN001
     """Kept rows of each file (published columns) and, for files with bad rows, the quarantine."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     for kind, checked in files.items():
-        kept, quarantined = split_rows(checked)
         if kind == "detections" or kept_dir is None:
-            continue
+            continue  # detections are only checked; scoring reads them itself
+        kept, quarantined = split_rows(checked)
         kept_dir.mkdir(parents=True, exist_ok=True)
         kept = kept if not kept.empty else pd.DataFrame(columns=list(SPECS[kind].columns))
         kept.to_csv(kept_dir / checked.name, index=False)

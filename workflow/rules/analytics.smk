@@ -51,7 +51,7 @@ rule phases:
 
 rule outcomes:
     input:
-        outcomes=clean("outcomes"),
+        outcomes=validated_path("outcomes"),
         presence=out("timelines/presence.csv"),
         segments=out("phases/segments.csv"),
     output:

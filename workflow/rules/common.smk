@@ -71,14 +71,14 @@ def mirror_dir():
     return folder
 
 
-def provided():
+def provided_files():
     """Kinds of published file the configured source provides (kind -> FigShare name)."""
     if SOURCE == "mirror":
         return {k: n for k, n in DATA_FILES.items() if (mirror_dir() / n).is_file()}
     return dict(DATA_FILES)
 
 
-PROVIDED = provided()
+PROVIDED = provided_files()
 # what the output folder's results are made from; a folder holds one source (see data_source_conflict)
 DATA_SOURCE = {"source": SOURCE, "mirror_dir": str(mirror_dir().resolve()) if SOURCE == "mirror" else ""}
 DATA_SOURCE_STAMP = RESULTS / "data_source.json"
@@ -95,11 +95,12 @@ if MISSING:
     )
 
 
-def raw(kind):
+def raw_path(kind):
+    """Where a published file of this kind lies in the output folder."""
     return str(RAW / DATA_FILES[kind])
 
 
-def clean(kind):
+def validated_path(kind):
     """A validated CSV (what every downstream rule reads)."""
     return str(RESULTS / "validation" / "clean" / DATA_FILES[kind])
 
@@ -133,7 +134,6 @@ def boxes_source():
     return choice
 
 
-TRAINING = False  # set by training.smk when its rules are included
 LOSO = config["split"]["method"] == "leave_one_surgeon_out"
 
 
@@ -146,7 +146,7 @@ def loso_folds():
 def detectors():
     """Detector name -> detections CSV for every detector the configuration can score."""
     found = {}
-    if "frames" in PROVIDED and TRAINING:
+    if "frames" in PROVIDED:
         found[config["train"]["name"]] = str(RESULTS / "detections" / f"{config['train']['name']}.csv")
     if baseline_detections():
         found[config["baseline"]["name"]] = baseline_detections()
@@ -174,7 +174,7 @@ def all_targets():
 
 
 def validation_inputs(wildcards):
-    files = {kind: raw(kind) for kind in validated_kinds()}
+    files = {kind: raw_path(kind) for kind in validated_kinds()}
     if baseline_detections():
         files["detections"] = baseline_detections()
     return files

@@ -19,7 +19,7 @@ rule data_source:
         Path(output[0]).write_text(json.dumps(params.identity, indent=2) + "\n")
 
 
-RAW_OUTPUTS = [raw(kind) for kind in PROVIDED]  # synthetic and mirror: one job for all files
+RAW_OUTPUTS = [raw_path(kind) for kind in PROVIDED]  # synthetic and mirror: one job for all files
 MANIFEST = str(RAW / "fetch_manifest.json")
 
 if SOURCE == "synthetic":
@@ -56,7 +56,7 @@ elif SOURCE == "figshare":
             name:
                 f"fetch_{_record}"
             output:
-                files=raw(_record) if _record in DATA_FILES else directory(str(RAW / "records" / _record)),
+                files=raw_path(_record) if _record in DATA_FILES else directory(str(RAW / "records" / _record)),
                 manifest=str(RAW / "records" / f"{_record}.json"),
             log:
                 str(LOGS / "fetch" / f"{_record}.log"),
@@ -127,7 +127,7 @@ rule validation_gate:
         report=out("validation/report.csv"),
         kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
     output:
-        clean=[clean(k) for k in validated_kinds()],
+        clean=[validated_path(k) for k in validated_kinds()],
     log:
         str(LOGS / "validation_gate.log"),
     conda:

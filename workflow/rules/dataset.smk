@@ -3,8 +3,8 @@
 
 rule boxes:
     input:
-        tips=clean("tool_tips") if "tool_tips" in PROVIDED else [],
-        published=clean("bbox") if "bbox" in PROVIDED else [],
+        tips=validated_path("tool_tips") if "tool_tips" in PROVIDED else [],
+        published=validated_path("bbox") if "bbox" in PROVIDED else [],
     output:
         bbox=out("annotations/bbox.csv"),
         derived=out("annotations/bbox_derived.csv") if "tool_tips" in PROVIDED else [],
@@ -58,8 +58,8 @@ rule stats:
     input:
         bbox=out("annotations/bbox.csv"),
         frames=out("split/frames.csv"),
-        tips=clean("tool_tips") if "tool_tips" in PROVIDED else [],
-        outcomes=clean("outcomes") if "outcomes" in PROVIDED else [],
+        tips=validated_path("tool_tips") if "tool_tips" in PROVIDED else [],
+        outcomes=validated_path("outcomes") if "outcomes" in PROVIDED else [],
     output:
         table1=report(out("stats/table1.csv"), category="Dataset", caption="../report/table1.rst"),
         frames_per_split=out("stats/frames_per_split.csv"),
@@ -79,7 +79,7 @@ rule stats:
 
 rule export_yolo:
     input:
-        frames=raw("frames") if "frames" in PROVIDED else [],
+        frames=raw_path("frames") if "frames" in PROVIDED else [],
         bbox=out("annotations/bbox.csv"),
         split=out("split/frames.csv"),
     output:
@@ -104,7 +104,7 @@ rule export_yolo:
 
 use rule export_yolo as export_yolo_fold with:
     input:
-        frames=raw("frames") if "frames" in PROVIDED else [],
+        frames=raw_path("frames") if "frames" in PROVIDED else [],
         bbox=out("annotations/bbox.csv"),
         split=out("split/fold_frames/{fold}.csv"),
     output:

@@ -1,6 +1,5 @@
 # Training an ultralytics detector on the YOLO export and predicting the test split.
 
-TRAINING = True
 TRAIN = config["train"]
 TRAIN_DIR = out(f"train/{TRAIN['name']}")
 

@@ -8,16 +8,16 @@ from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
 torch.set_num_threads(snakemake.threads)
-p = snakemake.params
+params = snakemake.params
 coco = Path(snakemake.input.coco)
 detections = predict(
     snakemake.input.weights,
     coco / "test.json",
     Path(snakemake.input.images).parent,
-    imgsz=p.imgsz,
-    conf=p.conf,
-    device=p.device,
-    settings_dir=p.settings_dir,
+    imgsz=params.imgsz,
+    conf=params.conf,
+    device=params.device,
+    settings_dir=params.settings_dir,
 )
 write_csv(detections, snakemake.output.detections, crlf=False)
-log.info("%d detections above %.2f", len(detections), p.conf)
+log.info("%d detections above %.2f", len(detections), params.conf)

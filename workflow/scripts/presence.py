@@ -7,7 +7,7 @@ from sospine.tables import read_annotations, read_detections, readable, split_fr
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
-p = snakemake.params
+params = snakemake.params
 boxes = read_annotations(snakemake.input.bbox)
 frames = analytics.frame_index(boxes)
 trials = pd.read_csv(snakemake.input.split)
@@ -15,14 +15,14 @@ test_trials = sorted(trials.loc[trials["split"] == "test", "trial"])
 tables = [analytics.presence(frames, boxes, analytics.GROUND_TRUTH)]
 threshold_rows = []
 for name, detections_path, scores_path in zip(
-    p.detectors, snakemake.input.detections, snakemake.input.scores, strict=False
+    params.detectors, snakemake.input.detections, snakemake.input.scores, strict=False
 ):
     detections = read_detections(detections_path)
     scored = pd.read_csv(scores_path).set_index("label")
     thresholds = (
         scored["best_threshold"].to_dict()
-        if p.threshold == "best_f1"
-        else {label: float(p.threshold) for label in scored.index}
+        if params.threshold == "best_f1"
+        else {label: float(params.threshold) for label in scored.index}
     )
     threshold_rows += [{"detector": name, "label": k, "threshold": v} for k, v in thresholds.items()]
     detected_trials = set(split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(test_trials)
@@ -33,7 +33,7 @@ for name, detections_path, scores_path in zip(
             f"detections:{name}",
         )
     )
-table = analytics.smooth(pd.concat(tables, ignore_index=True), p.min_gap, p.min_run)
+table = analytics.smooth(pd.concat(tables, ignore_index=True), params.min_gap, params.min_run)
 table.to_csv(snakemake.output.presence, index=False)
 pd.DataFrame(threshold_rows, columns=["detector", "label", "threshold"]).to_csv(
     snakemake.output.thresholds, index=False
