@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sospine.synth import SynthSpec, generate
 
@@ -32,10 +36,15 @@ def synthetic(tmp_path_factory) -> dict[str, Path]:
     )
 
 
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+# the named test configurations in .test/<case>/config.yaml, runnable by hand too
+TEST_CONFIGS = ROOT / ".test"
+
+
 def copy_workflow(dest: Path) -> Path:
     """The workflow's files in a fresh folder, so a test's results/ never touch the checkout."""
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config", "profiles", "src"):
+    for name in ("Snakefile", "workflow", "config", "profiles", "src", "resources"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -174,3 +183,31 @@ def figshare():
     stand_in = StandIn().start()
     yield stand_in
     stand_in.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A fresh copy of the workflow to run Snakemake in."""
+    return copy_workflow(tmp_path)
+
+
+def run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`snakemake --cores 2 ARGS` in `workdir`, with the copy's own library on the path."""
+    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=env, timeout=1200
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def tiny_config(workdir: Path, case: str = "tiny", **overrides) -> str:
+    """A test case's configuration (.test/<case>/config.yaml) with `overrides` merged in, written
+    into `workdir`. The tests' results go to the default output folder, results/."""
+    from sospine.config import deep_merge, load_yaml
+
+    settings = deep_merge(load_yaml(TEST_CONFIGS / case / "config.yaml"), {"output_dir": "results"})
+    path = workdir / "config" / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(deep_merge(settings, overrides)))
+    return str(path)

@@ -11,8 +11,7 @@ import sys
 
 import pytest
 
-from .conftest import copy_workflow
-from .test_workflow import tiny_config
+from .conftest import copy_workflow, tiny_config
 
 BUCKET = "sospine-test"
 

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import copy_workflow
-from .test_workflow import tiny_config
+from .conftest import copy_workflow, tiny_config
 
 DAEMONS = ("slurmctld", "slurmd", "munged", "sinfo", "sbatch", "squeue")
 

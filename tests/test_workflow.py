@@ -1,52 +1,12 @@
 """Real Snakemake runs of the workflow in a temporary copy."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from .conftest import SHARED, copy_workflow
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-TINY = {  # a few seconds of synthetic data and one epoch of training on tiny images
-    "data": {
-        "source": "synthetic",
-        "synthetic": {"seed": 1, "trials": 6, "frames_per_trial": 16, "width": 192, "height": 108},
-    },
-    "split": {"method": "paper", "test_trials": ["S1A2", "Clip0"], "val_trials": 1},
-    "export": {"max_side": 96},
-    "train": {"epochs": 1, "imgsz": 64, "batch": 8, "device": "cpu", "workers": 0},
-    "scoring": {"bootstrap": 20},
-}
-
-
-def run(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
-    result = subprocess.run(
-        [*SNAKEMAKE, "--cores", "2", *args], cwd=workdir, capture_output=True, text=True, env=env, timeout=1200
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
-    return result
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    return copy_workflow(tmp_path)
-
-
-def tiny_config(workdir: Path, **overrides) -> str:
-    import yaml
-
-    from sospine.config import deep_merge
-
-    path = workdir / "config" / "tiny.yaml"
-    path.write_text(yaml.safe_dump(deep_merge(TINY, overrides)))
-    return str(path)
+from .conftest import SHARED, run, tiny_config
 
 
 def test_lint_is_clean(workdir):
@@ -183,9 +143,7 @@ def test_validation_modes_on_a_broken_mirror(workdir, synthetic, tmp_path, mode)
 
 @pytest.mark.slow
 def test_leave_one_surgeon_out_trains_and_scores_every_fold(workdir):
-    config = tiny_config(
-        workdir, data={"synthetic": {"trials": 8, "frames_per_trial": 10}}, split={"method": "leave_one_surgeon_out"}
-    )
+    config = tiny_config(workdir, "loso")
     run(workdir, "--configfile", config)
     results = workdir / "results"
     trials = pd.read_csv(results / "split" / "trials.csv", dtype=str)

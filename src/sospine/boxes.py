@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .constants import ANNOTATION_COLUMNS, BOX_LABELS, SINGLE_POINT_HALF_SIZE, TIP_TO_TOOL
-
-COORDS = ["x1", "y1", "x2", "y2"]
+from .constants import ANNOTATION_COLUMNS, BOX_LABELS, COORDS, SINGLE_POINT_HALF_SIZE, TIP_TO_TOOL
 
 
 def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) -> pd.DataFrame:

@@ -25,8 +25,9 @@ TIP_LABELS: tuple[str, ...] = tuple(TIP_TO_TOOL)
 #: A tool annotated with a single point becomes a square of +-SINGLE_POINT_HALF_SIZE px.
 SINGLE_POINT_HALF_SIZE = 50
 
-ANNOTATION_COLUMNS: tuple[str, ...] = ("trial_frame", "x1", "y1", "x2", "y2", "label")
-DETECTION_COLUMNS: tuple[str, ...] = ("trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label")
+COORDS: list[str] = ["x1", "y1", "x2", "y2"]  # a box's corners, in pixels of the original frame
+ANNOTATION_COLUMNS: tuple[str, ...] = ("trial_frame", *COORDS, "label")
+DETECTION_COLUMNS: tuple[str, ...] = ("trial_frame", "frame", *COORDS, "score", "label")
 OUTCOME_COLUMNS: tuple[str, ...] = (
     "Trial ID",
     "Length",

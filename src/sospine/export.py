@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from . import constants
-from .constants import BOX_LABELS
+from .constants import BOX_LABELS, COORDS
 from .progress import Progress
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def export_yolo(
     # per frame, positions into plain arrays: the workers never touch pandas
     rows_of_frame = labelled.groupby("trial_frame", sort=False).indices
     all_classes = labelled["label"].map({label: i for i, label in enumerate(BOX_LABELS)}).to_numpy(int)
-    all_xyxy = labelled[["x1", "y1", "x2", "y2"]].to_numpy(float)
+    all_xyxy = labelled[COORDS].to_numpy(float)
     no_rows = np.array([], dtype=int)
     try:
         with zipfile.ZipFile(frames_zip) as archive:
@@ -232,7 +232,7 @@ def _write_coco(out: Path, results: list, labelled: pd.DataFrame) -> None:
         images["file_name"] = "images/" + split + "/" + images["stem"] + ".jpg"
         boxes = labelled.merge(images, on="trial_frame")
         xy, keep = clip_to_frame(
-            boxes[["x1", "y1", "x2", "y2"]].to_numpy(float),
+            boxes[COORDS].to_numpy(float),
             boxes["original_width"].to_numpy(),
             boxes["original_height"].to_numpy(),
         )

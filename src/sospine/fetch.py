@@ -10,7 +10,6 @@ is several GB) live in the cache and the job's outputs are hard links to them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from .checksums import md5sum
 from .progress import Progress
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
@@ -95,14 +95,6 @@ def parse_doi(doi: str) -> tuple[int, int | None]:
         raise FetchError(f"not a FigShare DOI: {doi!r} (expected 10.6084/m9.figshare.<id>[.v<n>])")
     version = match["version"]
     return int(match["article"]), int(version) if version else None
-
-
-def md5sum(path: str | Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unreachable(url: str, error: Exception) -> FetchError:

@@ -9,12 +9,13 @@ records instead of keeping a second bookkeeping.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+
+from .checksums import md5sum
 
 PACKAGES = (
     "sospine",
@@ -29,20 +30,6 @@ PACKAGES = (
     "torchmetrics",
     "seaborn",
 )
-
-
-def file_md5(path: Path) -> str:
-    """md5 of a file, or of a folder's files (relative names and contents, sorted)."""
-    digest = hashlib.md5()
-    if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(str(child.relative_to(path)).encode())
-            digest.update(file_md5(child).encode())
-        return digest.hexdigest()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def snakemake_records(workdir: Path) -> dict[str, dict]:
@@ -124,7 +111,7 @@ def build(
     def md5_of(path: str) -> str | None:
         if path not in md5_cache:
             p = workdir / path if not Path(path).is_absolute() else Path(path)
-            md5_cache[path] = file_md5(p) if p.exists() else None
+            md5_cache[path] = md5sum(p) if p.exists() else None
         return md5_cache[path]
 
     while pending:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .boxes import paired_iou, paired_iou_inclusive
-from .constants import BOX_LABELS, INSTRUMENTS
+from .constants import BOX_LABELS, COORDS, INSTRUMENTS
 from .tables import read_annotations, split_frame_names
 
 Rule = Literal["voc", "paper"]
@@ -78,25 +78,21 @@ def prepare_detections(detections: pd.DataFrame, trials: list[str] | None) -> pd
 
 def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 0.5, rule: Rule = "voc") -> Matched:
     """Rank detections and flag true positives by the VOC rule or the paper's (vectorised)."""
-    dets = detections[["stem", "trial", "label", "score", "x1", "y1", "x2", "y2"]].copy()
+    dets = detections[["stem", "trial", "label", "score", *COORDS]].copy()
     dets["score"] = dets["score"].astype(float)
     if rule == "voc":
         # a canonical order makes the result independent of the file's row order, ties included
-        order = ["score", "stem", "label", "x1", "y1", "x2", "y2"]
+        order = ["score", "stem", "label", *COORDS]
         dets = dets.sort_values(order, ascending=[False] + [True] * 6, kind="mergesort")
     else:  # the authors' stable sort by score: ties stay in file order
         dets = dets.sort_values("score", ascending=False, kind="mergesort")
     dets = dets.reset_index(drop=True)
     dets["rank"] = np.arange(len(dets))
-    gt = truth[["stem", "label", "x1", "y1", "x2", "y2"]].reset_index(drop=True)
+    gt = truth[["stem", "label", *COORDS]].reset_index(drop=True)
     gt["gt_id"] = np.arange(len(gt))
-    pairs = dets[["rank", "stem", "label", "x1", "y1", "x2", "y2"]].merge(
-        gt, on=["stem", "label"], suffixes=("", "_gt")
-    )
+    pairs = dets[["rank", "stem", "label", *COORDS]].merge(gt, on=["stem", "label"], suffixes=("", "_gt"))
     iou = paired_iou if rule == "voc" else paired_iou_inclusive
-    pairs["iou"] = iou(
-        pairs[["x1", "y1", "x2", "y2"]].to_numpy(float), pairs[["x1_gt", "y1_gt", "x2_gt", "y2_gt"]].to_numpy(float)
-    )
+    pairs["iou"] = iou(pairs[COORDS].to_numpy(float), pairs[[f"{c}_gt" for c in COORDS]].to_numpy(float))
     # each detection's best-overlapping truth box (first truth box on ties, like np.argmax)
     best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort")
     best = best.drop_duplicates("rank")
@@ -273,7 +269,7 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
         if g is None:
             return {"boxes": empty_boxes, "labels": torch.zeros(0, dtype=torch.long)}
         return {
-            "boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
+            "boxes": torch.tensor(g[COORDS].to_numpy(float), dtype=torch.float32),
             "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long),
         }
 
@@ -282,7 +278,7 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
         if g is None:
             return {"boxes": empty_boxes, "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
         return {
-            "boxes": torch.tensor(g[["x1", "y1", "x2", "y2"]].to_numpy(float), dtype=torch.float32),
+            "boxes": torch.tensor(g[COORDS].to_numpy(float), dtype=torch.float32),
             "scores": torch.tensor(g["score"].to_numpy(float), dtype=torch.float32),
             "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long),
         }

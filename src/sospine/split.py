@@ -107,3 +107,12 @@ def split_dataset(
         frames, first_fold, validation=settings["validation"], val_frames=settings["val_frames"], seed=settings["seed"]
     )
     return folds, trial_table, frame_table
+
+
+def test_trials_of(split_table: pd.DataFrame) -> list[str]:
+    """The test trials of a `trial,split` (or `trial_frame,trial,split`) table, sorted.
+
+    >>> test_trials_of(pd.DataFrame({"trial": ["S1A2", "Clip0", "S1A2"], "split": ["test", "train", "test"]}))
+    ['S1A2']
+    """
+    return sorted(split_table.loc[split_table["split"] == "test", "trial"].unique())

@@ -20,6 +20,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import constants
+from .constants import COORDS
 from .tables import write_csv
 
 #: The 24 video trials of the real release; `--trials N` takes the first N.
@@ -303,7 +304,7 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
 
     def annotation_table(rows: list[tuple]) -> pd.DataFrame:
         table = pd.DataFrame(rows, columns=list(constants.ANNOTATION_COLUMNS))
-        for column in ("x1", "y1", "x2", "y2"):
+        for column in COORDS:
             table[column] = table[column].astype("Int64")
         return table
 

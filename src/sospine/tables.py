@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .constants import ANNOTATION_COLUMNS, FRAME_NAME_RE
+from .constants import ANNOTATION_COLUMNS, COORDS, FRAME_NAME_RE
 
 BOM = "\ufeff"
 
@@ -38,7 +38,7 @@ def read_annotations(path: str | Path) -> pd.DataFrame:
     missing = [c for c in ANNOTATION_COLUMNS if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}")
-    for column in ("x1", "y1", "x2", "y2"):
+    for column in COORDS:
         table[column] = pd.to_numeric(table[column]).astype("Float64")
     return table[list(ANNOTATION_COLUMNS)]
 

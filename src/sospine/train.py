@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import BOX_LABELS
+from .constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
 from .progress import epoch_line
 
 log = logging.getLogger(__name__)
@@ -343,10 +343,10 @@ def predict(
             if boxes is None or len(boxes) == 0:
                 continue
             xyxy = to_original_pixels(boxes.xyxy.cpu().numpy(), im)
-            frame = int(im["trial_frame"].rsplit("_", 1)[1].split(".")[0])
+            frame = int(FRAME_NAME_RE.match(im["trial_frame"])["frame"])
             for (x1, y1, x2, y2), score, cls in zip(
                 xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int), strict=False
             ):
                 rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
         log.info("predicted %d/%d test frames", min(start + batch, len(images)), len(images))
-    return pd.DataFrame(rows, columns=["trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label"])
+    return pd.DataFrame(rows, columns=list(DETECTION_COLUMNS))

@@ -5,10 +5,10 @@ ANALYTICS = config["analytics"]
 
 rule presence:
     input:
-        bbox=out("annotations/bbox.csv"),
-        split=out("split/trials.csv"),
-        detections=lambda wildcards: list(detectors().values()),
-        scores=lambda wildcards: [out(f"scores/{name}/ap_per_class.csv") for name in detectors()],
+        bbox=rules.boxes.output.bbox,
+        split=rules.split.output.trials,
+        detections=detector_detections,
+        scores=detector_scores,
     output:
         presence=report(out("timelines/presence.csv"), category="Timelines", caption="../report/presence.rst"),
         metrics=report(
@@ -18,11 +18,11 @@ rule presence:
         figures=directory(out("timelines/figures")),
         grid=report(out("timelines/test_trials.png"), category="Timelines", caption="../report/timeline_grid.rst"),
     log:
-        str(LOGS / "presence.log"),
+        out("logs/presence.log"),
     conda:
         "../envs/data.yaml"
     params:
-        detectors=lambda wildcards: list(detectors()),
+        detectors=detector_names,
         threshold=ANALYTICS["presence_threshold"],
         min_gap=ANALYTICS["min_gap_frames"],
         min_run=ANALYTICS["min_run_frames"],
@@ -32,15 +32,15 @@ rule presence:
 
 rule phases:
     input:
-        presence=out("timelines/presence.csv"),
-        truth=str(RAW / "phases.csv") if SOURCE == "synthetic" else [],
+        presence=rules.presence.output.presence,
+        truth=out("raw/phases.csv") if SOURCE == "synthetic" else [],
     output:
         segments=out("phases/segments.csv"),
         table=report(out("phases/phase_table.csv"), category="Phases", caption="../report/phase_table.rst"),
         agreement=report(out("phases/agreement.csv"), category="Phases", caption="../report/phase_agreement.rst"),
         vs_script=out("phases/vs_scripted_phases.csv") if SOURCE == "synthetic" else [],
     log:
-        str(LOGS / "phases.log"),
+        out("logs/phases.log"),
     conda:
         "../envs/data.yaml"
     params:
@@ -52,15 +52,15 @@ rule phases:
 rule outcomes:
     input:
         outcomes=validated_path("outcomes"),
-        presence=out("timelines/presence.csv"),
-        segments=out("phases/segments.csv"),
+        presence=rules.presence.output.presence,
+        segments=rules.phases.output.segments,
     output:
         by_attempt=report(out("outcomes/by_attempt.csv"), category="Outcomes", caption="../report/by_attempt.rst"),
         per_trial=out("outcomes/per_trial_metrics.csv"),
         by_outcome=report(out("outcomes/by_outcome.csv"), category="Outcomes", caption="../report/by_outcome.rst"),
         figure=report(out("outcomes/learning_curve.png"), category="Outcomes", caption="../report/learning_curve.rst"),
     log:
-        str(LOGS / "outcomes.log"),
+        out("logs/outcomes.log"),
     conda:
         "../envs/data.yaml"
     params:

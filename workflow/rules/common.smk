@@ -97,12 +97,12 @@ if MISSING:
 
 def raw_path(kind):
     """Where a published file of this kind lies in the output folder."""
-    return str(RAW / DATA_FILES[kind])
+    return out(f"raw/{DATA_FILES[kind]}")
 
 
 def validated_path(kind):
     """A validated CSV (what every downstream rule reads)."""
-    return str(RESULTS / "validation" / "clean" / DATA_FILES[kind])
+    return out(f"validation/clean/{DATA_FILES[kind]}")
 
 
 def validated_kinds():
@@ -147,7 +147,7 @@ def detectors():
     """Detector name -> detections CSV for every detector the configuration can score."""
     found = {}
     if "frames" in PROVIDED:
-        found[config["train"]["name"]] = str(RESULTS / "detections" / f"{config['train']['name']}.csv")
+        found[config["train"]["name"]] = out(f"detections/{config['train']['name']}.csv")
     if baseline_detections():
         found[config["baseline"]["name"]] = baseline_detections()
     return found
@@ -202,6 +202,37 @@ def model_argument(wildcards, input):
     """What ultralytics builds the model from: the declared local file (the job's own path, also
     without a shared file system) or, for a name that is no file here, the name itself."""
     return input.model if input.model else config["train"]["model"]
+
+
+def detector_names(wildcards):
+    return list(detectors())
+
+
+def detector_detections(wildcards):
+    return list(detectors().values())
+
+
+def detector_scores(wildcards):
+    return [out(f"scores/{name}/ap_per_class.csv") for name in detectors()]
+
+
+def fold_summaries(wildcards):
+    """Every leave-one-surgeon-out fold's summary (the folds are known once the split ran)."""
+    return [out(f"scores/{config['train']['name']}-{fold}/summary.json") for fold in loso_folds()]
+
+
+def folder_of_best(wildcards, output):
+    """A training's work folder: where its best.pt is published."""
+    return os.path.dirname(output.best)
+
+
+def ultralytics_settings_of(wildcards, input):
+    """The ultralytics settings folder of the training that made these weights."""
+    return os.path.join(os.path.dirname(input.weights), "ultralytics")
+
+
+def folder_of_output(wildcards, output):
+    return os.path.dirname(output[0])
 
 
 def run_label(wildcards):

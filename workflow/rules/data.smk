@@ -10,7 +10,7 @@ rule data_source:
     output:
         DATA_SOURCE_STAMP,
     log:
-        str(LOGS / "data_source.log"),
+        out("logs/data_source.log"),
     params:
         identity=DATA_SOURCE,
     run:
@@ -20,19 +20,19 @@ rule data_source:
 
 
 RAW_OUTPUTS = [raw_path(kind) for kind in PROVIDED]  # synthetic and mirror: one job for all files
-MANIFEST = str(RAW / "fetch_manifest.json")
+MANIFEST = out("raw/fetch_manifest.json")
 
 if SOURCE == "synthetic":
 
     rule synthesize:
         output:
             RAW_OUTPUTS,
-            phases=str(RAW / "phases.csv"),
+            phases=out("raw/phases.csv"),
             manifest=MANIFEST,
         log:
-            str(LOGS / "synthesize.log"),
+            out("logs/synthesize.log"),
         benchmark:
-            str(RESULTS / "benchmarks" / "synthesize.tsv")
+            out("benchmarks/synthesize.tsv")
         conda:
             "../envs/data.yaml"
         params:
@@ -56,10 +56,10 @@ elif SOURCE == "figshare":
             name:
                 f"fetch_{_record}"
             output:
-                files=raw_path(_record) if _record in DATA_FILES else directory(str(RAW / "records" / _record)),
-                manifest=str(RAW / "records" / f"{_record}.json"),
+                files=raw_path(_record) if _record in DATA_FILES else directory(out(f"raw/records/{_record}")),
+                manifest=out(f"raw/records/{_record}.json"),
             log:
-                str(LOGS / "fetch" / f"{_record}.log"),
+                out(f"logs/fetch/{_record}.log"),
             localrule: True
             conda:
                 "../envs/data.yaml"
@@ -67,17 +67,17 @@ elif SOURCE == "figshare":
                 record=_record,
                 doi=_doi,
                 wanted=DATA_FILES.get(_record),
-                cache_dir=str(RESULTS / "downloads" / _record),
+                cache_dir=out(f"downloads/{_record}"),
             script:
                 "../scripts/fetch.py"
 
     rule fetch_manifest:
         input:
-            [str(RAW / "records" / f"{record}.json") for record in FIGSHARE["records"]],
+            [out(f"raw/records/{record}.json") for record in FIGSHARE["records"]],
         output:
             manifest=MANIFEST,
         log:
-            str(LOGS / "fetch_manifest.log"),
+            out("logs/fetch_manifest.log"),
         run:
             from sospine.fetch import merge_manifests
 
@@ -92,7 +92,7 @@ else:
             RAW_OUTPUTS,
             manifest=MANIFEST,
         log:
-            str(LOGS / "mirror.log"),
+            out("logs/mirror.log"),
         conda:
             "../envs/data.yaml"
         params:
@@ -110,12 +110,12 @@ rule validate:
     output:
         report=out("validation/report.csv"),
         summary=report(out("validation/summary.csv"), category="Validation", caption="../report/validation_summary.rst"),
-        kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
+        kept=[out(f"validation/kept/{DATA_FILES[k]}") for k in validated_kinds()],
         quarantine=directory(out("validation/quarantine")),
     log:
-        str(LOGS / "validate.log"),
+        out("logs/validate.log"),
     benchmark:
-        str(RESULTS / "benchmarks" / "validate.tsv")
+        out("benchmarks/validate.tsv")
     conda:
         "../envs/data.yaml"
     script:
@@ -124,12 +124,12 @@ rule validate:
 
 rule validation_gate:
     input:
-        report=out("validation/report.csv"),
-        kept=[str(RESULTS / "validation" / "kept" / DATA_FILES[k]) for k in validated_kinds()],
+        report=rules.validate.output.report,
+        kept=rules.validate.output.kept,
     output:
         clean=[validated_path(k) for k in validated_kinds()],
     log:
-        str(LOGS / "validation_gate.log"),
+        out("logs/validation_gate.log"),
     conda:
         "../envs/data.yaml"
     params:

@@ -10,9 +10,9 @@ rule boxes:
         derived=out("annotations/bbox_derived.csv") if "tool_tips" in PROVIDED else [],
         comparison=out("annotations/bbox_vs_published.csv") if {"tool_tips", "bbox"} <= set(PROVIDED) else [],
     log:
-        str(LOGS / "boxes.log"),
+        out("logs/boxes.log"),
     benchmark:
-        str(RESULTS / "benchmarks" / "boxes.tsv")
+        out("benchmarks/boxes.tsv")
     conda:
         "../envs/data.yaml"
     params:
@@ -23,13 +23,13 @@ rule boxes:
 
 checkpoint split:
     input:
-        bbox=out("annotations/bbox.csv"),
+        bbox=rules.boxes.output.bbox,
     output:
         trials=out("split/trials.csv"),
         frames=out("split/frames.csv"),
         folds=directory(out("split/folds")),
     log:
-        str(LOGS / "split.log"),
+        out("logs/split.log"),
     conda:
         "../envs/data.yaml"
     params:
@@ -40,12 +40,12 @@ checkpoint split:
 
 rule fold_frames:
     input:
-        bbox=out("annotations/bbox.csv"),
+        bbox=rules.boxes.output.bbox,
         folds=out("split/folds"),
     output:
         out("split/fold_frames/{fold}.csv"),
     log:
-        str(LOGS / "fold_frames" / "{fold}.log"),
+        out("logs/fold_frames/{fold}.log"),
     conda:
         "../envs/data.yaml"
     params:
@@ -56,8 +56,8 @@ rule fold_frames:
 
 rule stats:
     input:
-        bbox=out("annotations/bbox.csv"),
-        frames=out("split/frames.csv"),
+        bbox=rules.boxes.output.bbox,
+        frames=rules.split.output.frames,
         tips=validated_path("tool_tips") if "tool_tips" in PROVIDED else [],
         outcomes=validated_path("outcomes") if "outcomes" in PROVIDED else [],
     output:
@@ -70,7 +70,7 @@ rule stats:
         tips_per_label=out("stats/tips_per_label.csv"),
         box_sizes=report(out("stats/box_sizes.png"), category="Dataset", caption="../report/box_sizes.rst"),
     log:
-        str(LOGS / "stats.log"),
+        out("logs/stats.log"),
     conda:
         "../envs/data.yaml"
     script:
@@ -80,8 +80,8 @@ rule stats:
 rule export_yolo:
     input:
         frames=raw_path("frames") if "frames" in PROVIDED else [],
-        bbox=out("annotations/bbox.csv"),
-        split=out("split/frames.csv"),
+        bbox=rules.boxes.output.bbox,
+        split=rules.split.output.frames,
     output:
         dataset=out("yolo/dataset.yaml"),
         images=directory(out("yolo/images")),
@@ -89,9 +89,9 @@ rule export_yolo:
         coco=directory(out("yolo/coco")),
         summary=out("yolo/export_summary.json"),
     log:
-        str(LOGS / "export_yolo.log"),
+        out("logs/export_yolo.log"),
     benchmark:
-        str(RESULTS / "benchmarks" / "export_yolo.tsv")
+        out("benchmarks/export_yolo.tsv")
     conda:
         "../envs/data.yaml"
     threads: 4
@@ -105,7 +105,7 @@ rule export_yolo:
 use rule export_yolo as export_yolo_fold with:
     input:
         frames=raw_path("frames") if "frames" in PROVIDED else [],
-        bbox=out("annotations/bbox.csv"),
+        bbox=rules.boxes.output.bbox,
         split=out("split/fold_frames/{fold}.csv"),
     output:
         dataset=out("folds/{fold}/yolo/dataset.yaml"),
@@ -114,6 +114,6 @@ use rule export_yolo as export_yolo_fold with:
         coco=directory(out("folds/{fold}/yolo/coco")),
         summary=out("folds/{fold}/yolo/export_summary.json"),
     log:
-        str(LOGS / "export_yolo" / "{fold}.log"),
+        out("logs/export_yolo/{fold}.log"),
     benchmark:
-        str(RESULTS / "benchmarks" / "export_yolo" / "{fold}.tsv")
+        out("benchmarks/export_yolo/{fold}.tsv")

@@ -3,7 +3,7 @@
 
 rule score:
     input:
-        truth=out("annotations/bbox.csv"),
+        truth=rules.boxes.output.bbox,
         detections=detections_of,
         split=test_split_of,
     output:
@@ -23,9 +23,9 @@ rule score:
         ),
         summary=out("scores/{detector}/summary.json"),
     log:
-        str(LOGS / "score" / "{detector}.log"),
+        out("logs/score/{detector}.log"),
     benchmark:
-        str(RESULTS / "benchmarks" / "score" / "{detector}.tsv")
+        out("benchmarks/score/{detector}.tsv")
     conda:
         "../envs/scoring.yaml"
     params:

@@ -6,9 +6,9 @@ TRAIN_DIR = out(f"train/{TRAIN['name']}")
 
 rule train:
     input:
-        dataset=out("yolo/dataset.yaml"),
-        images=out("yolo/images"),
-        labels=out("yolo/labels"),
+        dataset=rules.export_yolo.output.dataset,
+        images=rules.export_yolo.output.images,
+        labels=rules.export_yolo.output.labels,
         model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],  # a local .yaml/.pt: its edits rerun training
     output:
         best=f"{TRAIN_DIR}/best.pt",
@@ -34,7 +34,7 @@ rule train:
         mem_mb=16000,
         runtime=24 * 60,
     params:
-        work_dir=lambda wildcards, output: os.path.dirname(output.best),
+        work_dir=folder_of_best,
         model=model_argument,
         epochs=TRAIN["epochs"],
         imgsz=TRAIN["imgsz"],
@@ -51,9 +51,9 @@ rule train:
 
 rule predict:
     input:
-        weights=f"{TRAIN_DIR}/best.pt",
-        coco=out("yolo/coco"),
-        images=out("yolo/images"),
+        weights=rules.train.output.best,
+        coco=rules.export_yolo.output.coco,
+        images=rules.export_yolo.output.images,
     output:
         detections=out(f"detections/{TRAIN['name']}.csv"),
     log:
@@ -69,7 +69,7 @@ rule predict:
         imgsz=TRAIN["imgsz"],
         conf=TRAIN["predict_conf"],
         device=TRAIN["device"],
-        settings_dir=lambda wildcards, input: os.path.join(os.path.dirname(input.weights), "ultralytics"),
+        settings_dir=ultralytics_settings_of,
     script:
         "../scripts/predict.py"
 
@@ -109,7 +109,7 @@ use rule predict as predict_fold with:
 
 rule loso_summary:
     input:
-        lambda wildcards: [out(f"scores/{TRAIN['name']}-{fold}/summary.json") for fold in loso_folds()],
+        fold_summaries,
     output:
         report(out(f"scores/{TRAIN['name']}-loso/folds.csv"), category="Scores", caption="../report/loso.rst"),
     log:

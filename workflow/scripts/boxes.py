@@ -1,4 +1,5 @@
 from sospine.boxes import compare_boxes, derive_boxes
+from sospine.constants import COORDS
 from sospine.tables import read_annotations, readable, write_csv
 from sospine.workflow_io import setup_logging
 
@@ -16,7 +17,7 @@ if derived is not None and published is not None:
     readable(comparison).to_csv(out.comparison, index=False)
     log.info("derived vs published:\n%s", comparison.to_string(index=False))
 chosen = published if snakemake.params.use == "published" else derived
-for column in ("x1", "y1", "x2", "y2"):
+for column in COORDS:
     chosen[column] = chosen[column].astype("Int64")
 write_csv(chosen, out.bbox)
 log.info("using %s boxes: %d", snakemake.params.use, chosen["label"].notna().sum())

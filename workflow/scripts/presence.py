@@ -3,6 +3,7 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import analytics, plots
+from sospine.split import test_trials_of
 from sospine.tables import read_annotations, read_detections, readable, split_frame_names
 from sospine.workflow_io import setup_logging
 
@@ -11,7 +12,7 @@ params = snakemake.params
 boxes = read_annotations(snakemake.input.bbox)
 frames = analytics.frame_index(boxes)
 trials = pd.read_csv(snakemake.input.split)
-test_trials = sorted(trials.loc[trials["split"] == "test", "trial"])
+test_trials = test_trials_of(trials)
 tables = [analytics.presence(frames, boxes, analytics.GROUND_TRUTH)]
 threshold_rows = []
 for name, detections_path, scores_path in zip(

@@ -9,7 +9,7 @@ rule provenance:
     output:
         out("provenance.json"),
     log:
-        str(LOGS / "provenance.log"),
+        out("logs/provenance.log"),
     conda:
         "../envs/data.yaml"
     params:
@@ -17,6 +17,6 @@ rule provenance:
         config=config,
         rule_params=static_rule_params(),
         repo=workflow.basedir,
-        output_dir=lambda wildcards, output: os.path.dirname(output[0]),  # provenance.json sits in it
+        output_dir=folder_of_output,
     script:
         "../scripts/provenance.py"

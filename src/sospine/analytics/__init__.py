@@ -1,0 +1,49 @@
+"""Tool presence over time, phases read from tool co-occurrence, and outcome analyses.
+
+`presence` builds the timelines, `phases` reads phases from them, `outcomes` relates per-trial
+metrics to the surgical outcomes. Everything is importable from `sospine.analytics` directly.
+"""
+
+from .outcomes import (
+    NO_ANNOTATIONS,
+    by_attempt,
+    by_outcome,
+    outcomes_table,
+    per_trial_metrics,
+    permutation_test,
+    tool_metrics,
+)
+from .phases import (
+    PHASE_AGREEMENT_COLUMNS,
+    expand_segments,
+    phase_activity,
+    phase_agreement,
+    phase_table,
+    segment_overlap,
+    segments,
+)
+from .presence import GROUND_TRUTH, agreement, frame_index, presence, smooth, smooth_signal, thresholded
+
+__all__ = [
+    "GROUND_TRUTH",
+    "NO_ANNOTATIONS",
+    "PHASE_AGREEMENT_COLUMNS",
+    "agreement",
+    "by_attempt",
+    "by_outcome",
+    "expand_segments",
+    "frame_index",
+    "outcomes_table",
+    "per_trial_metrics",
+    "permutation_test",
+    "phase_activity",
+    "phase_agreement",
+    "phase_table",
+    "presence",
+    "segment_overlap",
+    "segments",
+    "smooth",
+    "smooth_signal",
+    "thresholded",
+    "tool_metrics",
+]

@@ -1,0 +1,90 @@
+"""Tool presence over time: a long table `trial, frame, tool, source, present` with one row per
+annotated frame (1 fps) and tool, from ground truth or thresholded detections, and its smoothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..constants import BOX_LABELS
+from ..tables import split_frame_names
+
+GROUND_TRUTH = "ground_truth"
+
+
+def frame_index(boxes: pd.DataFrame) -> pd.DataFrame:
+    """Every annotated frame (trial, frame), sorted: the time axis of the timelines."""
+    parts = split_frame_names(boxes["trial_frame"].drop_duplicates())
+    return (
+        parts[["trial", "frame"]].dropna().astype({"frame": int}).sort_values(["trial", "frame"]).reset_index(drop=True)
+    )
+
+
+def presence(frames: pd.DataFrame, items: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Long presence table: a tool is present in a frame when `items` (boxes) has it there."""
+    parts = split_frame_names(items["trial_frame"]).assign(label=items["label"].to_numpy())
+    hits = parts.dropna(subset=["label", "trial"])[["trial", "frame", "label"]].drop_duplicates()
+    hits = hits.astype({"frame": int}).assign(present=True)
+    grid = frames.merge(pd.DataFrame({"tool": list(BOX_LABELS)}), how="cross")
+    out = grid.merge(hits.rename(columns={"label": "tool"}), on=["trial", "frame", "tool"], how="left")
+    out["present"] = out["present"].notna()
+    out["source"] = source
+    return out[["trial", "frame", "tool", "source", "present"]]
+
+
+def thresholded(detections: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """Detections at or above each class's threshold (e.g. its best-F1 score)."""
+    floor = detections["label"].map(thresholds).fillna(np.inf)
+    return detections[detections["score"] >= floor]
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encoding: (starts, lengths, run values) of a 1-D array."""
+    if len(values) == 0:
+        return np.array([], int), np.array([], int), values
+    change = np.flatnonzero(values[1:] != values[:-1]) + 1
+    starts = np.concatenate([[0], change])
+    lengths = np.diff(np.concatenate([starts, [len(values)]]))
+    return starts, lengths, values[starts]
+
+
+def smooth_signal(present: np.ndarray, min_gap: int, min_run: int) -> np.ndarray:
+    """Fill absent gaps shorter than `min_gap` between two present runs, then drop present runs
+    shorter than `min_run`. Zero disables each step."""
+    out = present.astype(bool).copy()
+    if min_gap > 0:
+        starts, lengths, vals = _runs(out)
+        for s, n, v in zip(starts, lengths, vals, strict=False):
+            if not v and n < min_gap and s > 0 and s + n < len(out):
+                out[s : s + n] = True
+    if min_run > 0:
+        starts, lengths, vals = _runs(out)
+        for s, n, v in zip(starts, lengths, vals, strict=False):
+            if v and n < min_run:
+                out[s : s + n] = False
+    return out
+
+
+def smooth(table: pd.DataFrame, min_gap: int, min_run: int) -> pd.DataFrame:
+    """`smooth_signal` on every (trial, tool, source) series of a presence table."""
+    if min_gap <= 0 and min_run <= 0:
+        return table
+    table = table.sort_values(["source", "trial", "tool", "frame"]).copy()
+    table["present"] = table.groupby(["source", "trial", "tool"], sort=False)["present"].transform(
+        lambda s: smooth_signal(s.to_numpy(), min_gap, min_run)
+    )
+    return table.sort_values(["source", "trial", "frame", "tool"]).reset_index(drop=True)
+
+
+def agreement(truth: pd.DataFrame, predicted: pd.DataFrame, keys: list[str], flag: str = "present") -> pd.DataFrame:
+    """Frame-level precision, recall and F1 of `predicted` against `truth`, per `keys`."""
+    merged = truth.merge(predicted, on=[*keys, "frame"], suffixes=("_truth", "_pred"))
+    t, p = merged[f"{flag}_truth"].astype(bool), merged[f"{flag}_pred"].astype(bool)
+    merged = merged.assign(tp=t & p, fp=~t & p, fn=t & ~p)
+    out = merged.groupby(keys)[["tp", "fp", "fn"]].sum().reset_index()
+    out["precision"] = out["tp"] / (out["tp"] + out["fp"]).replace(0, np.nan)
+    out["recall"] = out["tp"] / (out["tp"] + out["fn"]).replace(0, np.nan)
+    out["f1"] = 2 * out["tp"] / (2 * out["tp"] + out["fp"] + out["fn"]).replace(0, np.nan)
+    return out

@@ -1,0 +1,36 @@
+"""Validation of the published SOSpine files with pandera, reported line by line.
+
+Each file is read as text first (so that file-level faults — empty, binary, not UTF-8, wrong
+header, short or long rows — become one report row each instead of a traceback), then typed and
+checked lazily against pandera DataFrameModels: one model for errors and one for the published
+files' known quirks, which are warnings. Every report row names the file, the 1-based line in the
+file (header = line 1), the column, the check, the offending value and the severity.
+
+The modules: `models` (what is valid), `reading` (reading, typing, checking), `report` (the report's
+format, summary and gate), `quarantine` (kept and quarantined rows). Everything is importable from
+`sospine.validation` directly.
+"""
+
+from .models import KINDS, MAX_PIXEL, SPECS, FileSpec
+from .quarantine import split_rows, write_validated
+from .reading import CheckedFile, check_file, cross_check, validate
+from .report import FILE_LEVEL_CHECKS, REPORT_COLUMNS, SEVERITIES, format_issue, gate_message, summarize
+
+__all__ = [
+    "FILE_LEVEL_CHECKS",
+    "KINDS",
+    "MAX_PIXEL",
+    "REPORT_COLUMNS",
+    "SEVERITIES",
+    "SPECS",
+    "CheckedFile",
+    "FileSpec",
+    "check_file",
+    "cross_check",
+    "format_issue",
+    "gate_message",
+    "split_rows",
+    "summarize",
+    "validate",
+    "write_validated",
+]

@@ -1,0 +1,52 @@
+"""Rows kept and rows quarantined: rows in = rows kept + rows quarantined, always."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .models import SPECS
+from .reading import CheckedFile
+
+
+def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept, quarantined) raw rows: rows with an error go to quarantine, the rest are kept.
+
+    Rows that could not be parsed into the file's columns (wrong field count) are quarantined
+    too, with their text in `raw`, so rows in = rows kept + rows quarantined.
+    """
+    raw = checked.raw
+    bad_lines = checked.error_lines()
+    is_bad = raw["line"].isin(bad_lines) if not raw.empty else pd.Series(dtype=bool)
+    # what passes on is what was checked: the values as validation read them, stripped of spaces
+    kept = raw[~is_bad].drop(columns="line").apply(lambda column: column.str.strip()) if not raw.empty else raw
+    quarantined = raw[is_bad].assign(raw="") if not raw.empty else pd.DataFrame(columns=["line", *raw.columns, "raw"])
+    unparsed = [i for i in checked.issues if i["check"] == "field_count"]
+    if unparsed:
+        extra = pd.DataFrame(
+            {"line": [i["line"] for i in unparsed], "raw": [i["value"].split(": ", 1)[-1] for i in unparsed]}
+        )
+        quarantined = pd.concat([quarantined, extra], ignore_index=True).sort_values("line")
+    return kept.reset_index(drop=True), quarantined.reset_index(drop=True)
+
+
+def write_validated(files: dict[str, CheckedFile], kept_dir: Path | None, quarantine_dir: Path, log) -> None:  # noqa: ANN001
+    """Kept rows of each file (published columns) and, for files with bad rows, the quarantine."""
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    for kind, checked in files.items():
+        if kind == "detections" or kept_dir is None:
+            continue  # detections are only checked; scoring reads them itself
+        kept, quarantined = split_rows(checked)
+        kept_dir.mkdir(parents=True, exist_ok=True)
+        kept = kept if not kept.empty else pd.DataFrame(columns=list(SPECS[kind].columns))
+        kept.to_csv(kept_dir / checked.name, index=False)
+        if not quarantined.empty:
+            quarantined.to_csv(quarantine_dir / checked.name, index=False)
+        log.info(
+            "%s: %d rows in, %d kept, %d quarantined",
+            checked.name,
+            len(checked.raw) + sum(i["check"] == "field_count" for i in checked.issues),
+            len(kept),
+            len(quarantined),
+        )
