@@ -168,3 +168,27 @@ def test_per_trial_metrics_count_absent_phases_as_zero(real_dir):
     assert phase_rows["n_success"].nunique() == 1 and phase_rows["n_leak"].nunique() == 1
     rated = table.loc[annotated].dropna(subset=["success"])
     assert phase_rows["n_success"].iat[0] + phase_rows["n_leak"].iat[0] == len(rated)
+
+
+def test_detector_presence_covers_its_trials_and_the_test_trials():
+    boxes = pd.DataFrame(
+        [(constants.frame_name(t, f), "grasper") for t in ("S1A2", "S4A1", "Clip0") for f in (1, 2)],
+        columns=["trial_frame", "label"],
+    )
+    frames = analytics.frame_index(boxes)
+    detections = pd.DataFrame(
+        {
+            "trial_frame": [constants.frame_name("S4A1", 1, "jpg"), constants.frame_name("S4A1", 2, "jpg")],
+            "label": ["grasper", "grasper"],
+            "score": [0.9, 0.2],
+        }
+    )
+    thresholds = analytics.presence_thresholds(pd.DataFrame({"label": ["grasper"], "best_threshold": [0.5]}), "best_f1")
+    table = analytics.detector_presence(frames, detections, thresholds, "detections:x", ["Clip0"])
+    assert set(table["trial"]) == {"S4A1", "Clip0"}  # its own trial and the test trial it found nothing in
+    grasper = table[table["tool"] == "grasper"].set_index(["trial", "frame"])["present"]
+    assert grasper.to_dict() == {("S4A1", 1): True, ("S4A1", 2): False, ("Clip0", 1): False, ("Clip0", 2): False}
+    both = pd.concat([analytics.presence(frames, boxes, analytics.GROUND_TRUTH), table])
+    metrics = analytics.presence_metrics(both).set_index(["trial", "tool"])
+    assert metrics.loc[("S4A1", "grasper"), "recall"] == 0.5 and metrics.loc[("Clip0", "grasper"), "recall"] == 0
+    assert analytics.presence_thresholds(pd.DataFrame({"label": ["needle"]}), 0.3) == {"needle": 0.3}

@@ -22,15 +22,29 @@ from .phases import (
     segment_overlap,
     segments,
 )
-from .presence import GROUND_TRUTH, agreement, frame_index, presence, smooth, smooth_signal, thresholded
+from .presence import (
+    GROUND_TRUTH,
+    PRESENCE_METRIC_COLUMNS,
+    agreement,
+    detector_presence,
+    frame_index,
+    presence,
+    presence_metrics,
+    presence_thresholds,
+    smooth,
+    smooth_signal,
+    thresholded,
+)
 
 __all__ = [
     "GROUND_TRUTH",
     "NO_ANNOTATIONS",
     "PHASE_AGREEMENT_COLUMNS",
+    "PRESENCE_METRIC_COLUMNS",
     "agreement",
     "by_attempt",
     "by_outcome",
+    "detector_presence",
     "expand_segments",
     "frame_index",
     "outcomes_table",
@@ -40,6 +54,8 @@ __all__ = [
     "phase_agreement",
     "phase_table",
     "presence",
+    "presence_metrics",
+    "presence_thresholds",
     "segment_overlap",
     "segments",
     "smooth",

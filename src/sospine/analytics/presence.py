@@ -88,3 +88,41 @@ def agreement(truth: pd.DataFrame, predicted: pd.DataFrame, keys: list[str], fla
     out["recall"] = out["tp"] / (out["tp"] + out["fn"]).replace(0, np.nan)
     out["f1"] = 2 * out["tp"] / (2 * out["tp"] + out["fp"] + out["fn"]).replace(0, np.nan)
     return out
+
+
+def presence_thresholds(scores: pd.DataFrame, threshold: str | float) -> dict[str, float]:
+    """Per class, the score above which a detection means the tool is there: each class's best-F1
+    threshold from its `ap_per_class` table (`best_f1`), or one number for every class.
+
+    >>> presence_thresholds(pd.DataFrame({"label": ["needle"], "best_threshold": [0.4]}), "best_f1")
+    {'needle': 0.4}
+    """
+    scored = scores.set_index("label")
+    if threshold == "best_f1":
+        return scored["best_threshold"].to_dict()
+    return {label: float(threshold) for label in scored.index}
+
+
+def detector_presence(
+    frames: pd.DataFrame, detections: pd.DataFrame, thresholds: Mapping[str, float], source: str, trials: list[str]
+) -> pd.DataFrame:
+    """Presence from one detector's detections over the trials it covers (and `trials`, the test
+    trials, where a detector that found nothing still says "absent")."""
+    covered = set(split_frame_names(detections["trial_frame"])["trial"].dropna()) | set(trials)
+    return presence(frames[frames["trial"].isin(covered)], thresholded(detections, thresholds), source)
+
+
+PRESENCE_METRIC_COLUMNS = ["source", "trial", "tool", "tp", "fp", "fn", "precision", "recall", "f1"]
+
+
+def presence_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """Each detector's presence against the ground truth's, per trial and tool (frame-level F1)."""
+    truth = table[table["source"] == GROUND_TRUTH].drop(columns="source")
+    parts = [
+        agreement(truth, table[table["source"] == source].drop(columns="source"), ["trial", "tool"]).assign(
+            source=source
+        )
+        for source in table["source"].unique()
+        if source != GROUND_TRUTH
+    ]
+    return pd.concat(parts)[PRESENCE_METRIC_COLUMNS] if parts else pd.DataFrame(columns=PRESENCE_METRIC_COLUMNS)
