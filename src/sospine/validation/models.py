@@ -52,11 +52,11 @@ class _Annotations(pa.DataFrameModel):
     y2: Series[float] = pa.Field(nullable=True, ge=0)
     label: Series[str] = pa.Field(nullable=True)
 
-    @pa.check("x1", "y1", "x2", "y2", name="finite_pixel")
+    @pa.check(*COORDS, name="finite_pixel")
     def finite_pixel(cls, series: Series[float]) -> Series[bool]:
         return _plausible_pixel(series)
 
-    @pa.check("x1", "y1", "x2", "y2", name="integer_pixels")
+    @pa.check(*COORDS, name="integer_pixels")
     def integer_pixels(cls, series: Series[float]) -> Series[bool]:
         return _integral(series)
 
@@ -163,7 +163,7 @@ class Detections(pa.DataFrameModel):
     def integer(cls, series: Series[float]) -> Series[bool]:
         return _integral(series)
 
-    @pa.check("x1", "y1", "x2", "y2", "score", name="finite")
+    @pa.check(*COORDS, "score", name="finite")
     def finite(cls, series: Series[float]) -> Series[bool]:
         return pd.Series(np.isfinite(series.to_numpy(float)), index=series.index)
 
