@@ -77,9 +77,11 @@ def compare_boxes(derived: pd.DataFrame, published: pd.DataFrame) -> pd.DataFram
     """Per-label counts of identical, differing, missing (published only) and extra (derived only)
     boxes, keyed by (frame, label) since the published file has one box per frame and label."""
     key = ["trial_frame", "label"]
-    d = derived.dropna(subset=["label"])[key + COORDS]
-    p = published.dropna(subset=["label"])[key + COORDS]
-    merged = d.merge(p, on=key, how="outer", suffixes=("_derived", "_published"), indicator=True)
+    derived_boxes = derived.dropna(subset=["label"])[key + COORDS]
+    published_boxes = published.dropna(subset=["label"])[key + COORDS]
+    merged = derived_boxes.merge(
+        published_boxes, on=key, how="outer", suffixes=("_derived", "_published"), indicator=True
+    )
     both = merged["_merge"] == "both"
     dcols = [f"{c}_derived" for c in COORDS]
     pcols = [f"{c}_published" for c in COORDS]

@@ -41,8 +41,8 @@ class Progress:
 
     >>> lines = []
     >>> ticks = iter([0.0, 5.0, 12.0, 20.0])
-    >>> p = Progress("export", 100, "frames", write=lines.append, every_s=10, clock=lambda: next(ticks))
-    >>> p.update(10); p.update(40); p.update(50)
+    >>> counter = Progress("export", 100, "frames", write=lines.append, every_s=10, clock=lambda: next(ticks))
+    >>> counter.update(10); counter.update(40); counter.update(50)
     >>> lines
     ['export: 50/100 frames (50%), 4.2 frames/s, ETA 12 s', 'export: 100/100 frames (100%), 5.0 frames/s, 20 s']
     """

@@ -110,8 +110,8 @@ def build(
 
     def md5_of(path: str) -> str | None:
         if path not in md5_cache:
-            p = workdir / path if not Path(path).is_absolute() else Path(path)
-            md5_cache[path] = md5sum(p) if p.exists() else None
+            on_disk = workdir / path if not Path(path).is_absolute() else Path(path)
+            md5_cache[path] = md5sum(on_disk) if on_disk.exists() else None
         return md5_cache[path]
 
     while pending:

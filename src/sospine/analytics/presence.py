@@ -81,8 +81,8 @@ def smooth(table: pd.DataFrame, min_gap: int, min_run: int) -> pd.DataFrame:
 def agreement(truth: pd.DataFrame, predicted: pd.DataFrame, keys: list[str], flag: str = "present") -> pd.DataFrame:
     """Frame-level precision, recall and F1 of `predicted` against `truth`, per `keys`."""
     merged = truth.merge(predicted, on=[*keys, "frame"], suffixes=("_truth", "_pred"))
-    t, p = merged[f"{flag}_truth"].astype(bool), merged[f"{flag}_pred"].astype(bool)
-    merged = merged.assign(tp=t & p, fp=~t & p, fn=t & ~p)
+    truth_on, predicted_on = merged[f"{flag}_truth"].astype(bool), merged[f"{flag}_pred"].astype(bool)
+    merged = merged.assign(tp=truth_on & predicted_on, fp=~truth_on & predicted_on, fn=truth_on & ~predicted_on)
     out = merged.groupby(keys)[["tp", "fp", "fn"]].sum().reset_index()
     out["precision"] = out["tp"] / (out["tp"] + out["fp"]).replace(0, np.nan)
     out["recall"] = out["tp"] / (out["tp"] + out["fn"]).replace(0, np.nan)
