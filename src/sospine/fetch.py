@@ -11,7 +11,6 @@ is several GB) live in the cache and the job's outputs are hard links to them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sys
@@ -24,7 +23,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from .checksums import md5sum
+from .files import link_or_copy, md5sum
 from .progress import Progress
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
@@ -69,11 +68,13 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def _throttled(response: requests.Response) -> _TransientError | None:
-    if response.status_code == 429:
-        return _TransientError("HTTP 429 (too many requests)", retry_after_seconds(response.headers.get("Retry-After")))
-    if response.status_code >= 500:
-        return _TransientError(f"HTTP {response.status_code}", retry_after_seconds(response.headers.get("Retry-After")))
-    return None
+    """A retryable answer (429, 5xx) as an error that carries the server's `Retry-After`."""
+    if response.status_code != 429 and response.status_code < 500:
+        return None
+    reason = " (too many requests)" if response.status_code == 429 else ""
+    return _TransientError(
+        f"HTTP {response.status_code}{reason}", retry_after_seconds(response.headers.get("Retry-After"))
+    )
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ class FigshareClient:
                             raise _TransientError(f"{target.name}: resumed bytes of another resource{served}")
                     else:
                         start = 0
-                        meta.write_text(json.dumps({"validator": validator, "url": response.url}))
+                        meta.write_text(json.dumps({"validator": validator}))
                     if start:
                         self.log(f"{target.name}: resuming at byte {start}")
                     quiet = (size or 0) < 4 * CHUNK
@@ -353,7 +354,7 @@ def fetch_record(
             if cache_dir is not None:
                 _remember_verified(cached, verified)
         if cached != out / name:
-            _link_or_copy(cached, out / name)
+            link_or_copy(cached, out / name)
         entries.append(
             ManifestEntry(
                 record=record,
@@ -399,14 +400,6 @@ def _verified(path: Path, size: int | None, md5: str | None, remember: bool = Tr
     if remember:
         _remember_verified(path, md5)
     return True
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or one without hard links
-        shutil.copyfile(source, target)
 
 
 def fetch_records(records: Mapping[str, str], out_dir: str | Path, client: FigshareClient) -> list[ManifestEntry]:

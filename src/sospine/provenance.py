@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .checksums import md5sum
+from .files import md5sum
 
 PACKAGES = (
     "sospine",
@@ -68,6 +68,11 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def _made_by_workflow(path: str, made_under: str | None) -> bool:
+    """Whether `path` lies in the workflow's output folder (so a rule made it)."""
+    return bool(made_under) and path.startswith(made_under.rstrip("/") + "/")
+
+
 class StaleResultsError(RuntimeError):
     """An artifact made from inputs that are gone or were remade after it: not to be reported."""
 
@@ -80,7 +85,7 @@ def stale_artifacts(artifacts: dict[str, dict], records: dict[str, dict], made_u
     for path, entry in sorted(artifacts.items()):
         record = records.get(path)
         if record is None:
-            if made_under and path.startswith(made_under.rstrip("/") + "/") and "source" not in entry:
+            if _made_by_workflow(path, made_under) and "source" not in entry:
                 problems.append(f"{path} has no record of how it was made; rerun the rule that makes it")
             continue
         for item in record.get("input", []):
@@ -136,7 +141,7 @@ def build(
             entry["source"] = {
                 k: by_file[path][k] for k in ("record", "doi", "article_id", "version", "url", "md5", "fetched_at")
             }
-        elif record is None and not (made_under and path.startswith(made_under.rstrip("/") + "/")):
+        elif record is None and not _made_by_workflow(path, made_under):
             entry["source"] = "outside the workflow (configured path)"
         artifacts[path] = entry
     problems = stale_artifacts(artifacts, records, made_under)

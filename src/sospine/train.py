@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
+from .files import link_or_copy
 from .progress import epoch_line
 
 log = logging.getLogger(__name__)
@@ -279,8 +280,8 @@ PLOT_SUFFIXES = (".png", ".jpg")
 def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
     """The run's weights (hard links: one copy on disk), metrics and ultralytics' figures as the
     rule's outputs, and the arguments beside them."""
-    _link_or_copy(run_dir / "weights" / "best.pt", Path(out["best"]))
-    _link_or_copy(run_dir / "weights" / "last.pt", Path(out["last"]))
+    link_or_copy(run_dir / "weights" / "best.pt", Path(out["best"]))
+    link_or_copy(run_dir / "weights" / "last.pt", Path(out["last"]))
     if "plots" in out:
         plots = Path(out["plots"])
         plots.mkdir(parents=True, exist_ok=True)
@@ -294,14 +295,6 @@ def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
         json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str)
         + "\n"
     )
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.unlink(missing_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system
-        shutil.copyfile(source, target)
 
 
 def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:

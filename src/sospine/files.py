@@ -1,8 +1,11 @@
-"""md5 of files and folders: the one checksum the workflow records (FigShare publishes md5s)."""
+"""File helpers: md5 of files and folders (the one checksum the workflow records, as FigShare
+publishes md5s), and placing a file under a second name without a second copy."""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 from pathlib import Path
 
 CHUNK = 1 << 20
@@ -21,3 +24,12 @@ def md5sum(path: str | Path) -> str:
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """`target` becomes a hard link to `source` (one copy on disk), or a copy on another file system."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or one without hard links
+        shutil.copyfile(source, target)
