@@ -45,6 +45,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
             frames_per_trial=args.frames_per_trial,
             width=args.width,
             height=args.height,
+            detection_jitter=args.detection_jitter,
+            detection_miss_rate=args.detection_miss_rate,
+            detection_false_positives=args.detection_false_positives,
         )
     except ValueError as error:
         raise BadDataError(str(error)) from None
@@ -155,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames-per-trial", type=int, default=60, help="frames (1 fps) per trial (default 60)")
     p.add_argument("--width", type=int, default=1920, help="frame width in pixels (default 1920, as published)")
     p.add_argument("--height", type=int, default=1080, help="frame height in pixels (default 1080, as published)")
+    p.add_argument(
+        "--detection-jitter",
+        type=float,
+        default=0.1,
+        help="synthetic detections (the paper-detections stand-in): corner shift, share of box size (default 0.1)",
+    )
+    p.add_argument("--detection-miss-rate", type=float, default=0.15, help="share of boxes missed (default 0.15)")
+    p.add_argument(
+        "--detection-false-positives", type=float, default=0.3, help="false positives per frame (default 0.3)"
+    )
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("fetch", help="download FigShare records (md5-verified) and write fetch_manifest.json")

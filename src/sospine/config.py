@@ -132,6 +132,10 @@ def check(config: Mapping, schema: Mapping) -> None:
                 messages.append(f"config key 'train.extra.{key}': set by the workflow itself, not allowed here")
             elif key in TRAIN_SETTINGS:
                 messages.append(f"config key 'train.extra.{key}': use train.{key} instead")
+    if not messages and isinstance(config.get("train"), Mapping):
+        from .detectors import problems
+
+        messages += problems(config, schema["properties"]["train"])
     if messages:
         raise ConfigError("; ".join(messages))
 

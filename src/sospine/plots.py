@@ -154,3 +154,41 @@ def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
         frameon=False,
     )
     _save(fig, path)
+
+
+def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> None:
+    """Left: each detector's VOC AP per class with its 95% interval. Right: one row per detector,
+    its difference from the reference per class with the paired 95% interval (0 = no difference)."""
+    labels = list(dict.fromkeys(board["label"]))
+    names = list(dict.fromkeys(board["detector"]))
+    others = list(dict.fromkeys(paired["detector"]))
+    n_rows = max(1, len(others))
+    fig, axes = plt.subplots(n_rows, 2, figsize=(12, 1.2 + 2.6 * n_rows), squeeze=False)
+    ap_ax = axes[0, 0]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        rows = board[board["detector"] == name].set_index("label").reindex(labels)
+        x = [j + (i - (len(names) - 1) / 2) * width for j in range(len(labels))]
+        err = [(rows["ap_voc"] - rows["ci95_low"]).clip(lower=0), (rows["ci95_high"] - rows["ap_voc"]).clip(lower=0)]
+        ap_ax.bar(x, rows["ap_voc"], width, label=name, yerr=err if rows["ci95_low"].notna().any() else None)
+    ap_ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ap_ax.set_ylim(0, 1.05)
+    ap_ax.set_ylabel(f"VOC AP at IoU {board['iou_threshold'].iat[0]:g}")
+    ap_ax.set_title(f"{len(names)} detectors on {board['n_trials'].iat[0]} test trials ({board['test_trials'].iat[0]})")
+    ap_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    for ax in axes[1:, 0]:
+        ax.axis("off")
+    for ax, name in zip(axes[:, 1], others or [None], strict=False):
+        if name is None:
+            ax.text(0.5, 0.5, "one detector: nothing to compare", ha="center", va="center")
+            ax.axis("off")
+            continue
+        rows = paired[paired["detector"] == name].set_index("label").reindex(labels)
+        err = [(rows["diff"] - rows["ci95_low"]).clip(lower=0), (rows["ci95_high"] - rows["diff"]).clip(lower=0)]
+        has_ci = rows["ci95_low"].notna().any()
+        ax.errorbar(range(len(labels)), rows["diff"], yerr=err if has_ci else None, fmt="o", capsize=4)
+        ax.axhline(0, color="grey", linewidth=1)
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_ylabel("AP difference")
+        ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]} (paired 95% interval)", fontsize="medium")
+    _save(fig, path)

@@ -213,15 +213,20 @@ def per_trial_ap(matched: Matched, paper: Matched) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PER_TRIAL_COLUMNS)
 
 
-def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: int = 0) -> pd.DataFrame:
-    """95% intervals of each class's VOC AP (and the mAPs) by resampling test trials with replacement.
+def resample_weights(n_trials: int, n_resamples: int, seed: int = 0) -> np.ndarray:
+    """How often each test trial is drawn in each resample (rows: resamples, columns: trials).
+    Detectors scored with the same weights are resampled on the same trials: a paired bootstrap."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_trials, size=(n_resamples, n_trials))
+    return np.stack([np.bincount(d, minlength=n_trials) for d in draws]).astype(float).reshape(n_resamples, n_trials)
+
+
+def bootstrap_samples(matched: Matched, trials: list[str], weights: np.ndarray) -> pd.DataFrame:
+    """Each class's VOC AP (and the mAPs) in every resample of `weights` (see `resample_weights`).
 
     A detection's TP flag only depends on its own frame, so a resample re-weights the ranked
     detections by how often their trial was drawn; no re-matching is needed.
     """
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(trials), size=(n_resamples, len(trials)))
-    weights = np.stack([np.bincount(d, minlength=len(trials)) for d in draws]).astype(float)  # (B, T)
     index = {t: i for i, t in enumerate(trials)}
     samples = {}
     for label in BOX_LABELS:
@@ -238,6 +243,12 @@ def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: in
     table = pd.DataFrame(samples)
     table["map_voc_all"] = table[list(BOX_LABELS)].mean(axis=1)
     table["map_voc_instruments"] = table[list(INSTRUMENTS)].mean(axis=1)
+    return table
+
+
+def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: int = 0) -> pd.DataFrame:
+    """95% intervals of each class's VOC AP (and the mAPs) by resampling test trials with replacement."""
+    table = bootstrap_samples(matched, trials, resample_weights(len(trials), n_resamples, seed))
     return table.quantile([0.025, 0.975]).T.rename(columns={0.025: "ci95_low", 0.975: "ci95_high"})
 
 
@@ -253,52 +264,67 @@ def interval_note(n_trials: int, n_resamples: int) -> str | None:
     return None
 
 
+def _per_frame(table: pd.DataFrame, stems: np.ndarray, fields: dict[str, np.ndarray]) -> list[tuple]:
+    """`fields` (one array per row of `table`) cut into one tensor per frame of `stems`, in one pass."""
+    import torch
+
+    codes = pd.Categorical(table["stem"], categories=stems).codes
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes, minlength=len(stems)).tolist()
+    split = [torch.split(torch.from_numpy(np.ascontiguousarray(v[order])), counts) for v in fields.values()]
+    return list(zip(*split, strict=True))
+
+
 def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """torchmetrics MeanAveragePrecision: AP at IoU 0.5 and 0.5:0.95, overall and per class."""
+    """torchmetrics MeanAveragePrecision: AP at IoU 0.5 and 0.5:0.95, overall and per class.
+
+    One evaluation over IoU 0.5:0.95 gives both: AP50 is read from the same precision table (its
+    first IoU threshold), as COCO's own summary does.
+    """
     import torch
     from torchmetrics.detection import MeanAveragePrecision
 
     class_id = {label: i for i, label in enumerate(BOX_LABELS)}
-    stems = sorted(set(truth["stem"]) | set(detections["stem"]))
-    t_groups = dict(tuple(truth.groupby("stem")))
-    d_groups = dict(tuple(detections.groupby("stem")))
-    empty_boxes = torch.zeros((0, 4))
-
-    def target(stem: str) -> dict:
-        g = t_groups.get(stem)
-        if g is None:
-            return {"boxes": empty_boxes, "labels": torch.zeros(0, dtype=torch.long)}
-        return {
-            "boxes": torch.tensor(g[COORDS].to_numpy(float), dtype=torch.float32),
-            "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long),
-        }
-
-    def prediction(stem: str) -> dict:
-        g = d_groups.get(stem)
-        if g is None:
-            return {"boxes": empty_boxes, "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
-        return {
-            "boxes": torch.tensor(g[COORDS].to_numpy(float), dtype=torch.float32),
-            "scores": torch.tensor(g["score"].to_numpy(float), dtype=torch.float32),
-            "labels": torch.tensor(g["label"].map(class_id).to_numpy(), dtype=torch.long),
-        }
-
-    preds = [prediction(s) for s in stems]
-    targets = [target(s) for s in stems]
-    out: dict[str, dict[str, float]] = {}
-    for key, thresholds in (("ap50_coco", [0.5]), ("ap50_95_coco", None)):
-        metric = MeanAveragePrecision(
-            iou_type="bbox", class_metrics=True, iou_thresholds=thresholds, backend=COCO_BACKEND
+    stems = np.union1d(truth["stem"].to_numpy(str), detections["stem"].to_numpy(str))
+    truth_boxes = truth[COORDS].to_numpy(np.float32)
+    targets = [
+        {"boxes": boxes, "labels": labels}
+        for boxes, labels in _per_frame(
+            truth, stems, {"boxes": truth_boxes, "labels": truth["label"].map(class_id).to_numpy(np.int64)}
         )
-        metric.update(preds, targets)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = metric.compute()
-        classes = result["classes"].reshape(-1).tolist()
-        per_class = result["map_per_class"].reshape(-1).tolist()
-        values = {BOX_LABELS[c]: (v if v >= 0 else float("nan")) for c, v in zip(classes, per_class, strict=False)}
-        values["all"] = float(result["map"])
-        out[key] = values
+    ]
+    preds = [
+        {"boxes": boxes, "scores": scores, "labels": labels}
+        for boxes, scores, labels in _per_frame(
+            detections,
+            stems,
+            {
+                "boxes": detections[COORDS].to_numpy(np.float32),
+                "scores": detections["score"].to_numpy(np.float32),
+                "labels": detections["label"].map(class_id).to_numpy(np.int64),
+            },
+        )
+    ]
+    metric = MeanAveragePrecision(iou_type="bbox", class_metrics=True, extended_summary=True, backend=COCO_BACKEND)
+    metric.update(preds, targets)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = metric.compute()
+    classes = result["classes"].reshape(-1).tolist()
+    # precision: (IoU thresholds, recall points, classes, area ranges, max detections); -1 = undefined
+    precision = result["precision"][:, :, :, 0, -1]
+    defined = precision > -1
+
+    def mean_defined(values: torch.Tensor, mask: torch.Tensor) -> float:
+        # torchmetrics reports float32: the same rounding gives the same figures
+        return float(values[mask].mean().float()) if bool(mask.any()) else float("nan")
+
+    out: dict[str, dict[str, float]] = {"ap50_coco": {}, "ap50_95_coco": {}}
+    for k, c in enumerate(classes):
+        out["ap50_coco"][BOX_LABELS[c]] = mean_defined(precision[0, :, k], defined[0, :, k])
+        out["ap50_95_coco"][BOX_LABELS[c]] = mean_defined(precision[:, :, k], defined[:, :, k])
+    out["ap50_coco"]["all"] = float(result["map_50"])
+    out["ap50_95_coco"]["all"] = float(result["map"])
     return out
 
 

@@ -75,22 +75,47 @@ def offline_ultralytics(settings_dir: str | Path):
     return ultralytics
 
 
-def resolve_device(device: str | int) -> str:
-    """`auto` -> first GPU when there is one, else CPU; `cuda` without a GPU is an error."""
+def resolve_device(device: str | int, gpus: int = 1) -> str:
+    """`auto` -> the GPUs when there are any, else CPU; `cuda` without a GPU is an error. See `device_string`."""
     import torch
 
+    return device_string(device, gpus, torch.cuda.device_count() if torch.cuda.is_available() else 0)
+
+
+def device_string(device: str | int, gpus: int, n_visible: int) -> str:
+    """ultralytics' device argument: `gpus` > 1 trains on that many devices ("0,1": DDP).
+
+    A scheduler exposes only the GPUs it booked (CUDA_VISIBLE_DEVICES), numbered from 0.
+
+    >>> device_string("auto", 1, 0), device_string("auto", 2, 2), device_string("cuda", 4, 4), device_string(1, 1, 2)
+    ('cpu', '0,1', '0,1,2,3', '1')
+    """
     text = str(device).strip().lower()
-    has_gpu = torch.cuda.is_available()
-    if text == "auto":
-        return "0" if has_gpu else "cpu"
-    if text == "cpu":
+    if text == "cpu" or (text == "auto" and n_visible == 0):
         return "cpu"
-    if not has_gpu:
-        raise TrainingError(
-            f"train.device is {device!r} but no CUDA GPU is visible here (torch {torch.__version__}); "
-            "use 'auto' or 'cpu'"
-        )
-    return "0" if text == "cuda" else text
+    if n_visible == 0:
+        raise TrainingError(f"train.device is {device!r} but no CUDA GPU is visible here; use 'auto' or 'cpu'")
+    if text not in ("auto", "cuda"):
+        return text
+    if gpus > n_visible:
+        log.warning("train.gpus is %d but %d GPU(s) are visible: training on %d", gpus, n_visible, n_visible)
+    return ",".join(str(i) for i in range(max(1, min(gpus, n_visible))))
+
+
+def dataloader_workers(setting: int | str, threads: int, device: str) -> int:
+    """Dataloader processes per device: `auto` gives each GPU its share of the job's threads (a GPU
+    that Slurm gave 8 CPUs is fed by 8 workers), the CPU 2 (there the main process does the work).
+
+    >>> dataloader_workers("auto", 8, "0"), dataloader_workers("auto", 8, "0,1"), dataloader_workers("auto", 8, "cpu")
+    (8, 4, 2)
+    >>> dataloader_workers(3, 8, "0")
+    3
+    """
+    if setting != "auto":
+        return int(setting)
+    if device == "cpu":
+        return min(2, threads)
+    return max(1, threads // len(device.split(",")))
 
 
 def run_key(args: dict) -> str:
@@ -177,11 +202,13 @@ def train(
     batch: int,
     device: str | int,
     seed: int,
-    workers: int,
+    workers: int | str,
     plots: bool = True,
     extra: dict | None = None,
     progress: Callable[[str], None] | None = None,
     name: str = "yolo",
+    gpus: int = 1,
+    threads: int = 1,
 ) -> Path:
     """Train (or resume, or reuse a finished run with the same arguments); return the run folder.
 
@@ -192,7 +219,8 @@ def train(
     offline_ultralytics(work / "ultralytics")
     from ultralytics import YOLO
 
-    resolved_device = resolve_device(device)
+    resolved_device = resolve_device(device, gpus)
+    workers = dataloader_workers(workers, threads, resolved_device)
     args = {
         "data": str(Path(dataset_yaml).resolve()),
         "model": model,

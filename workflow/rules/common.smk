@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -9,6 +10,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from snakemake.utils import min_version, validate
 
 from sospine import constants
+from sospine import detectors as detector_config
+from sospine.weights import to_download
 from sospine.config import ConfigError, check, data_source_conflict, deep_merge, load_yaml, merge_overrides
 
 min_version("9.0")
@@ -113,6 +116,8 @@ def baseline_detections():
     """Path of the baseline detections CSV, or None."""
     setting = config["baseline"]["detections"]
     if setting == "auto":
+        if SOURCE == "synthetic":  # the generator's stand-in for the paper's YOLOv4 detections
+            return out(f"raw/{constants.PAPER_DETECTIONS_CSV}")
         if SOURCE == "mirror":
             candidate = mirror_dir() / constants.PAPER_DETECTIONS_CSV
             return str(candidate) if candidate.is_file() else None
@@ -143,14 +148,51 @@ def loso_folds():
     return sorted(p.stem for p in folds_dir.glob("*.csv"))
 
 
+# Every detector of the run (config `detectors`, or train.name alone), the baseline last. Trained
+# ones need frames.zip; without it they are left out, like the YOLO export.
+DETECTORS = detector_config.resolve(config, baseline_detections())
+TRAINED = {n: d for n, d in DETECTORS.items() if d.trained and "frames" in PROVIDED}
+FILE_DETECTORS = {n: d for n, d in DETECTORS.items() if not d.trained}
+# the train/predict rules match exactly these names, so `<name>-<fold>` is never read as a name
+TRAINED_PATTERN = "|".join(re.escape(n) for n in TRAINED) or "(?!)"
+for _name, _detector in TRAINED.items():
+    _model = _detector.settings["model"]
+    if "/" in _model and not Path(_model).exists():
+        fail(f"model of detector {_name!r}: {_model} does not exist")
+
+
 def detectors():
     """Detector name -> detections CSV for every detector the configuration can score."""
     found = {}
-    if "frames" in PROVIDED:
-        found[config["train"]["name"]] = out(f"detections/{config['train']['name']}.csv")
-    if baseline_detections():
-        found[config["baseline"]["name"]] = baseline_detections()
+    for name, detector in DETECTORS.items():
+        if detector.trained and name in TRAINED:
+            found[name] = out(f"detections/{name}.csv")
+        elif not detector.trained:
+            found[name] = detector.path
     return found
+
+
+def setting(key):
+    """A trained detector's setting (its own, else train's), for params and resources."""
+    return lambda wildcards: TRAINED[wildcards.detector].settings[key]
+
+
+def model_file(wildcards):
+    """The file a detector's model is built from, declared as input: a local .yaml/.pt, the
+    downloaded weights of a .pt name, or nothing (an ultralytics architecture name)."""
+    model = TRAINED[wildcards.detector].settings["model"]
+    if Path(model).exists():
+        return model
+    name = to_download(model)
+    return out(f"weights/{name}") if name else []
+
+
+def fold_detector(name):
+    """(trained detector, fold) for a leave-one-surgeon-out fold's name `<detector>-<fold>`, else None."""
+    if not LOSO:
+        return None
+    detector, _, fold = name.rpartition("-")
+    return (detector, fold) if detector in TRAINED and re.fullmatch(r"S\d+", fold) else None
 
 
 def all_targets():
@@ -165,8 +207,10 @@ def all_targets():
     if "frames" in PROVIDED:
         targets.append(out("yolo/dataset.yaml"))
     targets += [out(f"scores/{name}/summary.json") for name in detectors()]
-    if LOSO and "frames" in PROVIDED:
-        targets.append(out(f"scores/{config['train']['name']}-loso/folds.csv"))
+    if LOSO:
+        targets += [out(f"scores/{name}-loso/folds.csv") for name in TRAINED]
+    if detectors():
+        targets.append(out("leaderboard/leaderboard.csv"))
     targets += [out("timelines/presence.csv"), out("phases/segments.csv")]
     if "outcomes" in PROVIDED:
         targets.append(out("outcomes/by_attempt.csv"))
@@ -175,14 +219,14 @@ def all_targets():
 
 def validation_inputs(wildcards):
     files = {kind: raw_path(kind) for kind in validated_kinds()}
-    if baseline_detections():
-        files["detections"] = baseline_detections()
+    for name, detector in FILE_DETECTORS.items():  # validated like any input, each under its own name
+        files[f"detections:{name}"] = detector.path
     return files
 
 
 def detections_of(wildcards):
     found = detectors()
-    if LOSO and wildcards.detector.startswith(f"{config['train']['name']}-"):
+    if fold_detector(wildcards.detector):
         return out(f"detections/{wildcards.detector}.csv")  # one leave-one-surgeon-out fold
     if wildcards.detector not in found:
         raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
@@ -191,17 +235,17 @@ def detections_of(wildcards):
 
 def test_split_of(wildcards):
     """Which split defines a detector's test trials: its fold for a leave-one-surgeon-out detector,
-    the main split for ours, none for a baseline (scored on the trials its file covers)."""
-    name = config["train"]["name"]
-    if LOSO and wildcards.detector.startswith(f"{name}-"):
-        return out(f"split/fold_frames/{wildcards.detector[len(name) + 1:]}.csv")
-    return out("split/frames.csv") if wildcards.detector == name else []
+    the main split for a trained one, none for a file (scored on the trials the file covers)."""
+    fold = fold_detector(wildcards.detector)
+    if fold:
+        return out(f"split/fold_frames/{fold[1]}.csv")
+    return out("split/frames.csv") if wildcards.detector in TRAINED else []
 
 
 def model_argument(wildcards, input):
-    """What ultralytics builds the model from: the declared local file (the job's own path, also
-    without a shared file system) or, for a name that is no file here, the name itself."""
-    return input.model if input.model else config["train"]["model"]
+    """What ultralytics builds the model from: the declared file (the job's own path, also without
+    a shared file system) or, for an architecture name, the name itself."""
+    return input.model if input.model else TRAINED[wildcards.detector].settings["model"]
 
 
 def detector_names(wildcards):
@@ -218,7 +262,21 @@ def detector_scores(wildcards):
 
 def fold_summaries(wildcards):
     """Every leave-one-surgeon-out fold's summary (the folds are known once the split ran)."""
-    return [out(f"scores/{config['train']['name']}-{fold}/summary.json") for fold in loso_folds()]
+    return [out(f"scores/{wildcards.detector}-{fold}/summary.json") for fold in loso_folds()]
+
+
+def leaderboard_sources(wildcards):
+    """Detector -> the detections files it is ranked on: a file detector's file; a trained one's test
+    split, or for leave-one-surgeon-out every fold's (each trial is tested in exactly one fold)."""
+    found = detectors()
+    if LOSO:
+        folds = loso_folds()
+        return {n: [out(f"detections/{n}-{f}.csv") for f in folds] if n in TRAINED else [p] for n, p in found.items()}
+    return {name: [path] for name, path in found.items()}
+
+
+def leaderboard_detections(wildcards):
+    return [path for paths in leaderboard_sources(wildcards).values() for path in paths]
 
 
 def folder_of_best(wildcards, output):
@@ -238,7 +296,7 @@ def folder_of_output(wildcards, output):
 def run_label(wildcards):
     """How a training names itself on the console: the detector, and its fold if it has one."""
     fold = dict(wildcards.items()).get("fold")
-    return f"{config['train']['name']}-{fold}" if fold else config["train"]["name"]
+    return f"{wildcards.detector}-{fold}" if fold else wildcards.detector
 
 
 def static_rule_params():

@@ -28,6 +28,7 @@ if SOURCE == "synthetic":
         output:
             RAW_OUTPUTS,
             phases=out("raw/phases.csv"),
+            detections=out(f"raw/{constants.PAPER_DETECTIONS_CSV}"),
             manifest=MANIFEST,
         log:
             out("logs/synthesize.log"),

@@ -34,3 +34,35 @@ rule score:
         seed=config["split"]["seed"],
     script:
         "../scripts/score.py"
+
+
+rule leaderboard:
+    """Every detector on the test trials they share, with paired bootstrap differences from the reference."""
+    input:
+        truth=rules.boxes.output.bbox,
+        split=rules.split.output.trials,
+        detections=leaderboard_detections,
+    output:
+        board=report(out("leaderboard/leaderboard.csv"), category="Leaderboard", caption="../report/leaderboard.rst"),
+        paired=report(out("leaderboard/paired.csv"), category="Leaderboard", caption="../report/paired.rst"),
+        figure=report(
+            out("leaderboard/leaderboard.png"), category="Leaderboard", caption="../report/leaderboard_figure.rst"
+        ),
+    log:
+        out("logs/leaderboard.log"),
+    benchmark:
+        out("benchmarks/leaderboard.tsv")
+    conda:
+        "../envs/scoring.yaml"
+    params:
+        sources=leaderboard_sources,
+        kinds={name: d.kind for name, d in DETECTORS.items()},
+        models={name: d.settings.get("model", d.path) for name, d in DETECTORS.items()},
+        validation=config["split"]["validation"],
+        reference=config["leaderboard"]["reference"],
+        baseline=config["baseline"]["name"],
+        iou=config["scoring"]["iou_threshold"],
+        bootstrap=config["scoring"]["bootstrap"],
+        seed=config["split"]["seed"],
+    script:
+        "../scripts/leaderboard.py"

@@ -1,7 +1,26 @@
-# Training an ultralytics detector on the YOLO export and predicting the test split.
+# Training every configured ultralytics detector on the YOLO export and predicting the test split:
+# one rule for all detectors (the {detector} wildcard), its settings looked up by name.
 
-TRAIN = config["train"]
-TRAIN_DIR = out(f"train/{TRAIN['name']}")
+
+localrules:
+    fetch_weights,
+
+
+rule fetch_weights:
+    """Pretrained weights named in a model setting, downloaded once on the machine that runs
+    Snakemake (compute nodes often have no internet) and verified; training declares them as input."""
+    output:
+        weights=out("weights/{weights}"),
+        record=out("weights/{weights}.json"),
+    log:
+        out("logs/weights/{weights}.log"),
+    wildcard_constraints:
+        weights=r"[A-Za-z0-9_.-]+\.pt",
+    localrule: True
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/fetch_weights.py"
 
 
 rule train:
@@ -9,41 +28,50 @@ rule train:
         dataset=rules.export_yolo.output.dataset,
         images=rules.export_yolo.output.images,
         labels=rules.export_yolo.output.labels,
-        model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],  # a local .yaml/.pt: its edits rerun training
+        model=model_file,  # a local or downloaded .pt/.yaml: a new file retrains
     output:
-        best=f"{TRAIN_DIR}/best.pt",
-        last=f"{TRAIN_DIR}/last.pt",
-        results=f"{TRAIN_DIR}/results.csv",
-        args=f"{TRAIN_DIR}/train_args.json",
-        curves=report(f"{TRAIN_DIR}/training_curves.png", category="Training", caption="../report/training_curves.rst"),
+        best=out("train/{detector}/best.pt"),
+        last=out("train/{detector}/last.pt"),
+        results=out("train/{detector}/results.csv"),
+        args=out("train/{detector}/train_args.json"),
+        curves=report(
+            out("train/{detector}/training_curves.png"),
+            category="Training",
+            subcategory="{detector}",
+            caption="../report/training_curves.rst",
+        ),
         plots=report(
-            directory(f"{TRAIN_DIR}/plots"),
+            directory(out("train/{detector}/plots")),
             patterns=["{name}.png"],
             category="Training",
+            subcategory="{detector}",
             caption="../report/ultralytics_plots.rst",
         ),
     log:
-        out(f"logs/train/{TRAIN['name']}.log"),
+        out("logs/train/{detector}.log"),
     benchmark:
-        out(f"benchmarks/train/{TRAIN['name']}.tsv")
+        out("benchmarks/train/{detector}.tsv")
+    wildcard_constraints:
+        detector=TRAINED_PATTERN,
     conda:
         "../envs/detector.yaml"
     threads: 8
     resources:
-        gpu=TRAIN["gpus"],
+        gpu=lambda wildcards: setting("gpus")(wildcards),
         mem_mb=16000,
         runtime=24 * 60,
     params:
         work_dir=folder_of_best,
         model=model_argument,
-        epochs=TRAIN["epochs"],
-        imgsz=TRAIN["imgsz"],
-        batch=TRAIN["batch"],
-        device=TRAIN["device"],
-        seed=TRAIN["seed"],
-        workers=TRAIN["workers"],
-        plots=TRAIN["plots"],
-        extra=TRAIN["extra"],
+        epochs=setting("epochs"),
+        imgsz=setting("imgsz"),
+        batch=setting("batch"),
+        device=setting("device"),
+        gpus=setting("gpus"),
+        seed=setting("seed"),
+        workers=setting("workers"),
+        plots=setting("plots"),
+        extra=setting("extra"),
         name=run_label,
     script:
         "../scripts/train.py"
@@ -55,20 +83,22 @@ rule predict:
         coco=rules.export_yolo.output.coco,
         images=rules.export_yolo.output.images,
     output:
-        detections=out(f"detections/{TRAIN['name']}.csv"),
+        detections=out("detections/{detector}.csv"),
     log:
-        out(f"logs/predict/{TRAIN['name']}.log"),
+        out("logs/predict/{detector}.log"),
+    wildcard_constraints:
+        detector=TRAINED_PATTERN,
     conda:
         "../envs/detector.yaml"
     threads: 4
     resources:
-        gpu=min(TRAIN["gpus"], 1),
+        gpu=lambda wildcards: min(setting("gpus")(wildcards), 1),
         mem_mb=8000,
         runtime=120,
     params:
-        imgsz=TRAIN["imgsz"],
-        conf=TRAIN["predict_conf"],
-        device=TRAIN["device"],
+        imgsz=setting("imgsz"),
+        conf=setting("predict_conf"),
+        device=setting("device"),
         settings_dir=ultralytics_settings_of,
     script:
         "../scripts/predict.py"
@@ -82,38 +112,45 @@ use rule train as train_fold with:
         dataset=out("folds/{fold}/yolo/dataset.yaml"),
         images=out("folds/{fold}/yolo/images"),
         labels=out("folds/{fold}/yolo/labels"),
-        model=TRAIN["model"] if Path(TRAIN["model"]).exists() else [],
+        model=model_file,
     output:
-        best=out(f"folds/{{fold}}/train/{TRAIN['name']}/best.pt"),
-        last=out(f"folds/{{fold}}/train/{TRAIN['name']}/last.pt"),
-        results=out(f"folds/{{fold}}/train/{TRAIN['name']}/results.csv"),
-        args=out(f"folds/{{fold}}/train/{TRAIN['name']}/train_args.json"),
-        curves=out(f"folds/{{fold}}/train/{TRAIN['name']}/training_curves.png"),
-        plots=directory(out(f"folds/{{fold}}/train/{TRAIN['name']}/plots")),
+        best=out("folds/{fold}/train/{detector}/best.pt"),
+        last=out("folds/{fold}/train/{detector}/last.pt"),
+        results=out("folds/{fold}/train/{detector}/results.csv"),
+        args=out("folds/{fold}/train/{detector}/train_args.json"),
+        curves=out("folds/{fold}/train/{detector}/training_curves.png"),
+        plots=directory(out("folds/{fold}/train/{detector}/plots")),
     log:
-        out(f"logs/train/{TRAIN['name']}-{{fold}}.log"),
+        out("logs/train/{detector}-{fold}.log"),
     benchmark:
-        out(f"benchmarks/train/{TRAIN['name']}-{{fold}}.tsv")
+        out("benchmarks/train/{detector}-{fold}.tsv")
 
 
 use rule predict as predict_fold with:
     input:
-        weights=out(f"folds/{{fold}}/train/{TRAIN['name']}/best.pt"),
+        weights=out("folds/{fold}/train/{detector}/best.pt"),
         coco=out("folds/{fold}/yolo/coco"),
         images=out("folds/{fold}/yolo/images"),
     output:
-        detections=out(f"detections/{TRAIN['name']}-{{fold}}.csv"),
+        detections=out("detections/{detector}-{fold}.csv"),
     log:
-        out(f"logs/predict/{TRAIN['name']}-{{fold}}.log"),
+        out("logs/predict/{detector}-{fold}.log"),
 
 
 rule loso_summary:
     input:
         fold_summaries,
     output:
-        report(out(f"scores/{TRAIN['name']}-loso/folds.csv"), category="Scores", caption="../report/loso.rst"),
+        report(
+            out("scores/{detector}-loso/folds.csv"),
+            category="Scores",
+            subcategory="{detector}",
+            caption="../report/loso.rst",
+        ),
     log:
-        out(f"logs/score/{TRAIN['name']}-loso.log"),
+        out("logs/score/{detector}-loso.log"),
+    wildcard_constraints:
+        detector=TRAINED_PATTERN,
     conda:
         "../envs/scoring.yaml"
     script:

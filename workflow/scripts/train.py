@@ -15,10 +15,18 @@ args = dict(
     device=params.device,
     seed=params.seed,
     workers=params.workers,
+    gpus=params.gpus,
     plots=params.plots,
     extra=dict(params.extra),
 )
 with expected_errors(log, TrainingError):
-    run_dir = train(snakemake.input.dataset, params.work_dir, **args, progress=console(log), name=params.name)
+    run_dir = train(
+        snakemake.input.dataset,
+        params.work_dir,
+        **args,
+        progress=console(log),
+        name=params.name,
+        threads=snakemake.threads,
+    )
 publish_run(run_dir, dict(snakemake.output), args)
 plots.training_curves(snakemake.output.results, snakemake.output.curves)

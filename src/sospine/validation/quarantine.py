@@ -35,7 +35,7 @@ def write_validated(files: dict[str, CheckedFile], kept_dir: Path | None, quaran
     """Kept rows of each file (published columns) and, for files with bad rows, the quarantine."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     for kind, checked in files.items():
-        if kind == "detections" or kept_dir is None:
+        if checked.kind == "detections" or kept_dir is None:
             continue  # detections are only checked; scoring reads them itself
         kept, quarantined = split_rows(checked)
         kept_dir.mkdir(parents=True, exist_ok=True)

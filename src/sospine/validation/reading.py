@@ -238,8 +238,14 @@ def cross_check(files: dict[str, CheckedFile]) -> None:
                     f"{int(expected)} declared, {actual} annotated",
                     "warning",
                 )
-    detections = files.get("detections")
-    if truth is not None and detections is not None and detections.typed is not None and not detections.typed.empty:
+    for key, detections in files.items():
+        if key.split(":")[0] == "detections":
+            _check_detection_trials(truth, detections)
+
+
+def _check_detection_trials(truth: CheckedFile | None, detections: CheckedFile) -> None:
+    """Detections of a trial the ground truth does not have are reported at their line."""
+    if truth is not None and detections.typed is not None and not detections.typed.empty:
         known = set(_trial_of(truth.typed["trial_frame"]).dropna())
         trials = _trial_of(detections.typed["trial_frame"])
         unknown = trials.notna() & ~trials.isin(known)
@@ -253,8 +259,9 @@ def cross_check(files: dict[str, CheckedFile]) -> None:
 
 
 def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, CheckedFile]]:
-    """Validate every given file (kind -> path) and cross-check them; return the report and files."""
-    files = {kind: check_file(kind, path) for kind, path in paths.items() if path}
+    """Validate every given file (kind -> path) and cross-check them; return the report and files.
+    Several detections files are given as `detections:<name>` (one per detector)."""
+    files = {key: check_file(key.split(":")[0], path) for key, path in paths.items() if path}
     cross_check(files)
     rows = [issue for checked in files.values() for issue in checked.issues]
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)

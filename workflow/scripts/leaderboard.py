@@ -1,0 +1,38 @@
+import pandas as pd
+
+from sospine import plots
+from sospine.leaderboard import LeaderboardError, rank, reference_of
+from sospine.tables import read_annotations, read_detections, split_frame_names
+from sospine.workflow_io import expected_errors, setup_logging
+
+log = setup_logging(snakemake)
+params = snakemake.params
+split = pd.read_csv(snakemake.input.split)
+# a trained detector was tested on every trial the split did not train or validate on (the test
+# split, or every fold's test trials for leave-one-surgeon-out); a file on the trials it covers
+tested = sorted(split.loc[~split["split"].astype(str).isin(["train", "val"]), "trial"])
+detections, trials_of = {}, {}
+for name, paths in params.sources.items():
+    table = pd.concat([read_detections(p) for p in paths], ignore_index=True)
+    detections[name] = table
+    covered = sorted(split_frame_names(table["trial_frame"])["trial"].dropna().unique())
+    trials_of[name] = tested if params.kinds[name] == "train" else covered
+with expected_errors(log, LeaderboardError):
+    reference = reference_of(list(detections), params.reference, params.baseline)
+    board, paired = rank(
+        read_annotations(snakemake.input.truth),
+        detections,
+        trials_of,
+        reference=reference,
+        iou=params.iou,
+        n_resamples=params.bootstrap,
+        seed=params.seed,
+    )
+board.insert(3, "kind", board["detector"].map(params.kinds))
+board.insert(4, "model", board["detector"].map(params.models))
+board.insert(5, "validation", board["detector"].map(lambda n: params.validation if params.kinds[n] == "train" else ""))
+# full precision: these tables are compared and read again
+board.to_csv(snakemake.output.board, index=False)
+paired.to_csv(snakemake.output.paired, index=False)
+plots.leaderboard(board, paired, snakemake.output.figure)
+log.info("leaderboard (reference %s):\n%s", reference, board[board["label"] == "all"].to_string(index=False))
