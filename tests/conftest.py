@@ -211,3 +211,15 @@ def tiny_config(workdir: Path, case: str = "tiny", **overrides) -> str:
     path = workdir / "config" / f"{case}.yaml"
     path.write_text(yaml.safe_dump(deep_merge(settings, overrides)))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_pt(tmp_path_factory) -> bytes:
+    """A small .pt as ultralytics writes it, from the tiny model yaml (no network)."""
+    folder = tmp_path_factory.mktemp("pt")
+    code = (
+        f"from sospine.train import offline_ultralytics; offline_ultralytics(r'{folder}/settings'); "
+        f"from ultralytics import YOLO; YOLO('yolo11n.yaml').save(r'{folder}/tiny.pt')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    return (folder / "tiny.pt").read_bytes()

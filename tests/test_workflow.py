@@ -1,13 +1,16 @@
 """Real Snakemake runs of the workflow in a temporary copy."""
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from .conftest import SHARED, run, tiny_config
+from sospine.synth import SynthSpec, generate
+
+from .conftest import SHARED, StandIn, run, tiny_config
 
 
 def test_lint_is_clean(workdir):
@@ -44,9 +47,26 @@ def test_nested_override_from_the_command_line(workdir):
     assert "score" in result.stdout
 
 
+@pytest.fixture
+def weights_server(tiny_pt):
+    """A stand-in for ultralytics' assets on 127.0.0.1 serving tiny.pt."""
+    stand_in = StandIn().start()
+    stand_in.files["tiny.pt"] = tiny_pt
+    yield stand_in
+    stand_in.stop()
+
+
 @pytest.mark.slow
-def test_synthetic_end_to_end(workdir):
-    run(workdir, "--configfile", tiny_config(workdir))
+def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
+    """The tiny case with three detectors beside the baseline: `yolo` (train's settings), `tuned`
+    (fine-tuned from weights downloaded by a local rule) and `mine`, a detections file identical to
+    the baseline's (the tiny case's own synthetic release)."""
+    release = generate(SynthSpec(seed=1, trials=6, frames_per_trial=16, width=192, height=108), tmp_path / "r")
+    mine = str(release["sospine_detections_3.6_0.05.csv"])
+    detectors = {"yolo": {}, "tuned": {"model": "tiny.pt"}, "mine": {"detections": mine}}
+    weights_url = {"weights_url": f"http://127.0.0.1:{weights_server.port}/files"}
+    config = tiny_config(workdir, train=weights_url, detectors=detectors)
+    first = run(workdir, "--configfile", config)
     results = workdir / "results"
     assert pd.read_csv(results / "validation" / "report.csv").query("severity == 'error'").empty
     comparison = pd.read_csv(results / "annotations" / "bbox_vs_published.csv")
@@ -65,10 +85,32 @@ def test_synthetic_end_to_end(workdir):
     assert {e["file"] for e in provenance["fetch_manifest"]} >= {"frames.zip", "sospine_bbox.csv"}
     assert provenance["packages"]["snakemake"]
 
+    # the weights: downloaded once, by a local rule, trained from, their sha256 in provenance
+    assert weights_server.downloads("tiny.pt") == 1 and "localrule fetch_weights:" in first.stderr
+    record = json.loads((results / "weights" / "tiny.pt.json").read_text())
+    assert record["sha256"] == hashlib.sha256(tiny_pt).hexdigest() and not record["verified"]
+    args = json.loads((results / "train" / "tuned" / "train_args.json").read_text())
+    assert args["arguments"]["model"].endswith("results/weights/tiny.pt")
+    assert provenance["artifacts"]["results/weights/tiny.pt"]["source"]["sha256"] == record["sha256"]
+    assert "results/weights/tiny.pt" in provenance["artifacts"]["results/train/tuned/best.pt"]["inputs"]
+
+    # the leaderboard: every detector on the same trials, `mine` exactly equal to the baseline
+    board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
+    assert set(board["detector"]) == {"yolo", "tuned", "mine", "yolov4_paper"}
+    assert set(board["test_trials"]) == {"Clip0 S1A2"}
+    assert set(board.loc[board["kind"] == "train", "validation"]) == {"trials"}
+    paired = pd.read_csv(results / "leaderboard" / "paired.csv")
+    assert (
+        set(paired["reference"]) == {"yolov4_paper"} and (paired.loc[paired["detector"] == "mine", "diff"] == 0).all()
+    )
+
     # rerun semantics: exactly what depends on a changed setting reruns
-    config = tiny_config(workdir)
     assert planned_rules(workdir, "--configfile", config) == set()
-    downstream_of_scoring = {"score", "presence", "phases", "outcomes", "provenance", "all"}
+    assert weights_server.downloads("tiny.pt") == 1
+    downstream_of_scoring = {"score", "leaderboard", "presence", "phases", "outcomes", "provenance", "all"}
+    another = tiny_config(workdir, train=weights_url, detectors={**detectors, "mine2": {"detections": mine}})
+    assert planned_rules(workdir, "--configfile", another) == downstream_of_scoring  # no data, no training
+    config = tiny_config(workdir, train=weights_url, detectors=detectors)  # the same file again, as before
     assert (
         planned_rules(workdir, "--configfile", config, "--config", "scoring={iou_threshold: 0.6}")
         == downstream_of_scoring

@@ -137,7 +137,10 @@ def build(
                 }
             )
             pending.extend(i for i in record.get("input", []) if i not in artifacts)
-        if path in by_file:
+        weights_record = workdir / f"{path}.json"  # downloaded weights: url and sha256 (sospine.weights)
+        if path.endswith(".pt") and weights_record.is_file():
+            entry["source"] = json.loads(weights_record.read_text())
+        elif path in by_file:
             entry["source"] = {
                 k: by_file[path][k] for k in ("record", "doi", "article_id", "version", "url", "md5", "fetched_at")
             }

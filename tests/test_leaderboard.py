@@ -1,0 +1,123 @@
+"""The leaderboard and its paired comparisons, on the synthetic release and on the paper's detections."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sospine.constants import BOX_LABELS, INSTRUMENTS
+from sospine.leaderboard import LeaderboardError, common_trials, p_value, rank, reference_of
+from sospine.synth import SynthSpec, generate
+from sospine.tables import read_annotations, split_frame_names
+
+from .test_scoring import reference_voc_ap
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    """Eight synthetic trials with the generator's detections: truth, detections, trials."""
+    paths = generate(
+        SynthSpec(seed=5, trials=8, frames_per_trial=25, width=320, height=180), tmp_path_factory.mktemp("r")
+    )
+    truth = read_annotations(paths["sospine_bbox.csv"])
+    dets = pd.read_csv(paths["sospine_detections_3.6_0.05.csv"])
+    trials = sorted(split_frame_names(dets["trial_frame"])["trial"].unique())
+    return truth, dets, trials
+
+
+def trials_of(dets: pd.DataFrame) -> list[str]:
+    return sorted(split_frame_names(dets["trial_frame"])["trial"].unique())
+
+
+def test_a_copy_of_the_reference_differs_by_exactly_zero(release):
+    truth, dets, trials = release
+    detections = {"paper": dets, "copy": dets.sample(frac=1.0, random_state=1)}  # same rows, another order
+    board, paired = rank(truth, detections, {n: trials for n in detections}, reference="paper", n_resamples=200)
+    assert (paired["diff"] == 0).all() and (paired["ci95_low"] == 0).all() and (paired["ci95_high"] == 0).all()
+    assert (paired["p_value"] == 1).all()
+    assert set(paired["detector"]) == {"copy"} and list(paired["label"]) == [*BOX_LABELS, "instruments", "all"]
+
+
+def test_the_board_matches_an_independent_computation(release):
+    truth, dets, trials = release
+    weaker = dets[dets["score"] > 0.5]
+    board, _ = rank(truth, {"a": dets, "b": weaker}, {"a": trials, "b": trials}, reference="a", n_resamples=50)
+    for name, table in (("a", dets), ("b", weaker)):
+        rows = board[board["detector"] == name].set_index("label")
+        expected = {label: reference_voc_ap(truth, table, label) for label in BOX_LABELS}
+        for label, value in expected.items():
+            assert rows.loc[label, "ap_voc"] == pytest.approx(value, abs=1e-12)
+        assert rows.loc["all", "ap_voc"] == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
+        assert rows.loc["instruments", "ap_voc"] == pytest.approx(np.mean([expected[c] for c in INSTRUMENTS]))
+        assert rows.loc["all", "n_detections"] == len(table)
+    assert list(board["rank"].unique()) == [1, 2]
+
+
+def test_a_known_difference_is_found_and_covered(release):
+    """Drop every grasper detection: grasper's difference is minus its AP, the other classes' 0."""
+    truth, dets, trials = release
+    without = dets[dets["label"] != "grasper"]
+    board, paired = rank(truth, {"ref": dets, "nog": without}, {"ref": trials, "nog": trials}, reference="ref")
+    ap = board[board["detector"] == "ref"].set_index("label")["ap_voc"]
+    diff = paired.set_index("label")
+    assert diff.loc["grasper", "diff"] == pytest.approx(-ap["grasper"])
+    assert diff.loc["grasper", "ci95_low"] <= diff.loc["grasper", "diff"] <= diff.loc["grasper", "ci95_high"]
+    assert diff.loc["grasper", "ci95_high"] < 0 and diff.loc["grasper", "p_value"] < 0.05
+    for label in ("needle", "needle driver", "nerve hook", "durotomy"):
+        assert diff.loc[label, "diff"] == 0 and diff.loc[label, "ci95_low"] == diff.loc[label, "ci95_high"] == 0
+    assert diff.loc["all", "diff"] == pytest.approx(-ap["grasper"] / 5)
+
+
+def test_a_paired_interval_is_narrower_than_the_separate_ones(release):
+    """Jittering the reference's boxes a little: the difference varies less than either detector."""
+    truth, dets, trials = release
+    rng = np.random.default_rng(0)
+    shifted = dets.assign(x1=dets["x1"] + rng.normal(0, 2, len(dets)), x2=dets["x2"] + rng.normal(0, 2, len(dets)))
+    board, paired = rank(truth, {"ref": dets, "shift": shifted}, {"ref": trials, "shift": trials}, reference="ref")
+    row = board[(board["detector"] == "ref") & (board["label"] == "all")].iloc[0]
+    diff = paired.set_index("label").loc["all"]
+    assert diff["ci95_high"] - diff["ci95_low"] < row["ci95_high"] - row["ci95_low"]
+
+
+def test_detectors_are_compared_on_the_trials_they_share(release):
+    truth, dets, trials = release
+    part = dets[split_frame_names(dets["trial_frame"])["trial"].isin(trials[:5]).to_numpy()]
+    board, _ = rank(truth, {"all": dets, "part": part}, {"all": trials, "part": trials_of(part)}, reference="all")
+    assert set(board["test_trials"]) == {" ".join(trials[:5])} and set(board["n_trials"]) == {5}
+    assert (board.groupby("label")["ap_voc"].nunique() == 1).all()  # the same detections on those trials
+    with pytest.raises(LeaderboardError, match="share no test trial.*a: S1A1.*b: S2A1"):
+        common_trials({"a": ["S1A1"], "b": ["S2A1"]})
+
+
+def test_few_trials_give_no_interval_and_say_so(release):
+    truth, dets, trials = release
+    board, paired = rank(truth, {"a": dets, "b": dets}, {"a": trials[:2], "b": trials[:2]}, reference="a")
+    assert board["ci95_low"].isna().all() and paired["p_value"].isna().all()
+    assert paired["note"].str.contains("at least 3").all()
+
+
+def test_reference_choice_and_p_value():
+    assert reference_of(["yolo", "yolov4_paper"], "auto", "yolov4_paper") == "yolov4_paper"
+    assert reference_of(["yolo", "mine"], "auto", "yolov4_paper") == "yolo"
+    with pytest.raises(LeaderboardError, match="'nope' is not a detector"):
+        reference_of(["yolo"], "nope", None)
+    assert p_value(np.array([1.0] * 99 + [-1.0])) == pytest.approx(0.02)
+
+
+def test_the_paper_detections_rank_beside_a_degraded_copy(real_dir):
+    truth = read_annotations(real_dir / "sospine_bbox.csv")
+    dets = pd.read_csv(real_dir / "sospine_detections_3.6_0.05.csv")
+    trials = trials_of(dets)
+    fewer = dets[dets["label"] != "needle driver"]
+    board, paired = rank(
+        truth,
+        {"yolov4_paper": dets, "fewer": fewer},
+        {"yolov4_paper": trials, "fewer": trials},
+        reference="yolov4_paper",
+    )
+    paper = board[board["detector"] == "yolov4_paper"].set_index("label")
+    assert paper.loc["needle driver", "ap_voc"] == pytest.approx(0.9399, abs=1e-4)  # as `sospine score`
+    assert paper.loc["instruments", "ap_voc"] == pytest.approx(0.772, abs=1e-3)
+    diff = paired.set_index("label")
+    assert diff.loc["needle driver", "diff"] == pytest.approx(-paper.loc["needle driver", "ap_voc"])
+    assert diff.loc["grasper", "diff"] == 0
+    assert diff.loc["needle driver", "note"].startswith("paired trial bootstrap over 4 test trials; with so few")
