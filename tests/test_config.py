@@ -1,6 +1,6 @@
 import pytest
 
-from sospine.config import ConfigError, check, coerce, load_yaml, merge_overrides
+from sospine.config import ConfigError, check, coerce, deep_merge, load_yaml, merge_overrides
 
 from .conftest import ROOT
 
@@ -128,3 +128,35 @@ def test_the_schema_documents_every_key_and_config_readme_shows_it():
     assert undocumented == []
     assert schema_table(schema) in (ROOT / "config" / "README.md").read_text(), "regenerate config/README.md"
     assert tuple(schema["definitions"]["tool"]["enum"]) == tuple(constants.BOX_LABELS)
+
+
+@pytest.mark.parametrize(
+    ("detectors", "message"),
+    [
+        ({"mine": {"detections": "__FILE__", "epochs": 3}}, "'detectors.mine': a detections file is scored as it is"),
+        ({"mine": {"detections": "no/such.csv"}}, "'detectors.mine.detections': no/such.csv does not exist"),
+        ({"big": {"model": "yolo11l.pt", "epoch": 3}}, "unknown config key 'epoch' under 'detectors.big'"),
+        ({"big": {"epochs": 0}}, "'detectors.big.epochs': 0 is less than the minimum of 1"),
+        ({"big": {"model": "x.txt"}}, "'detectors.big.model': 'x.txt' does not match"),
+        ({"bad name": {}}, "'bad name' does not match"),
+    ],
+)
+def test_bad_detectors_are_named(tmp_path, detectors, message):
+    mine = tmp_path / "mine.csv"
+    mine.write_text("trial_frame,frame,x1,y1,x2,y2,score,label\n")
+    detectors = {
+        k: {**v, **({"detections": str(mine)} if v.get("detections") == "__FILE__" else {})}
+        for k, v in detectors.items()
+    }
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check(coerce(deep_merge(FILE_CONFIG, {"detectors": detectors}), SCHEMA), SCHEMA)
+
+
+def test_a_detector_inherits_train_and_overrides_its_own_keys(tmp_path):
+    from sospine.detectors import resolve
+
+    config = deep_merge(FILE_CONFIG, {"detectors": {"small": {"epochs": 3}, "ours": {"detections": "x.csv"}}})
+    found = resolve(config, None)
+    assert found["small"].settings == {**FILE_CONFIG["train"], "epochs": 3, "name": "small"}
+    assert found["ours"].kind == "file" and list(found) == ["small", "ours"]
+    assert list(resolve(FILE_CONFIG, "paper.csv")) == [FILE_CONFIG["train"]["name"], "yolov4_paper"]

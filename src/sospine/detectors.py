@@ -74,7 +74,7 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                     "to trained detectors"
                 )
             elif not Path(str(own["detections"])).is_file():
-                messages.append(f"{where}.detections: {own['detections']} does not exist")
+                messages.append(f"config key 'detectors.{name}.detections': {own['detections']} does not exist")
             continue
         for key in sorted(set(own) - train_keys | (set(own) & set(NOT_PER_DETECTOR))):
             allowed = ", ".join(sorted(train_keys - set(NOT_PER_DETECTOR)))
