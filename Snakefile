@@ -21,6 +21,10 @@ include: "workflow/rules/analytics.smk"
 include: "workflow/rules/provenance.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     default_target: True
     input:

@@ -58,3 +58,17 @@ def test_profiles_install_for_a_bare_profile_name(tmp_path):
     assert main(["install-profiles", "--dest", str(target)]) == 0
     assert (target / "slurm" / "config.yaml").read_text() == (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
     assert (target / "aws-batch" / "config.yaml").exists()
+
+
+def test_profiles_already_installed_are_never_overwritten(tmp_path, capsys):
+    target = tmp_path / "snakemake-config"
+    (target / "slurm").mkdir(parents=True)
+    (target / "slurm" / "config.yaml").write_text("executor: slurm\ndefault-resources: {slurm_account: site}\n")
+    assert main(["install-profiles", "--dest", str(target)]) == 1
+    assert "already exists and is left as it is" in capsys.readouterr().err
+    assert "slurm_account: site" in (target / "slurm" / "config.yaml").read_text()
+    assert not (target / "aws-batch").exists()  # nothing half-installed
+    assert main(["install-profiles", "--dest", str(target), "--force"]) == 0
+    backups = list(target.glob("slurm.bak-*"))
+    assert len(backups) == 1 and "slurm_account: site" in (backups[0] / "config.yaml").read_text()
+    assert (target / "slurm" / "config.yaml").read_text() == (ROOT / "profiles" / "slurm" / "config.yaml").read_text()

@@ -72,6 +72,8 @@ class Cluster:
         }
 
     def write_config(self) -> None:
+        # 8 CPUs declared whatever the machine has (config_overrides): a job booked with 8 threads
+        # shows that threads, not a profile's cpus_per_task, decide the CPUs
         for sub in ("state", "spool", "munge"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         real_memory = int(_mem_mb() * 0.9)
@@ -90,6 +92,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
 GresTypes=gpu
 MpiDefault=none
 ReturnToService=2
@@ -104,8 +107,9 @@ SlurmctldLogFile={self.root}/slurmctld.log
 SlurmdLogFile={self.root}/slurmd.log
 SlurmctldPort=16817
 SlurmdPort=16818
-NodeName={self.host} NodeAddr=127.0.0.1 CPUs={os.cpu_count()} RealMemory={real_memory} Gres=gpu:1 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+NodeName={self.host} NodeAddr=127.0.0.1 CPUs=8 RealMemory={real_memory} Gres=gpu:1 State=UNKNOWN
+PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP
 """)
         # a fake GPU: lets the training job's --gpus request be scheduled on a machine without one
         (SYSTEM_CONF / "gres.conf").write_text(f"NodeName={self.host} Name=gpu File=/dev/null\n")
@@ -172,51 +176,77 @@ def cluster(tmp_path_factory):
     os.environ.pop("MUNGE_SOCKET", None)
 
 
-def test_demo_dag_runs_through_the_slurm_profile(cluster, tmp_path):
+SITE_PROFILE = """\
+# what a site's own profile holds: account and partitions for everyone, the GPU partition and a
+# memory cap (this node is small) for training
+executor: slurm
+default-resources:
+  slurm_account: sospine_site
+  slurm_partition: cpu
+  runtime: 20
+set-resources:
+  train: {slurm_partition: gpu, mem_mb: 3000}
+  train_fold: {slurm_partition: gpu, mem_mb: 3000}
+"""
+
+
+def slurm_jobs(cluster: Cluster) -> list[dict[str, str]]:
+    """Every job Slurm still remembers (MinJobAge=300), as scontrol reports it."""
+    result = subprocess.run(
+        ["scontrol", "show", "job", "-o"], env=cluster.env, capture_output=True, text=True, timeout=30, check=True
+    )
+    jobs = []
+    for line in result.stdout.splitlines():
+        fields = dict(re.findall(r"(\w+(?:/\w+)?)=(\S*)", line))
+        fields["rule"] = re.sub(r"^rule_|_wildcards_.*$", "", fields.get("Comment", ""))
+        jobs.append(fields)
+    return jobs
+
+
+def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_path):
+    """Leave-one-surgeon-out through a site profile (account, partitions) plus `--workflow-profile
+    profiles/slurm`: Slurm's own records say what each job got."""
     workdir = copy_workflow(tmp_path / "run")
-    config = tiny_config(workdir)
+    config = tiny_config(workdir, "loso")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "config.yaml").write_text(SITE_PROFILE)
     env = dict(cluster.env, PYTHONPATH=str(workdir / "src"), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--profile",
-        "profiles/slurm",
-        "--configfile",
-        config,
-        "--slurm-status-command",
-        "squeue",
-        "--slurm-init-seconds-before-status-checks",
-        "2",
-        "--max-threads",
-        "2",
-        "--set-resources",
-        "train:mem_mb=2000",
-        "train:cpus_per_task=2",
-        "train:runtime=30",
-        "export_yolo:mem_mb=2000",
-        "export_yolo:cpus_per_task=2",
-        "predict:cpus_per_task=2",
-        "predict:mem_mb=2000",
-        "--default-resources",
-        "mem_mb=1000",
-        "runtime=20",
-        "cpus_per_task=1",
-        "--jobs",
-        "4",
+        *(sys.executable, "-m", "snakemake", "--profile", str(site), "--workflow-profile", "profiles/slurm"),
+        *("--configfile", config, "--slurm-status-command", "squeue"),
+        *("--slurm-init-seconds-before-status-checks", "2", "--jobs", "6"),
     ]
     try:
-        result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=900)
+        result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
     except subprocess.TimeoutExpired as error:
-        pytest.fail(f"the Slurm run did not finish in 900 s:\n{(error.stderr or b'')[-4000:]}")
+        pytest.fail(f"the Slurm run did not finish in 1200 s:\n{(error.stderr or b'')[-4000:]}")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:] + "\n" + (cluster.root / "slurmctld.log").read_text()[-3000:]
-    assert (workdir / "results" / "scores" / "yolo" / "summary.json").exists()
-    # the jobs really went through Slurm: job ids in Snakemake's output, SLURM_JOB_ID in the rules' logs
-    assert re.search(r"SLURM jobid \d+|jobid[:=]? ?\d+", output, re.IGNORECASE), output[-3000:]
+    assert "workflow specific profile profiles/slurm" in output
+    assert (workdir / "results" / "scores" / "yolo-loso" / "folds.csv").exists()
+    assert (workdir / "results" / "provenance.json").exists()
+
+    jobs = slurm_jobs(cluster)
+    by_rule: dict[str, list[dict]] = {}
+    for job in jobs:
+        by_rule.setdefault(job["rule"], []).append(job)
+    # the site's account reached every job; the workflow profile wiped nothing
+    assert {job.get("Account") for job in jobs} == {"sospine_site"}, [j.get("Account") for j in jobs]
+    # training: threads as CPUs, the site's memory cap, the GPU partition and one GPU
+    for rule in ("train", "train_fold"):
+        assert by_rule.get(rule), sorted(by_rule)
+        for job in by_rule[rule]:
+            assert job["Partition"] == "gpu" and job["NumCPUs"] == "8", job
+            assert re.search(r"mem=3000M", job["TRES"]) and "gres/gpu=1" in job["TRES"], job["TRES"]
+    assert len(by_rule["train_fold"]) == 3  # one per surgeon
+    # a fold's export and prediction: their own threads as CPUs, the site's default partition
+    for rule in ("export_yolo_fold", "predict_fold"):
+        assert {(j["NumCPUs"], j["Partition"]) for j in by_rule[rule]} == {("4", "cpu")}, by_rule[rule]
+    assert {j["NumCPUs"] for j in by_rule["score"]} == {"1"}
+    # downloads and trivial rules never went to Slurm
+    assert not set(by_rule) & {"all", "provenance", "validation_gate", "loso_summary", "data_source", "fetch_weights"}
     train_log = (workdir / "results" / "logs" / "train" / "yolo.log").read_text()
     assert re.search(r"SLURM_JOB_ID=\d+", train_log), train_log[:2000]
-    slurm_logs = list((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
-    assert any("rule_train" in str(p) or "/train/" in str(p) for p in slurm_logs), slurm_logs
-    # the training job asked Slurm for the (fake) GPU and got it
     assert re.search(r"(SLURM_JOB_GPUS|SLURM_GPUS_ON_NODE|CUDA_VISIBLE_DEVICES)=\S+", train_log), train_log[:2000]
+    assert list((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))

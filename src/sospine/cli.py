@@ -128,6 +128,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_install_profiles(args: argparse.Namespace) -> int:
     import os
     import shutil
+    import time
 
     source = Path(__file__).resolve().parents[2] / "profiles"
     if not source.is_dir():
@@ -141,7 +142,19 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
     for name in args.names:
         if not (source / name).is_dir():
             raise BadDataError(f"no profile {name!r} in {source}")
-        shutil.copytree(source / name, dest / name, dirs_exist_ok=True)
+    existing = [dest / name for name in args.names if (dest / name).exists()]
+    if existing and not args.force:
+        raise BadDataError(
+            f"{', '.join(map(str, existing))} already exists and is left as it is; compare it with "
+            f"{source}, or run again with --force (the existing folder is kept as <name>.bak-<time>)"
+        )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in args.names:
+        if (dest / name).exists():
+            backup = dest / f"{name}.bak-{stamp}"
+            (dest / name).rename(backup)
+            print(f"{dest / name} kept as {backup}")
+        shutil.copytree(source / name, dest / name)
         print(f"{dest / name}  (snakemake --profile {name})")
     return EXIT_OK
 
@@ -210,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         "names", nargs="*", default=["slurm", "aws-batch"], help="profiles to install (default: slurm aws-batch)"
     )
     p.add_argument("--dest", default=None, help="default: $XDG_CONFIG_HOME/snakemake or ~/.config/snakemake")
+    p.add_argument(
+        "--force", action="store_true", help="replace profiles already there, keeping each as <name>.bak-<time>"
+    )
     p.set_defaults(func=cmd_install_profiles)
     return parser
 

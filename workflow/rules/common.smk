@@ -3,9 +3,14 @@ import re
 import sys
 from pathlib import Path
 
+# The workflow's own files are found relative to this file, never to the working folder or the main
+# Snakefile: deployed as a module (`module sospine: snakefile: ...`), those belong to someone else.
 # The Snakefile reads the library from this checkout's src/ (so config checks match the code next
-# to them); jobs' scripts import the installed package (`pip install -e .`, see README).
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+# to them); jobs' scripts import the installed package (`pip install -e .`, see README). A workflow
+# deployed from a remote source (github(...)) has no src/ here: it needs the package installed.
+_SRC = Path(workflow.source_path("../../src/sospine/__init__.py")).parents[1]
+if (_SRC / "sospine" / "constants.py").is_file():
+    sys.path.insert(0, str(_SRC))
 
 from snakemake.utils import min_version, validate
 
@@ -28,14 +33,21 @@ def fail(message):
     sys.exit(1)
 
 
-SCHEMA_PATH = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = workflow.source_path("../schemas/config.schema.yaml")
 _schema = load_yaml(SCHEMA_PATH)
-_file_config = load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
-for _path in workflow.overwrite_configfiles or []:
-    _file_config = deep_merge(_file_config, load_yaml(_path))
-# the command line's --config as given: Snakemake's own merge into `config` cannot express that an
-# empty mapping replaces the default (`--config analytics='{phases: {}}'` means no phases)
-_command_line = dict(workflow.config_settings.config or {})
+_file_config = load_yaml(workflow.source_path("../../config/config.yaml"))  # the defaults
+# Used as a module, the deploying workflow hands its settings over as this module's `config`; the
+# command line's --configfile/--config belong to that workflow, not to this one.
+IN_MODULE = workflow.modifier.namespace is not None
+if IN_MODULE:
+    _file_config = deep_merge(_file_config, dict(config))
+    _command_line = {}
+else:
+    for _path in workflow.overwrite_configfiles or []:
+        _file_config = deep_merge(_file_config, load_yaml(_path))
+    # the command line's --config as given: Snakemake's own merge into `config` cannot express that
+    # an empty mapping replaces the default (`--config analytics='{phases: {}}'` means no phases)
+    _command_line = dict(workflow.config_settings.config or {})
 _coerced = deep_merge(_file_config, merge_overrides(_command_line, _file_config, _schema))
 try:
     check(_coerced, _schema)

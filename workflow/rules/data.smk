@@ -1,8 +1,11 @@
 # Getting the published files into <output_dir>/raw/ (one of three sources), then validating them.
 
 
+# Never submitted to a cluster: downloads (compute nodes often have no internet) and rules that
+# only move a few bytes, which would otherwise each wait in the scheduler's queue.
 localrules:
     data_source,
+    validation_gate,
 
 
 rule data_source:

@@ -95,6 +95,9 @@ rule export_yolo:
     conda:
         "../envs/data.yaml"
     threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
         max_side=config["export"]["max_side"],
         jpeg_quality=config["export"]["jpeg_quality"],

@@ -2,6 +2,10 @@
 # rooted in the fetch manifest).
 
 
+localrules:
+    provenance,  # reads .snakemake/metadata where Snakemake runs
+
+
 rule provenance:
     input:
         targets=all_targets(),
@@ -16,7 +20,7 @@ rule provenance:
         targets=all_targets(),
         config=config,
         rule_params=static_rule_params(),
-        repo=workflow.basedir,
+        repo=str(Path(workflow.source_path("../../Snakefile")).parent),  # this checkout, also as a module
         output_dir=folder_of_output,
     script:
         "../scripts/provenance.py"

@@ -28,6 +28,9 @@ rule score:
         out("benchmarks/score/{detector}.tsv")
     conda:
         "../envs/scoring.yaml"
+    resources:
+        mem_mb=4000,  # torch and torchmetrics alone take about 1 GB
+        runtime=60,
     params:
         iou=config["scoring"]["iou_threshold"],
         bootstrap=config["scoring"]["bootstrap"],
@@ -54,6 +57,9 @@ rule leaderboard:
         out("benchmarks/leaderboard.tsv")
     conda:
         "../envs/scoring.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         sources=leaderboard_sources,
         kinds={name: d.kind for name, d in DETECTORS.items()},

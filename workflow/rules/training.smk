@@ -4,6 +4,7 @@
 
 localrules:
     fetch_weights,
+    loso_summary,
 
 
 rule fetch_weights:
@@ -55,10 +56,10 @@ rule train:
         detector=TRAINED_PATTERN,
     conda:
         "../envs/detector.yaml"
-    threads: 8
+    threads: 8  # CPUs on a cluster (the Slurm plugin books threads as --cpus-per-task); dataloader workers follow
     resources:
         gpu=lambda wildcards: setting("gpus")(wildcards),
-        mem_mb=16000,
+        mem_mb=32000,
         runtime=24 * 60,
     params:
         work_dir=folder_of_best,
