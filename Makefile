@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test report lint fmt clean
+.PHONY: demo test report lint fmt clean image
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +51,32 @@ fmt: $(VENV)/.installed-lint
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile workflow/rules
 
+# The container image for AWS Batch's --container-image and other runtimes: sospine:latest.
+# BASE: a Debian image with python3.11 (default python:3.11-slim-bookworm, pulled); when it cannot be
+# pulled (no registry, as on our CI), a Debian bookworm base is built with mmdebstrap instead.
+IMAGE ?= sospine:latest
+BASE ?= docker.io/library/python:3.11-slim-bookworm
+LOCAL_BASE := localhost/sospine-base:bookworm
+# python, and the libraries OpenCV (imported by ultralytics) loads
+BASE_PACKAGES := python3,python3-venv,ca-certificates,libgl1,libglib2.0-0,libxcb1
+# podman as this kernel needs it: runc (crun fails on hybrid cgroups) and explicit rlimits
+PODMAN_FLAGS := --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096
+
+image: $(BIN)/python
+	rm -rf build/wheels
+	$(BIN)/pip wheel --quiet --wheel-dir build/wheels .
+	@if podman image exists $(BASE) || podman pull -q $(BASE) >/dev/null 2>&1; then \
+	  echo "base image: $(BASE)"; base=$(BASE); \
+	else \
+	  echo "cannot pull $(BASE): building a Debian bookworm base with mmdebstrap"; \
+	  podman image exists $(LOCAL_BASE) || { \
+	    mmdebstrap --quiet --variant=minbase --include=$(BASE_PACKAGES) bookworm build/base.tar \
+	    && podman import build/base.tar $(LOCAL_BASE) && rm -f build/base.tar; } || exit 1; \
+	  base=$(LOCAL_BASE); \
+	fi; \
+	podman build $(PODMAN_FLAGS) --build-arg BASE=$$base -t $(IMAGE) -f Containerfile .
+	@echo "built $(IMAGE); run the workflow in it on this checkout with:"
+	@echo "  podman run --rm $(PODMAN_FLAGS) -v \"\$$PWD\":/work $(IMAGE) snakemake --cores 2 --profile profiles/demo"
+
 clean:
-	rm -rf results .snakemake
+	rm -rf results .snakemake build

@@ -199,6 +199,7 @@ def slurm_jobs(cluster: Cluster) -> list[dict[str, str]]:
     for line in result.stdout.splitlines():
         fields = dict(re.findall(r"(\w+(?:/\w+)?)=(\S*)", line))
         fields["rule"] = re.sub(r"^rule_|_wildcards_.*$", "", fields.get("Comment", ""))
+        fields["line"] = line
         jobs.append(fields)
     return jobs
 
@@ -238,7 +239,9 @@ def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_pa
         assert by_rule.get(rule), sorted(by_rule)
         for job in by_rule[rule]:
             assert job["Partition"] == "gpu" and job["NumCPUs"] == "8", job
-            assert re.search(r"mem=3000M", job["TRES"]) and "gres/gpu=1" in job["TRES"], job["TRES"]
+            # memory as requested (MinMemoryNode; ReqTRES where memory is a consumable), one GPU booked
+            assert job.get("MinMemoryNode") == "3000M" or "mem=3000M" in job.get("ReqTRES", ""), job["line"]
+            assert re.search(r"gres/gpu[:=]1\b", job["line"]), job["line"]
     assert len(by_rule["train_fold"]) == 3  # one per surgeon
     # a fold's export and prediction: their own threads as CPUs, the site's default partition
     for rule in ("export_yolo_fold", "predict_fold"):
