@@ -178,3 +178,36 @@ def test_one_trainer_per_run_folder(tmp_path):
         with pytest.raises(TrainingError, match="in use"), run_folder_lock(run_dir):
             pass
     assert not (run_dir / LOCK_NAME).exists()
+
+
+def test_two_gpus_train_together_and_workers_follow_threads(tmp_path, monkeypatch):
+    """What reaches ultralytics on a 2-GPU node with 8 threads (no GPU here: the visible count is
+    given, ultralytics' trainer is a recording stand-in)."""
+    import ultralytics
+
+    from sospine import train as train_module
+
+    calls = []
+
+    class RecordingYOLO:
+        def __init__(self, model):
+            self.model = model
+
+        def add_callback(self, *args):
+            pass
+
+        def train(self, project, name, **args):
+            calls.append(args)
+            run = Path(project) / name
+            (run / "weights").mkdir(parents=True)
+            (run / "results.csv").write_text("epoch\n1\n")
+
+    monkeypatch.setattr(ultralytics, "YOLO", RecordingYOLO)
+    monkeypatch.setattr(
+        train_module, "resolve_device", lambda device, gpus: train_module.device_string(device, gpus, 2)
+    )
+    common = dict(model="yolo11n.yaml", epochs=1, imgsz=64, batch=8, device="auto", seed=0)
+    train_module.train("data.yaml", tmp_path / "a", **common, workers="auto", gpus=2, threads=8)
+    train_module.train("data.yaml", tmp_path / "b", **common, workers="auto", gpus=1, threads=8)
+    train_module.train("data.yaml", tmp_path / "c", **common, workers=3, gpus=2, threads=8)
+    assert [(c["device"], c["workers"]) for c in calls] == [("0,1", 4), ("0", 8), ("0,1", 3)]
