@@ -223,3 +223,28 @@ def tiny_pt(tmp_path_factory) -> bytes:
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
     return (folder / "tiny.pt").read_bytes()
+
+
+# tests/test_slurm.py can start a one-node Slurm here (root, Debian's slurm and munge packages)
+SLURM_CAN_RUN = os.geteuid() == 0 and all(
+    shutil.which(d) or Path(f"/usr/sbin/{d}").exists() for d in ("slurmctld", "slurmd", "munged", "sinfo", "sbatch")
+)
+
+
+def assert_leave_one_surgeon_out(results: Path) -> None:
+    """What the tiny leave-one-surgeon-out case must produce: every fold trained, predicted on its
+    own surgeon's trials and scored, the folds summarised, the leaderboard on every tested trial."""
+    import pandas as pd
+
+    trials = pd.read_csv(results / "split" / "trials.csv", dtype=str)
+    assert set(trials.loc[trials["trial"].str.startswith("Clip"), "split"]) == {"train"}
+    assert set(trials.loc[trials["trial"].str.startswith("S"), "split"]) == {"1", "2", "3"}
+    folds = pd.read_csv(results / "scores" / "yolo-loso" / "folds.csv")
+    assert folds["fold"].tolist() == ["S1", "S2", "S3", "mean", "std"]
+    for fold, surgeon_trials in (("S1", {"S1A2", "S1A3"}), ("S3", {"S3A1", "S3A2"})):
+        summary = json.loads((results / "scores" / f"yolo-{fold}" / "summary.json").read_text())
+        assert set(summary["test_trials"]) == surgeon_trials
+        detections = pd.read_csv(results / "detections" / f"yolo-{fold}.csv")
+        assert set(detections["trial_frame"].str.split("_frame_").str[0]) <= surgeon_trials
+    board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
+    assert set(board["test_trials"]) == {"S1A2 S1A3 S2A2 S2A3 S3A1 S3A2"}  # every fold's test trials, pooled

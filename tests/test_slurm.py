@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import copy_workflow, tiny_config
+from .conftest import assert_leave_one_surgeon_out, copy_workflow, tiny_config
 
 DAEMONS = ("slurmctld", "slurmd", "munged", "sinfo", "sbatch", "squeue")
 
@@ -216,7 +216,7 @@ def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_pa
     command = [
         *(sys.executable, "-m", "snakemake", "--profile", str(site), "--workflow-profile", "profiles/slurm"),
         *("--configfile", config, "--slurm-status-command", "squeue"),
-        *("--slurm-init-seconds-before-status-checks", "2", "--jobs", "6"),
+        *("--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2", "--jobs", "6"),
     ]
     try:
         result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
@@ -225,7 +225,7 @@ def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_pa
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-6000:] + "\n" + (cluster.root / "slurmctld.log").read_text()[-3000:]
     assert "workflow specific profile profiles/slurm" in output
-    assert (workdir / "results" / "scores" / "yolo-loso" / "folds.csv").exists()
+    assert_leave_one_surgeon_out(workdir / "results")
     assert (workdir / "results" / "provenance.json").exists()
 
     jobs = slurm_jobs(cluster)
@@ -241,7 +241,7 @@ def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_pa
             assert job["Partition"] == "gpu" and job["NumCPUs"] == "8", job
             # memory as requested (MinMemoryNode; ReqTRES where memory is a consumable), one GPU booked
             assert job.get("MinMemoryNode") == "3000M" or "mem=3000M" in job.get("ReqTRES", ""), job["line"]
-            assert re.search(r"gres/gpu[:=]1\b", job["line"]), job["line"]
+            assert re.search(r"gres[/:]gpu[:=]1\b", job["line"]), job["line"]
     assert len(by_rule["train_fold"]) == 3  # one per surgeon
     # a fold's export and prediction: their own threads as CPUs, the site's default partition
     for rule in ("export_yolo_fold", "predict_fold"):

@@ -10,7 +10,7 @@ import pytest
 
 from sospine.synth import SynthSpec, generate
 
-from .conftest import SHARED, StandIn, run, tiny_config
+from .conftest import SHARED, SLURM_CAN_RUN, StandIn, assert_leave_one_surgeon_out, run, tiny_config
 
 
 def test_lint_is_clean(workdir):
@@ -200,20 +200,12 @@ def test_validation_modes_on_a_broken_mirror(workdir, synthetic, tmp_path, mode)
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    SLURM_CAN_RUN, reason="the same leave-one-surgeon-out run and checks go through Slurm in tests/test_slurm.py"
+)
 def test_leave_one_surgeon_out_trains_and_scores_every_fold(workdir):
-    config = tiny_config(workdir, "loso")
-    run(workdir, "--configfile", config)
-    results = workdir / "results"
-    trials = pd.read_csv(results / "split" / "trials.csv", dtype=str)
-    assert set(trials.loc[trials["trial"].str.startswith("Clip"), "split"]) == {"train"}
-    assert set(trials.loc[trials["trial"].str.startswith("S"), "split"]) == {"1", "2", "3"}
-    folds = pd.read_csv(results / "scores" / "yolo-loso" / "folds.csv")
-    assert folds["fold"].tolist() == ["S1", "S2", "S3", "mean", "std"]
-    for fold, surgeon_trials in (("S1", {"S1A2", "S1A3"}), ("S3", {"S3A1", "S3A2"})):
-        summary = json.loads((results / "scores" / f"yolo-{fold}" / "summary.json").read_text())
-        assert set(summary["test_trials"]) == surgeon_trials
-        detections = pd.read_csv(results / "detections" / f"yolo-{fold}.csv")
-        assert set(detections["trial_frame"].str.split("_frame_").str[0]) <= surgeon_trials
+    run(workdir, "--configfile", tiny_config(workdir, "loso"))
+    assert_leave_one_surgeon_out(workdir / "results")
 
 
 def test_a_folder_with_another_sources_results_stops_the_run(workdir):

@@ -68,6 +68,9 @@ def out(path):
     return str(RESULTS / path)
 
 
+SYNTHETIC_DETECTIONS = out(f"raw/{constants.PAPER_DETECTIONS_CSV}")  # made by the synthesize rule
+
+
 DATA_FILES = {
     "frames": constants.FRAMES_ZIP,
     "tool_tips": constants.TOOL_TIPS_CSV,
@@ -129,7 +132,7 @@ def baseline_detections():
     setting = config["baseline"]["detections"]
     if setting == "auto":
         if SOURCE == "synthetic":  # the generator's stand-in for the paper's YOLOv4 detections
-            return out(f"raw/{constants.PAPER_DETECTIONS_CSV}")
+            return SYNTHETIC_DETECTIONS
         if SOURCE == "mirror":
             candidate = mirror_dir() / constants.PAPER_DETECTIONS_CSV
             return str(candidate) if candidate.is_file() else None
@@ -173,6 +176,12 @@ for _name, _detector in TRAINED.items():
         fail(f"model of detector {_name!r}: {_model} does not exist")
 
 
+def external(path):
+    """A file the workflow reads from this machine (a mirror, a model file, someone's detections),
+    never looked up in a default storage such as AWS Batch's S3 prefix."""
+    return local(str(path))
+
+
 def detectors():
     """Detector name -> detections CSV for every detector the configuration can score."""
     found = {}
@@ -180,7 +189,8 @@ def detectors():
         if detector.trained and name in TRAINED:
             found[name] = out(f"detections/{name}.csv")
         elif not detector.trained:
-            found[name] = detector.path
+            made_here = SOURCE == "synthetic" and detector.path == SYNTHETIC_DETECTIONS
+            found[name] = detector.path if made_here else external(detector.path)
     return found
 
 
@@ -194,7 +204,7 @@ def model_file(wildcards):
     downloaded weights of a .pt name, or nothing (an ultralytics architecture name)."""
     model = TRAINED[wildcards.detector].settings["model"]
     if Path(model).exists():
-        return model
+        return external(model)
     name = to_download(model)
     return out(f"weights/{name}") if name else []
 
@@ -233,8 +243,9 @@ def validation_inputs(wildcards):
     files = {kind: raw_path(kind) for kind in validated_kinds()}
     # the baseline's report rows join the data's; a detections file of `detectors` is validated where
     # it is scored (score fails naming its lines), so adding one never reruns the data rules
-    if baseline_detections():
-        files["detections"] = baseline_detections()
+    baseline = baseline_detections()
+    if baseline:
+        files["detections"] = baseline if baseline == SYNTHETIC_DETECTIONS else external(baseline)
     return files
 
 
@@ -291,6 +302,12 @@ def leaderboard_sources(wildcards):
 
 def leaderboard_detections(wildcards):
     return [path for paths in leaderboard_sources(wildcards).values() for path in paths]
+
+
+def files_per_detector(wildcards):
+    """Detector -> how many of the leaderboard's detections inputs are its (the script reads the
+    inputs themselves: with a default storage, their local paths differ from the names here)."""
+    return {name: len(paths) for name, paths in leaderboard_sources(wildcards).items()}
 
 
 def folder_of_best(wildcards, output):

@@ -91,7 +91,7 @@ else:
 
     rule mirror:
         input:
-            [str(mirror_dir() / name) for name in PROVIDED.values()],
+            [external(mirror_dir() / name) for name in PROVIDED.values()],
         output:
             RAW_OUTPUTS,
             manifest=MANIFEST,

@@ -61,7 +61,7 @@ rule leaderboard:
         mem_mb=4000,
         runtime=60,
     params:
-        sources=leaderboard_sources,
+        files_per_detector=files_per_detector,  # how input.detections divides into detectors, in order
         kinds={name: d.kind for name, d in DETECTORS.items()},
         models={name: d.settings.get("model", d.path) for name, d in DETECTORS.items()},
         validation=config["split"]["validation"],

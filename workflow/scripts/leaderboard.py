@@ -12,8 +12,9 @@ split = pd.read_csv(snakemake.input.split)
 # split, or every fold's test trials for leave-one-surgeon-out); a file on the trials it covers
 tested = sorted(split.loc[~split["split"].astype(str).isin(["train", "val"]), "trial"])
 detections, trials_of = {}, {}
-for name, paths in params.sources.items():
-    table = pd.concat([read_detections(p) for p in paths], ignore_index=True)
+files = iter(snakemake.input.detections)
+for name, count in params.files_per_detector.items():
+    table = pd.concat([read_detections(next(files)) for _ in range(count)], ignore_index=True)
     detections[name] = table
     covered = sorted(split_frame_names(table["trial_frame"])["trial"].dropna().unique())
     trials_of[name] = tested if params.kinds[name] == "train" else covered
