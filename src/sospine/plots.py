@@ -190,5 +190,6 @@ def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> 
         ax.axhline(0, color="grey", linewidth=1)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_ylabel("AP difference")
-        ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]} (paired 95% interval)", fontsize="medium")
+        how = "paired 95% interval" if has_ci else f"no interval: {rows['n_trials'].dropna().iat[0]:g} test trials"
+        ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]} ({how})", fontsize="medium")
     _save(fig, path)

@@ -8,9 +8,11 @@ from pathlib import Path
 # The Snakefile reads the library from this checkout's src/ (so config checks match the code next
 # to them); jobs' scripts import the installed package (`pip install -e .`, see README). A workflow
 # deployed from a remote source (github(...)) has no src/ here: it needs the package installed.
-_SRC = Path(workflow.source_path("../../src/sospine/__init__.py")).parents[1]
-if (_SRC / "sospine" / "constants.py").is_file():
-    sys.path.insert(0, str(_SRC))
+# (workflow.source_path copies a file into a per-run cache: good for reading it, not for folders.)
+_RULES_DIR = workflow.current_basedir
+CHECKOUT = Path(_RULES_DIR.get_path_or_uri(secret_free=True)).parents[1] if _RULES_DIR.is_local else None
+if CHECKOUT is not None and (CHECKOUT / "src" / "sospine" / "constants.py").is_file():
+    sys.path.insert(0, str(CHECKOUT / "src"))
 
 from snakemake.utils import min_version, validate
 

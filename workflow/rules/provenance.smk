@@ -20,7 +20,7 @@ rule provenance:
         targets=all_targets(),
         config=config,
         rule_params=static_rule_params(),
-        repo=str(Path(workflow.source_path("../../Snakefile")).parent),  # this checkout, also as a module
+        repo=str(CHECKOUT or ""),  # this checkout (also as a module): its git commit is recorded
         output_dir=folder_of_output,
     script:
         "../scripts/provenance.py"
