@@ -1,5 +1,6 @@
-"""File helpers: md5 of files and folders (the one checksum the workflow records, as FigShare
-publishes md5s), and placing a file under a second name without a second copy."""
+"""File helpers: md5 of files and folders (the checksum the workflow records, as FigShare publishes
+md5s; sha256 for pretrained weights, as their publishers do), and placing a file under a second name
+without a second copy."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ def md5sum(path: str | Path) -> str:
             digest.update(str(child.relative_to(path)).encode())
             digest.update(md5sum(child).encode())
         return digest.hexdigest()
+    return _file_digest(path, digest)
+
+
+def sha256sum(path: str | Path) -> str:
+    """sha256 of a file."""
+    return _file_digest(Path(path), hashlib.sha256())
+
+
+def _file_digest(path: Path, digest: hashlib._Hash) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(CHUNK), b""):
             digest.update(block)

@@ -18,19 +18,16 @@ import pandas as pd
 
 from .constants import BOX_LABELS, INSTRUMENTS
 from .scoring import (
-    MIN_TRIALS_FOR_INTERVAL,
     bootstrap_samples,
     interval_note,
-    match,
-    prepare_detections,
-    prepare_truth,
     resample_weights,
     score,
 )
 
 #: The leaderboard's rows per detector: the classes, then the means over the instruments and all five.
 LABELS: tuple[str, ...] = (*BOX_LABELS, "instruments", "all")
-_SAMPLE_COLUMN = {"instruments": "map_voc_instruments", "all": "map_voc_all"}
+#: Fewer test trials than this, and the paired note says the intervals are wide and the p-values coarse.
+FEW_TRIALS = 10
 BOARD_COLUMNS = [
     "rank",
     "detector",
@@ -117,15 +114,15 @@ def rank(
     trials = common_trials(trials_of)
     note = interval_note(len(trials), n_resamples)
     weights = resample_weights(len(trials), n_resamples, seed) if note is None else None
-    truth_t = prepare_truth(truth, trials)
     rows, samples = [], {}
     for name, table in detections.items():
         scored = score(truth, table, test_trials=trials, iou=iou, bootstrap=0)
         columns = {c: _point(scored["table"], c) for c in ("ap_voc", "ap50_coco", "ap50_95_coco", "ap_paper")}
         counts = scored["table"].set_index("label")[["n_truth", "n_detections"]]
         if weights is not None:
-            matched = match(truth_t, prepare_detections(table, trials), iou)
-            samples[name] = bootstrap_samples(matched, trials, weights).rename(columns=_reverse(_SAMPLE_COLUMN))
+            samples[name] = bootstrap_samples(scored["matched"], trials, weights).rename(
+                columns={"map_voc_instruments": "instruments", "map_voc_all": "all"}
+            )
         for label in LABELS:
             group = list(BOX_LABELS) if label == "all" else list(INSTRUMENTS) if label == "instruments" else [label]
             low, high = (
@@ -151,10 +148,6 @@ def rank(
     board["rank"] = board["detector"].map({name: i + 1 for i, name in enumerate(order)})
     board = board.sort_values(["rank"], kind="stable")[BOARD_COLUMNS].reset_index(drop=True)
     return board, paired(board, samples, reference, trials, note)
-
-
-def _reverse(mapping: Mapping[str, str]) -> dict[str, str]:
-    return {v: k for k, v in mapping.items()}
 
 
 def paired(
@@ -190,10 +183,6 @@ def paired(
     table["n_trials"] = len(trials)
     table["note"] = note or (
         f"paired trial bootstrap over {len(trials)} test trials"
-        + (
-            "; with so few trials the intervals are wide and the p-values coarse"
-            if len(trials) < 2 * MIN_TRIALS_FOR_INTERVAL + 4
-            else ""
-        )
+        + ("; with so few trials the intervals are wide and the p-values coarse" if len(trials) < FEW_TRIALS else "")
     )
     return table

@@ -218,7 +218,7 @@ def resample_weights(n_trials: int, n_resamples: int, seed: int = 0) -> np.ndarr
     Detectors scored with the same weights are resampled on the same trials: a paired bootstrap."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_trials, size=(n_resamples, n_trials))
-    return np.stack([np.bincount(d, minlength=n_trials) for d in draws]).astype(float).reshape(n_resamples, n_trials)
+    return np.stack([np.bincount(d, minlength=n_trials) for d in draws]).astype(float)
 
 
 def bootstrap_samples(matched: Matched, trials: list[str], weights: np.ndarray) -> pd.DataFrame:
@@ -393,7 +393,13 @@ def score(
             summary[f"{key}_ci95"] = [float(intervals.loc[key, "ci95_low"]), float(intervals.loc[key, "ci95_high"])]
             if iou == 0.5:  # the earlier name, only where it is true
                 summary[f"{key.replace('map_', 'map50_')}_ci95"] = summary[f"{key}_ci95"]
-    return {"table": table, "curves": curves, "per_trial": per_trial_ap(matched, paper), "summary": summary}
+    return {
+        "table": table,
+        "curves": curves,
+        "per_trial": per_trial_ap(matched, paper),
+        "summary": summary,
+        "matched": matched,  # at `iou`: what a bootstrap over these trials re-weights
+    }
 
 
 def score_files(

@@ -9,13 +9,13 @@ provenance carries its checksum and a new file retrains.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from .fetch import FetchError, FigshareClient
+from .files import sha256sum
 
 #: sha256 of ultralytics' published COCO-pretrained YOLO11 weights (release v8.3.0 of
 #: github.com/ultralytics/assets), as listed in several independent public manifests.
@@ -42,14 +42,6 @@ def to_download(model: str) -> str | None:
     if not model.endswith(".pt") or Path(model).exists() or "/" in model:
         return None
     return model
-
-
-def sha256sum(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_weights(

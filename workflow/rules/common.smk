@@ -169,7 +169,6 @@ def loso_folds():
 # ones need frames.zip; without it they are left out, like the YOLO export.
 DETECTORS = detector_config.resolve(config, baseline_detections())
 TRAINED = {n: d for n, d in DETECTORS.items() if d.trained and "frames" in PROVIDED}
-FILE_DETECTORS = {n: d for n, d in DETECTORS.items() if not d.trained}
 # the train/predict rules match exactly these names, so `<name>-<fold>` is never read as a name
 TRAINED_PATTERN = "|".join(re.escape(n) for n in TRAINED) or "(?!)"
 for _name, _detector in TRAINED.items():
