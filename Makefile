@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test report lint fmt clean image
+.PHONY: demo test report lint fmt clean image config-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ fmt: $(VENV)/.installed-lint
 	$(BIN)/ruff check --fix-only --quiet .
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile workflow/rules
+
+# config/README.md's table of every key, from the schema's descriptions (a test keeps them in step)
+config-docs: $(VENV)/.installed
+	$(BIN)/python -c "from sospine.config import write_config_readme; write_config_readme()"
 
 # The container image for AWS Batch's --container-image and other runtimes: sospine:latest.
 # BASE: a Debian image with python3.11 (default python:3.11-slim-bookworm, pulled); when it cannot be

@@ -79,3 +79,109 @@ def test_phases_scripted(synthetic):
     assert list(phases.columns) == ["trial", "phase", "start_frame", "end_frame"]
     assert {"taking a bite", "suture tying"} <= set(phases["phase"])
     assert (phases["end_frame"] >= phases["start_frame"]).all()
+
+
+# --- every generated set validates (issue 26) -------------------------------------------------
+
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sospine.synth import MIN_FRAME_SIDE, SynthSpec, plan, write_tables  # noqa: E402
+from sospine.validation import validate  # noqa: E402
+
+# no example database in the checkout: a test writes only inside its temporary folders
+PROPERTY = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+SPECS = st.builds(
+    SynthSpec,
+    seed=st.integers(0, 2**31 - 1),
+    trials=st.integers(1, len(VIDEO_TRIALS)),
+    frames_per_trial=st.integers(1, 40),
+    width=st.integers(MIN_FRAME_SIDE, 2000),
+    height=st.integers(MIN_FRAME_SIDE, 1200),
+)
+
+
+def validate_release(spec: SynthSpec, folder) -> pd.DataFrame:
+    """The validation report of the release's CSV files (what `sospine validate` checks)."""
+    paths = write_tables(plan(spec), folder)
+    report, _ = validate(
+        {
+            "tool_tips": paths[constants.TOOL_TIPS_CSV],
+            "bbox": paths[constants.BBOX_CSV],
+            "outcomes": paths[constants.OUTCOMES_CSV],
+            "detections": paths[constants.PAPER_DETECTIONS_CSV],
+        }
+    )
+    return report
+
+
+@PROPERTY
+@given(spec=SPECS)
+@example(spec=SynthSpec(seed=0, trials=6, frames_per_trial=40, width=192, height=108))  # the reported case
+@example(spec=SynthSpec(seed=0, trials=24, frames_per_trial=2, width=MIN_FRAME_SIDE, height=MIN_FRAME_SIDE))
+@example(spec=SynthSpec(seed=5, trials=1, frames_per_trial=1, width=MIN_FRAME_SIDE, height=1200))
+def test_every_generated_set_validates_without_errors(spec, tmp_path_factory):
+    report = validate_release(spec, tmp_path_factory.mktemp("release"))
+    errors = report[report["severity"] == "error"]
+    assert errors.empty, f"{spec}:\n{errors.to_string()}"
+    assert not (report["check"] == "has_rows").any(), "the detections stand-in holds at least one detection"
+
+
+def test_the_detections_stand_in_is_never_empty(tmp_path):
+    # one frame with no tool and no false positive drawn: the stand-in still holds a detection
+    for seed in range(40):
+        spec = SynthSpec(seed=seed, trials=1, frames_per_trial=1, width=64, height=64)
+        detections = plan(spec).detections
+        assert len(detections) >= 1, spec
+
+
+def test_the_smallest_frame_is_refused_below_the_schema_minimum():
+    import pytest
+
+    from sospine.config import load_yaml
+
+    schema = load_yaml(constants.__file__.replace("src/sospine/constants.py", "workflow/schemas/config.schema.yaml"))
+    synthetic = schema["properties"]["data"]["properties"]["synthetic"]["properties"]
+    assert synthetic["width"]["minimum"] == synthetic["height"]["minimum"] == MIN_FRAME_SIDE
+    assert "64" in synthetic["width"]["description"] and "pixel" in synthetic["width"]["description"]
+    with pytest.raises(ValueError, match="at least 64x64"):
+        SynthSpec(width=MIN_FRAME_SIDE - 1, height=200)
+
+
+def test_warnings_are_the_published_kinds_in_similar_proportions(tmp_path, real_dir):
+    """At the published frame size the synthetic boxes raise the warnings the real bbox file raises,
+    at rates within a factor of about two of the real ones."""
+    spec = SynthSpec(seed=11, trials=24, frames_per_trial=400)
+    paths = write_tables(plan(spec), tmp_path / "synthetic")
+    synthetic, _ = validate({"bbox": paths[constants.BBOX_CSV], "outcomes": paths[constants.OUTCOMES_CSV]})
+    real, _ = validate({"bbox": real_dir / constants.BBOX_CSV, "outcomes": real_dir / constants.OUTCOMES_CSV})
+
+    def rates(report, bbox_path):
+        boxes = read_annotations(bbox_path)["label"].notna().sum()
+        warnings = report[report["severity"] == "warning"]
+        return warnings.groupby("check").size() / boxes, set(warnings["check"])
+
+    synthetic_rates, synthetic_kinds = rates(synthetic, paths[constants.BBOX_CSV])
+    real_rates, real_kinds = rates(real, real_dir / constants.BBOX_CSV)
+    assert synthetic_kinds == real_kinds, (synthetic_kinds, real_kinds)
+    for check in ("zero_width_box", "zero_height_box"):
+        assert 0.4 < synthetic_rates[check] / real_rates[check] < 2.5, (check, synthetic_rates, real_rates)
+    # every trial's declared frame count is a few frames short of the annotated one, as published
+    assert (synthetic["check"] == f"frames_in_{constants.BBOX_CSV}").sum() == spec.trials
+
+
+def test_a_single_point_at_the_top_edge_starts_at_pixel_one_as_published():
+    tips = pd.DataFrame(
+        {
+            "trial_frame": ["S1A2_frame_00000001.jpeg"] * 2,
+            "x1": [889, 30],
+            "y1": [34, 500],
+            "x2": [889, 30],
+            "y2": [34, 500],
+            "label": ["needle tip", "grasper"],
+        }
+    )
+    boxes = derive_boxes(tips).set_index("label")
+    # the published file's Clip0 frame 286 needle: 839,1,939,84
+    assert boxes.loc["needle", ["x1", "y1", "x2", "y2"]].tolist() == [839, 1, 939, 84]
+    assert boxes.loc["grasper", ["x1", "y1", "x2", "y2"]].tolist() == [1, 450, 80, 550]

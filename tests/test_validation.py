@@ -234,3 +234,18 @@ def test_utf16_is_named_as_such(tmp_path):
     bbox = write(tmp_path, "sospine_bbox.csv", HEADER + "\n", encoding="utf-16")
     report, _ = validate({"bbox": bbox})
     assert "UTF-16" in report["value"].iat[0]
+
+
+def test_check_names_stay_the_same_whichever_file_is_validated_first(tmp_path):
+    """pandera renamed an inherited named check once a sibling model had run (Boxes' `x1<=x2` was
+    reported as `x_ordered` after the tool tips were validated); the models no longer share checks."""
+    rows = "trial_frame,x1,y1,x2,y2,label\r\nS1A2_frame_00000001.jpeg,9,1,5,5,{}\r\n"
+    (tmp_path / "tips.csv").write_text(rows.format("grasper"))
+    (tmp_path / "bbox.csv").write_text(rows.format("grasper"))
+    report, _ = validate({"tool_tips": tmp_path / "tips.csv", "bbox": tmp_path / "bbox.csv"})
+    by_file = report[report["severity"] == "error"].groupby("file")
+    assert {file: sorted(set(group["check"])) for file, group in by_file} == {
+        "bbox.csv": ["x1<=x2"],
+        "tips.csv": ["x1<=x2"],
+    }
+    assert set(report.loc[report["check"] == "x1<=x2", "column"]) == {"x1", "x2"}

@@ -295,3 +295,38 @@ def test_an_empty_mapping_on_the_command_line_removes_the_default_phases(workdir
     assert len(pd.read_csv(workdir / "results" / "phases" / "segments.csv")) > 0
     run(workdir, "results/phases/segments.csv", "--configfile", config, "--config", "analytics={phases: {}}")
     assert pd.read_csv(workdir / "results" / "phases" / "segments.csv").empty
+
+
+@pytest.mark.slow
+def test_drawn_synthetic_configurations_pass_the_validation_gate(tmp_path_factory):
+    """The generator's property through the workflow: drawn synthetic settings (the smallest frame
+    size included) pass validation and its gate, and the gate's tables are what was generated."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from sospine.synth import MIN_FRAME_SIDE
+
+    from .conftest import copy_workflow
+
+    @settings(max_examples=4, deadline=None, database=None)
+    @given(
+        seed=st.integers(0, 10_000),
+        trials=st.integers(1, 24),
+        frames_per_trial=st.integers(1, 12),
+        width=st.integers(MIN_FRAME_SIDE, 400),
+        height=st.integers(MIN_FRAME_SIDE, 300),
+    )
+    def through_the_gate(seed, trials, frames_per_trial, width, height):
+        workdir = copy_workflow(tmp_path_factory.mktemp("gate"))
+        synthetic = dict(seed=seed, trials=trials, frames_per_trial=frames_per_trial, width=width, height=height)
+        config = tiny_config(workdir, data={"synthetic": synthetic})
+        gate = [f"results/validation/clean/{name}" for name in ("sospine_tool_tips.csv", "sospine_bbox.csv")]
+        result = run(workdir, *gate, "--configfile", config, check=False)
+        assert result.returncode == 0, f"{synthetic}: {result.stderr[-2000:]}"
+        report = pd.read_csv(workdir / "results" / "validation" / "report.csv")
+        assert report.query("severity == 'error'").empty, synthetic
+        clean = pd.read_csv(workdir / gate[1])
+        raw = pd.read_csv(workdir / "results" / "raw" / "sospine_bbox.csv")
+        assert len(clean) == len(raw), "every generated row passes the gate"
+
+    through_the_gate()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .constants import ANNOTATION_COLUMNS, BOX_LABELS, COORDS, SINGLE_POINT_HALF_SIZE, TIP_TO_TOOL
+from .constants import ANNOTATION_COLUMNS, BOX_LABELS, COORDS, SINGLE_POINT_HALF_SIZE, SINGLE_POINT_LOWEST, TIP_TO_TOOL
 
 
 def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) -> pd.DataFrame:
@@ -13,7 +13,9 @@ def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) ->
 
     Points of one frame are grouped by tool (needle tip + base -> needle, needle driver tip + base
     -> needle driver, the rest as they are); a box is the min/max of x and y over the tool's
-    points, and a tool with a single point becomes a square of +-`half_size` px. Frames whose only
+    points, and a tool with a single point becomes a square of +-`half_size` px whose low corners
+    stop at pixel `SINGLE_POINT_LOWEST` (the published file's convention; the high corners may reach
+    past the frame, as there). Frames whose only
     row is empty keep one empty row. Frames keep the order of the tool-tip file, boxes within a
     frame are sorted by label as in the published file.
     """
@@ -24,7 +26,7 @@ def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) ->
         x1=("x1", "min"), y1=("y1", "min"), x2=("x2", "max"), y2=("y2", "max"), n_points=("x1", "size")
     ).reset_index()
     single = boxes["n_points"] == 1
-    boxes.loc[single, ["x1", "y1"]] -= half_size
+    boxes.loc[single, ["x1", "y1"]] = (boxes.loc[single, ["x1", "y1"]] - half_size).clip(lower=SINGLE_POINT_LOWEST)
     boxes.loc[single, ["x2", "y2"]] += half_size
     boxes = boxes.rename(columns={"tool": "label"})
 

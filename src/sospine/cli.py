@@ -167,10 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write a deterministic synthetic SOSpine in the published formats")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same bytes (default 0)")
-    p.add_argument("--trials", type=int, default=24, help="number of trials (first N of the real trial names)")
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=24,
+        help="number of trials, 1 to 24: the first N of the real trial names (default 24)",
+    )
     p.add_argument("--frames-per-trial", type=int, default=60, help="frames (1 fps) per trial (default 60)")
-    p.add_argument("--width", type=int, default=1920, help="frame width in pixels (default 1920, as published)")
-    p.add_argument("--height", type=int, default=1080, help="frame height in pixels (default 1080, as published)")
+    p.add_argument(
+        "--width", type=int, default=1920, help="frame width in pixels, at least 64 (default 1920, as published)"
+    )
+    p.add_argument(
+        "--height", type=int, default=1080, help="frame height in pixels, at least 64 (default 1080, as published)"
+    )
     p.add_argument(
         "--detection-jitter",
         type=float,

@@ -183,6 +183,17 @@ def schema_table(schema: Mapping) -> str:
     return "\n".join(rows) + "\n"
 
 
+def write_config_readme(
+    readme: str | Path = "config/README.md", schema: str | Path = "workflow/schemas/config.schema.yaml"
+):
+    """Regenerate the key table of config/README.md from the schema (`make config-docs`); the prose
+    above the table is kept."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    head = text[: text.index("| key | default |")] if "| key | default |" in text else text + "\n"
+    readme.write_text(head + schema_table(load_yaml(schema)), encoding="utf-8")
+
+
 def json_text(value: Any) -> str:
     """A default as it is written in YAML, on one line.
 

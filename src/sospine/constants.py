@@ -24,6 +24,10 @@ TIP_LABELS: tuple[str, ...] = tuple(TIP_TO_TOOL)
 
 #: A tool annotated with a single point becomes a square of +-SINGLE_POINT_HALF_SIZE px.
 SINGLE_POINT_HALF_SIZE = 50
+#: ... whose low corners stop at this pixel, as in the published bbox file: its three single-point
+#: needles within 50 px of the top edge start at y1 = 1 (e.g. 839,1,939,84), while the high corners
+#: are not clipped (eight boxes reach past the 1080-pixel edge, up to y2 = 1100).
+SINGLE_POINT_LOWEST = 1
 
 COORDS: list[str] = ["x1", "y1", "x2", "y2"]  # a box's corners, in pixels of the original frame
 ANNOTATION_COLUMNS: tuple[str, ...] = ("trial_frame", *COORDS, "label")

@@ -51,6 +51,12 @@ COLOURS = {
 PRIOR_CASES = ("0", "< 10", "10-20", "20-30", "30-40")
 
 
+#: The smallest frame side: tool shapes scale with the short side, and the closest key points of one
+#: tool (the nerve hook's hook, 0.04 of the short side) must stay more than 1.5 px apart, so that no
+#: two points of one label round to the same pixel (a duplicate row, which validation rejects).
+MIN_FRAME_SIDE = 64
+
+
 @dataclass(frozen=True)
 class SynthSpec:
     seed: int = 0
@@ -71,8 +77,11 @@ class SynthSpec:
             raise ValueError(f"trials must be between 1 and {len(VIDEO_TRIALS)}, got {self.trials}")
         if self.frames_per_trial < 1:
             raise ValueError(f"frames-per-trial must be at least 1, got {self.frames_per_trial}")
-        if self.width < 64 or self.height < 64:
-            raise ValueError(f"frame size must be at least 64x64, got {self.width}x{self.height}")
+        if self.width < MIN_FRAME_SIDE or self.height < MIN_FRAME_SIDE:
+            raise ValueError(
+                f"frame size must be at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE}, got {self.width}x{self.height} "
+                "(below it two key points of one tool can round to one pixel)"
+            )
 
 
 def script_segments(n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -91,9 +100,9 @@ def script_segments(n_frames: int, rng: np.random.Generator) -> pd.DataFrame:
 class _TrialScene:
     """Geometry of one trial: where each tool sits and how it drifts, in pixels."""
 
-    def __init__(self, spec: SynthSpec, rng: np.random.Generator):
+    def __init__(self, spec: SynthSpec, rng: np.random.Generator, background_rng: np.random.Generator):
         self.w, self.h = spec.width, spec.height
-        u = self.h  # lengths are in units of frame height so shapes scale with the frame
+        u = min(self.w, self.h)  # lengths are in units of the frame's short side so shapes scale with it
         self.u = u
         self.centre = np.array([self.w / 2, self.h / 2]) + rng.uniform(-0.05, 0.05, 2) * u
         self.durotomy_angle = rng.uniform(-0.35, 0.35)
@@ -103,9 +112,16 @@ class _TrialScene:
             "nerve hook": rng.uniform(-0.9, -0.4),
         }
         self.phase_offsets = rng.uniform(0, 2 * np.pi, 8)
-        self.background = self._background(rng)
+        self._background_rng = background_rng  # its own stream: the annotations never wait for pixels
+        self._background: Image.Image | None = None
 
-    def _background(self, rng: np.random.Generator) -> Image.Image:
+    @property
+    def background(self) -> Image.Image:
+        if self._background is None:
+            self._background = self._draw_background(self._background_rng)
+        return self._background
+
+    def _draw_background(self, rng: np.random.Generator) -> Image.Image:
         w, h = self.w, self.h
         tissue = np.array([200, 135, 125]) + rng.uniform(-20, 20, 3)
         small = np.repeat(rng.normal(0, 14, (max(h // 16, 4), max(w // 16, 4), 1)), 3, axis=2)
@@ -179,6 +195,41 @@ TIP_LABELS_OF = {
 }
 DRAW_ORDER = ("durotomy", "grasper", "nerve hook", "needle", "needle driver")
 
+# The published files' quirks, at the published rates (sospine_bbox.csv, 21,371 boxes), so that the
+# synthetic release raises the same kinds of validation warnings in similar proportions:
+#: two clicks of a two-point tool on one pixel row or column: a zero-width or zero-height box
+#: (168 of 12,141 durotomy boxes, 4 of 1,417 needle boxes)
+ZERO_SIZE_RATE = {"durotomy": 168 / 12141, "needle": 4 / 1417}
+#: a needle seen only by its tip at the bottom edge of the view: its +-50 px box reaches past the
+#: frame (7 of the 1,232 single-point needle boxes; `inside_frame_height` at 1080 px)
+EDGE_NEEDLE_RATE = 7 / 1232
+#: the outcomes file declares 2 or 3 frames fewer per trial than are annotated (all 24 trials)
+DECLARED_FRAMES_SHORT = (2, 3)
+
+
+def _annotated_points(
+    scene: _TrialScene, tool: str, t: int, draws: np.ndarray, spec: SynthSpec
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The key points an annotator clicks for `tool` in frame `t` and their tip labels, with the
+    published files' quirks drawn from `draws` (three uniforms, one set per tool and frame)."""
+    points = scene.clip(scene.tool_points(tool, t))
+    labels = TIP_LABELS_OF[tool]
+    single, quirk, where = draws
+    if tool == "needle" and single < spec.single_point_needle_rate:
+        points, labels = points[:1].copy(), labels[:1]
+        if quirk < EDGE_NEEDLE_RATE:  # at the bottom edge, 1..45 px above it
+            points[0, 1] = max(0, scene.h - 1 - int(where * 45))
+        return points, labels
+    if quirk < ZERO_SIZE_RATE.get(tool, 0.0) and len(points) == 2:
+        # 1: the same row (zero height), 0: the same column (zero width); never both, which would
+        # make the two clicks one point (a duplicate row where the two share a label)
+        axis = int(where < 0.5)
+        if points[0, 1 - axis] == points[1, 1 - axis]:
+            axis = 1 - axis
+        points = points.copy()
+        points[1, axis] = points[0, axis]
+    return points, labels
+
 
 def _draw_tool(draw: ImageDraw.ImageDraw, tool: str, points: np.ndarray, u: float) -> None:
     pts = [tuple(map(int, p)) for p in points]
@@ -212,11 +263,13 @@ def _draw_tool(draw: ImageDraw.ImageDraw, tool: str, points: np.ndarray, u: floa
 
 
 def _box(points: np.ndarray) -> tuple[int, int, int, int]:
-    """The paper's rule, from the generator's own points (single point: +-50 px square)."""
+    """The paper's rule (`sospine.boxes.derive_boxes`), from the generator's own points: a single
+    point is a +-50 px square whose low corners stop at pixel 1."""
     if len(points) == 1:
         x, y = points[0]
         h = constants.SINGLE_POINT_HALF_SIZE
-        return int(x - h), int(y - h), int(x + h), int(y + h)
+        low = constants.SINGLE_POINT_LOWEST
+        return int(max(x - h, low)), int(max(y - h, low)), int(x + h), int(y + h)
     return int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()), int(points[:, 1].max())
 
 
@@ -230,7 +283,13 @@ def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> p
         )
         for s in surgeons
     }
-    length = f"{spec.frames_per_trial // 3600}:{spec.frames_per_trial // 60 % 60:02d}:{spec.frames_per_trial % 60:02d}"
+
+    def declared() -> tuple[str, int]:
+        """Length and frame count as the outcomes file declares them: a few frames short."""
+        low, high = DECLARED_FRAMES_SHORT
+        frames = max(0, spec.frames_per_trial - int(rng.integers(low, high + 1)))
+        return f"{frames // 3600}:{frames // 60 % 60:02d}:{frames % 60:02d}", frames
+
     rows = []
     names = [t for t in trials if t.startswith("Clip")] + sorted(
         [t for t in trials if t.startswith("S")] + list(NO_VIDEO_TRIALS),
@@ -238,75 +297,71 @@ def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> p
     )
     for trial in names:
         if trial.startswith("Clip"):
-            rows.append([trial, length, None, None, None, None, None, spec.frames_per_trial])
+            length, frames = declared()
+            rows.append([trial, length, None, None, None, None, None, frames])
             continue
         surgeon, attempt = map(int, trial[1:].split("A"))
         pgy, miss, cases = profile[surgeon]
         repair = int(max(120, rng.normal(800 - 150 * (attempt - 1), 150)))
         leak = "Y" if rng.random() < 0.65 - 0.25 * (attempt - 1) else "N"
-        video = trial not in NO_VIDEO_TRIALS
-        rows.append(
-            [trial, length if video else None, pgy, miss, cases, repair, leak, spec.frames_per_trial if video else None]
-        )
+        length, frames = declared() if trial not in NO_VIDEO_TRIALS else (None, None)
+        rows.append([trial, length, pgy, miss, cases, repair, leak, frames])
     table = pd.DataFrame(rows, columns=list(constants.OUTCOME_COLUMNS))
     for column in ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"):
         table[column] = table[column].astype("Int64")
     return table
 
 
-def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
-    """Write the synthetic release to `out_dir`; the same spec gives byte-identical files."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class _TrialPlan:
+    """One trial as the generator plans it: its scene and, per frame, the tools drawn with their points."""
+
+    scene: _TrialScene
+    frames: list[tuple[str, list[tuple[str, np.ndarray]]]]
+
+
+@dataclass
+class SyntheticRelease:
+    """The tables of a synthetic release (everything but the frames) and the plan to draw them."""
+
+    tool_tips: pd.DataFrame
+    bbox: pd.DataFrame
+    outcomes: pd.DataFrame
+    phases: pd.DataFrame
+    detections: pd.DataFrame
+    plans: list[_TrialPlan]
+
+
+def plan(spec: SynthSpec) -> SyntheticRelease:
+    """Every table of the release for `spec`, without drawing a pixel (frames are drawn lazily by
+    `generate`); the same spec gives the same tables."""
     rng = np.random.default_rng(spec.seed)
-    trials = list(VIDEO_TRIALS[: spec.trials])
     tip_rows: list[tuple] = []
     box_rows: list[tuple] = []
     phase_rows: list[tuple] = []
-    paths = {
-        name: out / name
-        for name in (
-            constants.FRAMES_ZIP,
-            constants.TOOL_TIPS_CSV,
-            constants.BBOX_CSV,
-            constants.OUTCOMES_CSV,
-            "phases.csv",
-            constants.PAPER_DETECTIONS_CSV,
-        )
-    }
-    tmp_zip = paths[constants.FRAMES_ZIP].with_suffix(".zip.part")
-    with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as archive:
-        for trial in trials:
-            trial_rng = np.random.default_rng([spec.seed, VIDEO_TRIALS.index(trial)])
-            scene = _TrialScene(spec, trial_rng)
-            segments = script_segments(spec.frames_per_trial, trial_rng)
-            for seg in segments.itertuples():
-                if seg.phase:
-                    phase_rows.append((trial, seg.phase, seg.start_frame, seg.end_frame))
-                for t in range(seg.start_frame, seg.end_frame + 1):
-                    name = constants.frame_name(trial, t)
-                    image = scene.background.copy()
-                    draw = ImageDraw.Draw(image)
-                    in_view = [tool for tool in DRAW_ORDER if tool in seg.tools]
-                    for tool in in_view:
-                        points = scene.clip(scene.tool_points(tool, t))
-                        labels = TIP_LABELS_OF[tool]
-                        if tool == "needle" and trial_rng.random() < spec.single_point_needle_rate:
-                            points, labels = points[:1], labels[:1]
-                        _draw_tool(draw, tool, points, scene.u)
-                        tip_rows.extend(
-                            (name, x, y, x, y, label) for (x, y), label in zip(points, labels, strict=False)
-                        )
-                        box_rows.append((name, *_box(points), tool))
-                    if not in_view:
-                        tip_rows.append((name, None, None, None, None, None))
-                        box_rows.append((name, None, None, None, None, None))
-                    buffer = io.BytesIO()
-                    image.save(buffer, format="JPEG", quality=spec.jpeg_quality)
-                    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-                    info.external_attr = 0o644 << 16
-                    archive.writestr(info, buffer.getvalue())
-    tmp_zip.replace(paths[constants.FRAMES_ZIP])
+    plans = []
+    for trial in VIDEO_TRIALS[: spec.trials]:
+        index = VIDEO_TRIALS.index(trial)
+        trial_rng = np.random.default_rng([spec.seed, index])
+        scene = _TrialScene(spec, trial_rng, np.random.default_rng([spec.seed, index, 1]))
+        segments = script_segments(spec.frames_per_trial, trial_rng)
+        frames = []
+        for seg in segments.itertuples():
+            if seg.phase:
+                phase_rows.append((trial, seg.phase, seg.start_frame, seg.end_frame))
+            for t in range(seg.start_frame, seg.end_frame + 1):
+                name = constants.frame_name(trial, t)
+                drawn = []
+                for tool in (tool for tool in DRAW_ORDER if tool in seg.tools):
+                    points, labels = _annotated_points(scene, tool, t, trial_rng.random(3), spec)
+                    drawn.append((tool, points))
+                    tip_rows.extend((name, x, y, x, y, label) for (x, y), label in zip(points, labels, strict=True))
+                    box_rows.append((name, *_box(points), tool))
+                if not drawn:
+                    tip_rows.append((name, None, None, None, None, None))
+                    box_rows.append((name, None, None, None, None, None))
+                frames.append((name, drawn))
+        plans.append(_TrialPlan(scene, frames))
 
     def annotation_table(rows: list[tuple]) -> pd.DataFrame:
         table = pd.DataFrame(rows, columns=list(constants.ANNOTATION_COLUMNS))
@@ -314,20 +369,65 @@ def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
             table[column] = table[column].astype("Int64")
         return table
 
-    boxes = annotation_table(box_rows)
-    boxes = boxes.sort_values(["trial_frame", "label"], kind="stable")
-    # as published: CRLF and no line break after the last row
-    write_csv(annotation_table(tip_rows), paths[constants.TOOL_TIPS_CSV], final_newline=False)
-    write_csv(boxes, paths[constants.BBOX_CSV], final_newline=False)
-    write_csv(_outcomes(trials, spec, rng), paths[constants.OUTCOMES_CSV], bom=True, final_newline=False)
-    write_csv(
-        pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]),
-        paths["phases.csv"],
-        crlf=False,
+    boxes = annotation_table(box_rows).sort_values(["trial_frame", "label"], kind="stable")
+    return SyntheticRelease(
+        tool_tips=annotation_table(tip_rows),
+        bbox=boxes,
+        outcomes=_outcomes(list(VIDEO_TRIALS[: spec.trials]), spec, rng),
+        phases=pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]),
+        detections=synthetic_detections(boxes, spec, np.random.default_rng([spec.seed, 7])),
+        plans=plans,
     )
-    detections = synthetic_detections(boxes, spec, np.random.default_rng([spec.seed, 7]))
-    write_csv(detections, paths[constants.PAPER_DETECTIONS_CSV], crlf=False)  # as published: LF
+
+
+def _frame_jpeg(scene: _TrialScene, drawn: list[tuple[str, np.ndarray]], quality: int) -> bytes:
+    image = scene.background.copy()
+    draw = ImageDraw.Draw(image)
+    for tool, points in drawn:
+        _draw_tool(draw, tool, points, scene.u)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+TABLE_FILES = (
+    constants.TOOL_TIPS_CSV,
+    constants.BBOX_CSV,
+    constants.OUTCOMES_CSV,
+    "phases.csv",
+    constants.PAPER_DETECTIONS_CSV,
+)
+
+
+def write_tables(release: SyntheticRelease, out_dir: str | Path) -> dict[str, Path]:
+    """The release's CSV files in the published formats (everything `generate` writes but frames.zip)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {name: out / name for name in TABLE_FILES}
+    # as published: CRLF and no line break after the last row
+    write_csv(release.tool_tips, paths[constants.TOOL_TIPS_CSV], final_newline=False)
+    write_csv(release.bbox, paths[constants.BBOX_CSV], final_newline=False)
+    write_csv(release.outcomes, paths[constants.OUTCOMES_CSV], bom=True, final_newline=False)
+    write_csv(release.phases, paths["phases.csv"], crlf=False)
+    write_csv(release.detections, paths[constants.PAPER_DETECTIONS_CSV], crlf=False)  # as published: LF
     return paths
+
+
+def generate(spec: SynthSpec, out_dir: str | Path) -> dict[str, Path]:
+    """Write the synthetic release to `out_dir`; the same spec gives byte-identical files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    release = plan(spec)
+    frames_zip = out / constants.FRAMES_ZIP
+    tmp_zip = frames_zip.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_STORED) as archive:
+        for trial_plan in release.plans:
+            for name, drawn in trial_plan.frames:
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, _frame_jpeg(trial_plan.scene, drawn, spec.jpeg_quality))
+    tmp_zip.replace(frames_zip)
+    return {constants.FRAMES_ZIP: frames_zip, **write_tables(release, out)}
 
 
 def synthetic_detections(boxes: pd.DataFrame, spec: SynthSpec, rng: np.random.Generator) -> pd.DataFrame:
@@ -351,6 +451,8 @@ def synthetic_detections(boxes: pd.DataFrame, spec: SynthSpec, rng: np.random.Ge
     )
     frames = boxes["trial_frame"].drop_duplicates().to_numpy()
     n_false = rng.poisson(spec.detection_false_positives, len(frames))
+    if len(kept) + n_false.sum() == 0:  # a detections file holds at least one detection
+        n_false[0] = 1
     where = np.repeat(frames, n_false)
     centre = rng.uniform([0, 0], [spec.width, spec.height], (len(where), 2))
     half = rng.uniform(0.02, 0.1, (len(where), 2)) * [spec.width, spec.height]

@@ -44,69 +44,94 @@ def _empty_row_consistent(df: pd.DataFrame) -> pd.Series:
     return (no_label & coords_missing.all(axis=1)) | (~no_label & ~coords_missing.any(axis=1))
 
 
-class _Annotations(pa.DataFrameModel):
-    trial_frame: Series[str] = pa.Field(str_matches=GT_FRAME)
-    x1: Series[float] = pa.Field(nullable=True, ge=0)
-    y1: Series[float] = pa.Field(nullable=True, ge=0)
-    x2: Series[float] = pa.Field(nullable=True, ge=0)
-    y2: Series[float] = pa.Field(nullable=True, ge=0)
-    label: Series[str] = pa.Field(nullable=True)
-
-    @pa.check(*COORDS, name="finite_pixel")
-    def finite_pixel(cls, series: Series[float]) -> Series[bool]:
-        return _plausible_pixel(series)
-
-    @pa.check(*COORDS, name="integer_pixels")
-    def integer_pixels(cls, series: Series[float]) -> Series[bool]:
-        return _integral(series)
-
-    @pa.dataframe_check(name="x1<=x2")
-    def x_ordered(cls, df: pd.DataFrame) -> Series[bool]:
-        return _ordered(df, "x1", "x2")
-
-    @pa.dataframe_check(name="y1<=y2")
-    def y_ordered(cls, df: pd.DataFrame) -> Series[bool]:
-        return _ordered(df, "y1", "y2")
-
-    @pa.dataframe_check(name="empty_frame_row_all_empty")
-    def empty_rows(cls, df: pd.DataFrame) -> Series[bool]:
-        return _empty_row_consistent(df)
-
-    @pa.dataframe_check(name="no_duplicate_rows")
-    def no_duplicates(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~df.duplicated(keep="first")
-
-    class Config:
-        strict = True
-        coerce = False
+# The annotation models are made by functions, not by subclassing: pandera (0.35) renames a named
+# check that a second subclass inherits to its method's name once the first subclass was used
+# (Boxes' `x1<=x2` became `x_ordered` after ToolTips validated), so each model gets its own checks.
 
 
-class ToolTips(_Annotations):
-    label: Series[str] = pa.Field(nullable=True, isin=list(constants.TIP_LABELS))
+def _annotation_model(model_name: str, labels: tuple[str, ...], *, one_box_per_label: bool) -> type[pa.DataFrameModel]:
+    class Model(pa.DataFrameModel):
+        trial_frame: Series[str] = pa.Field(str_matches=GT_FRAME)
+        x1: Series[float] = pa.Field(nullable=True, ge=0)
+        y1: Series[float] = pa.Field(nullable=True, ge=0)
+        x2: Series[float] = pa.Field(nullable=True, ge=0)
+        y2: Series[float] = pa.Field(nullable=True, ge=0)
+        label: Series[str] = pa.Field(nullable=True, isin=list(labels))
+
+        @pa.check(*COORDS, name="finite_pixel")
+        def finite_pixel(cls, series: Series[float]) -> Series[bool]:
+            return _plausible_pixel(series)
+
+        @pa.check(*COORDS, name="integer_pixels")
+        def integer_pixels(cls, series: Series[float]) -> Series[bool]:
+            return _integral(series)
+
+        @pa.dataframe_check(name="x1<=x2")
+        def x_ordered(cls, df: pd.DataFrame) -> Series[bool]:
+            return _ordered(df, "x1", "x2")
+
+        @pa.dataframe_check(name="y1<=y2")
+        def y_ordered(cls, df: pd.DataFrame) -> Series[bool]:
+            return _ordered(df, "y1", "y2")
+
+        @pa.dataframe_check(name="empty_frame_row_all_empty")
+        def empty_rows(cls, df: pd.DataFrame) -> Series[bool]:
+            return _empty_row_consistent(df)
+
+        @pa.dataframe_check(name="no_duplicate_rows")
+        def no_duplicates(cls, df: pd.DataFrame) -> Series[bool]:
+            return ~df.duplicated(keep="first")
+
+        if one_box_per_label:
+
+            @pa.dataframe_check(name="one_box_per_frame_and_label")
+            def one_box(cls, df: pd.DataFrame) -> Series[bool]:
+                labelled = df["label"].notna()
+                return ~(labelled & df.duplicated(["trial_frame", "label"], keep="first")) | df.duplicated(keep="first")
+
+        class Config:
+            strict = True
+            coerce = False
+
+    Model.__name__ = Model.__qualname__ = model_name
+    return Model
 
 
-class Boxes(_Annotations):
-    label: Series[str] = pa.Field(nullable=True, isin=list(constants.BOX_LABELS))
-
-    @pa.dataframe_check(name="one_box_per_frame_and_label")
-    def one_box(cls, df: pd.DataFrame) -> Series[bool]:
-        labelled = df["label"].notna()
-        return ~(labelled & df.duplicated(["trial_frame", "label"], keep="first")) | df.duplicated(keep="first")
+ToolTips = _annotation_model("ToolTips", constants.TIP_LABELS, one_box_per_label=False)
+Boxes = _annotation_model("Boxes", constants.BOX_LABELS, one_box_per_label=True)
 
 
-class _AnnotationWarnings(pa.DataFrameModel):
+def _annotation_warnings(model_name: str, *, boxes: bool) -> type[pa.DataFrameModel]:
     """Quirks of the published annotation files: reported, counted, not fatal."""
 
-    x2: Series[float] = pa.Field(nullable=True)
-    y2: Series[float] = pa.Field(nullable=True)
+    class Model(pa.DataFrameModel):
+        x2: Series[float] = pa.Field(nullable=True)
+        y2: Series[float] = pa.Field(nullable=True)
 
-    @pa.check("x2", name="inside_frame_width")
-    def inside_width(cls, series: Series[float]) -> Series[bool]:
-        return series.isna() | (series <= constants.FULL_WIDTH)
+        @pa.check("x2", name="inside_frame_width")
+        def inside_width(cls, series: Series[float]) -> Series[bool]:
+            return series.isna() | (series <= constants.FULL_WIDTH)
 
-    @pa.check("y2", name="inside_frame_height")
-    def inside_height(cls, series: Series[float]) -> Series[bool]:
-        return series.isna() | (series <= constants.FULL_HEIGHT)
+        @pa.check("y2", name="inside_frame_height")
+        def inside_height(cls, series: Series[float]) -> Series[bool]:
+            return series.isna() | (series <= constants.FULL_HEIGHT)
+
+        if boxes:
+
+            @pa.dataframe_check(name="zero_width_box")
+            def zero_width(cls, df: pd.DataFrame) -> Series[bool]:
+                return df["label"].isna() | (df["x2"] != df["x1"])
+
+            @pa.dataframe_check(name="zero_height_box")
+            def zero_height(cls, df: pd.DataFrame) -> Series[bool]:
+                return df["label"].isna() | (df["y2"] != df["y1"])
+
+    Model.__name__ = Model.__qualname__ = model_name
+    return Model
+
+
+ToolTipWarnings = _annotation_warnings("ToolTipWarnings", boxes=False)
+BoxWarnings = _annotation_warnings("BoxWarnings", boxes=True)
 
 
 class EmptyFrames(pa.DataFrameModel):
@@ -115,16 +140,6 @@ class EmptyFrames(pa.DataFrameModel):
     @pa.dataframe_check(name="empty_frame")
     def empty_frame(cls, df: pd.DataFrame) -> Series[bool]:
         return df["label"].notna() | df[COORDS].notna().any(axis=1)  # half-filled rows are errors instead
-
-
-class BoxWarnings(_AnnotationWarnings):
-    @pa.dataframe_check(name="zero_width_box")
-    def zero_width(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["label"].isna() | (df["x2"] != df["x1"])
-
-    @pa.dataframe_check(name="zero_height_box")
-    def zero_height(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["label"].isna() | (df["y2"] != df["y1"])
 
 
 LENGTH = r"^\d+:[0-5]\d:[0-5]\d$"
@@ -215,7 +230,7 @@ class FileSpec:
 
 
 SPECS: dict[str, FileSpec] = {
-    "tool_tips": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, _AnnotationWarnings, EmptyFrames),
+    "tool_tips": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), ToolTips, ToolTipWarnings, EmptyFrames),
     "bbox": FileSpec(constants.ANNOTATION_COLUMNS, tuple(COORDS), Boxes, BoxWarnings, EmptyFrames),
     "outcomes": FileSpec(
         constants.OUTCOME_COLUMNS, ("Postgraduate year", "Time for repair", "Total Frames at 1 FPS"), Outcomes
