@@ -29,4 +29,5 @@ rule all:
     default_target: True
     input:
         all_targets(),
+        fold_targets,
         out("provenance.json"),

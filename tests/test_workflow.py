@@ -96,12 +96,12 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
 
     # the leaderboard: every detector on the same trials, `mine` exactly equal to the baseline
     board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
-    assert set(board["detector"]) == {"yolo", "tuned", "mine", "yolov4_paper"}
+    assert set(board["detector"]) == {"yolo", "tuned", "mine", "synthetic_reference"}
     assert set(board["test_trials"]) == {"Clip0 S1A2"}
     assert set(board.loc[board["kind"] == "train", "validation"]) == {"trials"}
     paired = pd.read_csv(results / "leaderboard" / "paired.csv")
     assert (
-        set(paired["reference"]) == {"yolov4_paper"} and (paired.loc[paired["detector"] == "mine", "diff"] == 0).all()
+        set(paired["reference"]) == {"synthetic_reference"} and (paired.loc[paired["detector"] == "mine", "diff"] == 0).all()
     )
 
     # rerun semantics: exactly what depends on a changed setting reruns

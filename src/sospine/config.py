@@ -16,9 +16,66 @@ class ConfigError(ValueError):
     """A configuration problem, with a message fit for one line of output."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last one,
+    so `detectors: {mine: ..., mine: ...}` would silently lose a detector)."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001, ANN201 - PyYAML's signature
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                name = key_node.start_mark.name or ""
+                where = "" if name.startswith("<") else name
+                raise ConfigError(
+                    f"duplicate key {key!r} at line {line}{' of ' + where if where else ''} "
+                    f"(first given at line {seen[key]}); each key may appear once"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, name: str = "<string>") -> Any:
+    """YAML text (a --config value, say) parsed like a config file: duplicate keys refused."""
+    loader = _UniqueKeyLoader(text)
+    loader.name = name
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def profile_files(argv: list[str], workflow_dir: str | Path) -> list[Path]:
+    """The profile files this Snakemake command line reads (`--profile`, `$SNAKEMAKE_PROFILE`,
+    `--workflow-profile` or the workflow's `profiles/default`), found as Snakemake finds them, so that
+    they can be checked like config files (Snakemake's own reading keeps the last of a duplicate key)."""
+    from snakemake.cli import get_argument_parser, get_profile_dir
+
+    try:
+        args, _ = get_argument_parser().parse_known_args(argv)
+    except SystemExit:  # not a Snakemake command line (the API, a test): nothing to check
+        return []
+    profiles = [p for p in (args.profile or []) if p != "none"]
+    found = [entry[1] for entry in map(get_profile_dir, profiles) if entry is not None]
+    if args.workflow_profile != "none":
+        name = Path(args.workflow_profile or "default")
+        candidates = [name, Path("profiles") / name, Path(workflow_dir) / "profiles" / name]
+        folder = next((c for c in candidates if c.exists()), None)
+        entry = get_profile_dir(str(folder)) if folder is not None else None
+        if entry is not None:
+            found.append(entry[1])
+    return found
+
+
 def load_yaml(path: str | Path) -> Any:
+    """A YAML file; a key given twice in one mapping is a ConfigError naming the key, line and file."""
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+        text = handle.read()
+    try:
+        return parse_yaml(text, str(path)) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
 
 
 def deep_merge(base: Mapping, override: Mapping) -> dict:
@@ -56,7 +113,7 @@ def coerce(value: Any, schema: Mapping, root: Mapping | None = None) -> Any:
     types = _schema_types(schema)
     if isinstance(value, str) and types & {"object", "array", "number", "integer", "boolean"} and "string" not in types:
         try:
-            parsed = yaml.safe_load(value)
+            parsed = parse_yaml(value)
         except yaml.YAMLError:
             return value  # left to the validator, which names the key
         if parsed is not None:
@@ -74,7 +131,7 @@ def coerce(value: Any, schema: Mapping, root: Mapping | None = None) -> Any:
         # a free-form value (train.extra's): Snakemake's --config hands nested scalars over as
         # strings, so `{patience: 20}` arrives as "20"; read it as YAML would
         try:
-            return yaml.safe_load(value) if value.strip() else value
+            return parse_yaml(value) if value.strip() else value
         except yaml.YAMLError:
             return value
     return value

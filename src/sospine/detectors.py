@@ -14,6 +14,13 @@ from typing import Any, Literal
 
 #: `train` keys a detector cannot override: the name is the detector's own, GPUs are booked per rule.
 NOT_PER_DETECTOR = ("name",)
+#: The baseline's names: the paper's YOLOv4 detections, and on the synthetic source the generator's
+#: stand-in for them (ground truth jittered, with misses and false positives). No detector may take one.
+PAPER_BASELINE = "yolov4_paper"
+SYNTHETIC_BASELINE = "synthetic_reference"
+RESERVED_NAMES = (PAPER_BASELINE, SYNTHETIC_BASELINE)
+#: `train` keys that describe the model file: a detector with a model of its own does not inherit them
+MODEL_KEYS = ("model", "sha256")
 
 
 @dataclass(frozen=True)
@@ -28,10 +35,24 @@ class Detector:
         return self.kind == "train"
 
 
-def resolve(config: Mapping[str, Any], baseline: str | None) -> dict[str, Detector]:
+def baseline_name(config: Mapping[str, Any], source: str) -> str:
+    """The baseline's name: `baseline.name`, or for `auto` the paper's (the synthetic stand-in's on
+    the synthetic source).
+
+    >>> baseline_name({"baseline": {"name": "auto"}}, "synthetic"), baseline_name({}, "mirror")
+    ('synthetic_reference', 'yolov4_paper')
+    """
+    name = (config.get("baseline") or {}).get("name", "auto")
+    if name != "auto":
+        return name
+    return SYNTHETIC_BASELINE if source == "synthetic" else PAPER_BASELINE
+
+
+def resolve(config: Mapping[str, Any], baseline: str | None, source: str = "mirror") -> dict[str, Detector]:
     """Detector name -> Detector, in the configured order, the baseline (when there is one) last.
 
-    With no `detectors` the run trains one detector, `train.name`, with the `train` settings.
+    With no `detectors` the run trains one detector, `train.name`, with the `train` settings. A
+    detector with a model of its own does not inherit train's `sha256` (it belongs to train's model).
 
     >>> cfg = {"train": {"name": "yolo", "model": "yolo11n.yaml", "epochs": 100}, "detectors": {
     ...     "small": {"model": "yolo11s.yaml", "epochs": 5}, "mine": {"detections": "mine.csv"}}}
@@ -47,12 +68,49 @@ def resolve(config: Mapping[str, Any], baseline: str | None) -> dict[str, Detect
         if "detections" in own:
             found[name] = Detector(name, "file", path=str(own["detections"]))
         else:
-            settings = {**train, **own, "name": name}
+            inherited = {k: v for k, v in train.items() if "model" not in own or k not in MODEL_KEYS}
+            settings = {**inherited, **own, "name": name}
             found[name] = Detector(name, "train", settings=settings)
     if baseline:
-        base_name = (config.get("baseline") or {}).get("name", "yolov4_paper")
-        found.setdefault(base_name, Detector(base_name, "file", path=str(baseline)))
+        base_name = baseline_name(config, source)
+        found[base_name] = Detector(base_name, "file", path=str(baseline))
     return found
+
+
+def reserved_name_problems(config: Mapping[str, Any], source: str) -> list[str]:
+    """A detector (or train.name, when it is the only one) may not take the baseline's name."""
+    reserved = set(RESERVED_NAMES) | {baseline_name(config, source)}
+    names = list(config.get("detectors") or {}) or [(config.get("train") or {}).get("name")]
+    where = "detectors" if config.get("detectors") else "train.name"
+    return [
+        f"config key '{where}': {name!r} is the baseline's name (reserved for the paper's YOLOv4 detections or "
+        f"their synthetic stand-in); give your detector another name"
+        for name in names
+        if name in reserved
+    ]
+
+
+def reference_problem(reference: str, names: list[str]) -> str | None:
+    """Why `leaderboard.reference` cannot be used with these detectors, or None.
+
+    >>> reference_problem("auto", ["a"]), reference_problem("b", ["a"])
+    (None, "config key 'leaderboard.reference': 'b' is not a detector of this run; known: a")
+    """
+    if reference == "auto" or reference in names:
+        return None
+    return f"config key 'leaderboard.reference': {reference!r} is not a detector of this run; known: {', '.join(names)}"
+
+
+def scored_trials(kind: str, test_trials: list[str], covered: list[str]) -> list[str]:
+    """The test trials a detector is scored on: all of them for a trained detector (it predicted
+    every test frame), those its file covers for a detections file.
+
+    >>> scored_trials("train", ["S1A2", "S4A1"], ["S4A1"]), scored_trials("file", ["S1A2", "S4A1"], ["S4A1", "S2A2"])
+    (['S1A2', 'S4A1'], ['S4A1'])
+    """
+    if kind == "train":
+        return sorted(test_trials)
+    return sorted(set(test_trials) & set(covered))
 
 
 def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list[str]:

@@ -413,9 +413,8 @@ def score_files(
     seed: int = 0,
     name: str | None = None,
 ) -> dict:
-    """Validate, score and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json.
-    `name` (default: the detections file's name) titles the figure."""
-    from .plots import pr_curves, pr_title
+    """Validate the truth and the detections (`sospine score`), then `write_scores`. `name`
+    (default: the detections file's name) titles the figure."""
     from .validation import format_issue, validate
 
     out = Path(out_dir)
@@ -425,13 +424,39 @@ def score_files(
         report.to_csv(out / "validation_report.csv", index=False)
         first = "; ".join(format_issue(r) for r in errors.head(5).itertuples())
         raise ScoringError(f"{len(errors)} validation errors (see {out / 'validation_report.csv'}): {first}")
-    truth = read_annotations(truth_path)
-    detections = files["detections"].typed
+    return write_scores(
+        read_annotations(truth_path),
+        files["detections"].typed,
+        out,
+        test_trials=test_trials,
+        iou=iou,
+        bootstrap=bootstrap,
+        seed=seed,
+        name=name or Path(detections_path).stem,
+    )
+
+
+def write_scores(
+    truth: pd.DataFrame,
+    detections: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    test_trials: list[str] | None = None,
+    iou: float = 0.5,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    name: str = "detections",
+) -> dict:
+    """Score validated detections and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png
+    and summary.json into `out_dir`; return the summary."""
+    from .plots import pr_curves, pr_title
+
+    out = Path(out_dir)
     result = score(truth, detections, test_trials=test_trials, iou=iou, bootstrap=bootstrap, seed=seed)
     result["table"].to_csv(out / "ap_per_class.csv", index=False)
     result["per_trial"].to_csv(out / "per_trial_ap.csv", index=False)
     result["curves"].to_csv(out / "pr_curves.csv", index=False)
-    title = pr_title(name or Path(detections_path).stem, iou, result["summary"]["test_trials"])
+    title = pr_title(name, iou, result["summary"]["test_trials"])
     pr_curves(result["curves"], result["table"], out / "pr_curves.png", title)
     (out / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
     return result["summary"]

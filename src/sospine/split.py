@@ -116,3 +116,13 @@ def test_trials_of(split_table: pd.DataFrame) -> list[str]:
     ['S1A2']
     """
     return sorted(split_table.loc[split_table["split"] == "test", "trial"].unique())
+
+
+def tested_trials(split_table: pd.DataFrame) -> list[str]:
+    """The trials a split table tests: `test` in a frames or trials table, and under
+    leave-one-surgeon-out every trial with a fold (the pooled out-of-fold trials), sorted.
+
+    >>> tested_trials(pd.DataFrame({"trial": ["S1A2", "S2A2", "Clip0", "S3A1"], "split": ["1", "2", "train", "val"]}))
+    ['S1A2', 'S2A2']
+    """
+    return sorted(split_table.loc[~split_table["split"].astype(str).isin(["train", "val"]), "trial"].unique())

@@ -6,6 +6,7 @@ import logging
 import os
 import platform
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ def setup_logging(snakemake) -> logging.Logger:  # Snakemake's script object
     logging.basicConfig(stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True)
     logging.captureWarnings(True)
     log = logging.getLogger(f"sospine.{snakemake.rule}")
+    sys.excepthook = _one_line_excepthook(snakemake.rule, log_path, stream)
     # where the job ran: on a cluster, the scheduler's job id ties this log to its accounting
     scheduler = {
         k: os.environ[k]
@@ -39,6 +41,38 @@ def console(log: logging.Logger) -> Callable[[str], None]:
         print(line, file=sys.__stderr__, flush=True)
 
     return write
+
+
+def describe(error: BaseException) -> str:
+    """An error in one line: an OSError names its path (`No space left on device: /x/last.pt`).
+
+    >>> describe(OSError(28, "No space left on device", "/r/last.pt")), describe(ValueError("bad\\nmore"))
+    ('No space left on device: /r/last.pt', 'ValueError: bad')
+    """
+    if isinstance(error, OSError) and error.strerror:
+        paths = [p for p in (error.filename, error.filename2) if p]
+        return f"{error.strerror}: {' -> '.join(map(str, paths))}" if paths else error.strerror
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _one_line_excepthook(rule: str, log_path: Path, stream):  # noqa: ANN001, ANN202 - sys.excepthook's shape
+    """An unexpected error: the traceback goes to the rule's log, one line naming it to the console
+    (instead of Snakemake's `message: None`)."""
+
+    def hook(kind, error, tb):  # noqa: ANN001
+        traceback.print_exception(kind, error, tb, file=stream)
+        stream.flush()
+        print(f"error in rule {rule}: {describe(error)} (traceback in {log_path})", file=sys.__stderr__, flush=True)
+
+    return hook
+
+
+def stop(log: logging.Logger, message: str) -> None:
+    """Stop the job with one line on the console and in the log, exit status 1."""
+    log.error("%s", message)
+    print(f"error: {message}", file=sys.__stderr__, flush=True)
+    raise SystemExit(1)
 
 
 @contextmanager

@@ -19,7 +19,15 @@ from snakemake.utils import min_version, validate
 from sospine import constants
 from sospine import detectors as detector_config
 from sospine.weights import to_download
-from sospine.config import ConfigError, check, data_source_conflict, deep_merge, load_yaml, merge_overrides
+from sospine.config import (
+    ConfigError,
+    check,
+    data_source_conflict,
+    deep_merge,
+    load_yaml,
+    merge_overrides,
+    profile_files,
+)
 
 min_version("9.0")
 
@@ -36,22 +44,27 @@ def fail(message):
 
 
 SCHEMA_PATH = workflow.source_path("../schemas/config.schema.yaml")
-_schema = load_yaml(SCHEMA_PATH)
-_file_config = load_yaml(workflow.source_path("../../config/config.yaml"))  # the defaults
 # Used as a module, the deploying workflow hands its settings over as this module's `config`; the
 # command line's --configfile/--config belong to that workflow, not to this one.
 IN_MODULE = workflow.modifier.namespace is not None
-if IN_MODULE:
-    _file_config = deep_merge(_file_config, dict(config))
-    _command_line = {}
-else:
-    for _path in workflow.overwrite_configfiles or []:
-        _file_config = deep_merge(_file_config, load_yaml(_path))
-    # the command line's --config as given: Snakemake's own merge into `config` cannot express that
-    # an empty mapping replaces the default (`--config analytics='{phases: {}}'` means no phases)
-    _command_line = dict(workflow.config_settings.config or {})
-_coerced = deep_merge(_file_config, merge_overrides(_command_line, _file_config, _schema))
 try:
+    _schema = load_yaml(SCHEMA_PATH)
+    _file_config = load_yaml(workflow.source_path("../../config/config.yaml"))  # the defaults
+    if IN_MODULE:
+        _file_config = deep_merge(_file_config, dict(config))
+        _command_line = {}
+    else:
+        # every YAML file of this command line is read strictly: a key given twice is refused, where
+        # Snakemake's own reading would keep the last one without a word
+        if workflow.is_main_process:
+            for _profile in profile_files(sys.argv[1:], CHECKOUT or Path.cwd()):
+                load_yaml(_profile)
+        for _path in workflow.overwrite_configfiles or []:
+            _file_config = deep_merge(_file_config, load_yaml(_path))
+        # the command line's --config as given: Snakemake's own merge into `config` cannot express that
+        # an empty mapping replaces the default (`--config analytics='{phases: {}}'` means no phases)
+        _command_line = dict(workflow.config_settings.config or {})
+    _coerced = deep_merge(_file_config, merge_overrides(_command_line, _file_config, _schema))
     check(_coerced, _schema)
 except ConfigError as error:
     fail(f"invalid configuration: {error}")
@@ -167,10 +180,16 @@ def loso_folds():
 
 # Every detector of the run (config `detectors`, or train.name alone), the baseline last. Trained
 # ones need frames.zip; without it they are left out, like the YOLO export.
-DETECTORS = detector_config.resolve(config, baseline_detections())
+BASELINE = detector_config.baseline_name(config, SOURCE)
+DETECTORS = detector_config.resolve(config, baseline_detections(), SOURCE)
 TRAINED = {n: d for n, d in DETECTORS.items() if d.trained and "frames" in PROVIDED}
 # the train/predict rules match exactly these names, so `<name>-<fold>` is never read as a name
 TRAINED_PATTERN = "|".join(re.escape(n) for n in TRAINED) or "(?!)"
+for _problem in detector_config.reserved_name_problems(config, SOURCE):
+    fail(f"invalid configuration: {_problem}")
+_problem = detector_config.reference_problem(config["leaderboard"]["reference"], list(DETECTORS))
+if _problem:
+    fail(f"invalid configuration: {_problem}")
 for _name, _detector in TRAINED.items():
     _model = _detector.settings["model"]
     if "/" in _model and not Path(_model).exists():
@@ -184,15 +203,36 @@ def external(path):
 
 
 def detectors():
-    """Detector name -> detections CSV for every detector the configuration can score."""
-    found = {}
-    for name, detector in DETECTORS.items():
-        if detector.trained and name in TRAINED:
-            found[name] = out(f"detections/{name}.csv")
-        elif not detector.trained:
-            made_here = SOURCE == "synthetic" and detector.path == SYNTHETIC_DETECTIONS
-            found[name] = detector.path if made_here else external(detector.path)
-    return found
+    """Detector name -> its validated detections table, for every detector the configuration can score."""
+    return {name: out(f"detections/{name}.csv") for name, d in DETECTORS.items() if not d.trained or name in TRAINED}
+
+
+def raw_detections_of(wildcards):
+    """The detections file a detector (or a leave-one-surgeon-out fold of one) gives, before validation:
+    a trained detector's predictions, or the file a detections detector names."""
+    name = wildcards.detector
+    if name in TRAINED or fold_detector(name):
+        return out(f"predictions/{name}.csv")
+    detector = DETECTORS.get(name)
+    if detector is None or detector.trained:
+        raise WorkflowError(f"no detections for detector {name!r}; known: {sorted(detectors())}")
+    return detector.path if detector.path == SYNTHETIC_DETECTIONS else external(detector.path)
+
+
+def detector_kind(wildcards):
+    """`train` for a trained detector and its folds, `file` for a detections file."""
+    name = wildcards.detector
+    return "train" if name in TRAINED or fold_detector(name) else "file"
+
+
+def test_split_of(wildcards):
+    """Which split defines the test trials of a detector's detections: its fold's for a
+    leave-one-surgeon-out fold, the main split's frames for a trained detector (the first fold's under
+    leave-one-surgeon-out), the trials table for a file (every trial tested in any fold)."""
+    fold = fold_detector(wildcards.detector)
+    if fold:
+        return out(f"split/fold_frames/{fold[1]}.csv")
+    return out("split/frames.csv") if wildcards.detector in TRAINED else out("split/trials.csv")
 
 
 def setting(key):
@@ -219,8 +259,12 @@ def fold_detector(name):
 
 
 def all_targets():
+    """Every final output and every file a later step reads: a missing one is re-planned, so after an
+    interrupted or failed job the same command redoes it and everything downstream of it (Snakemake
+    leaves a missing intermediate alone while the outputs made from it exist)."""
     targets = [
         out("validation/report.csv"),
+        *[validated_path(kind) for kind in validated_kinds()],
         out("annotations/bbox.csv"),
         out("stats/table1.csv"),
         out("split/trials.csv"),
@@ -229,6 +273,11 @@ def all_targets():
         targets.append(out("annotations/bbox_vs_published.csv"))
     if "frames" in PROVIDED:
         targets.append(out("yolo/dataset.yaml"))
+    for name, detector in TRAINED.items():
+        weights = to_download(detector.settings["model"])
+        targets += [out(f"weights/{weights}")] if weights else []
+        targets += [out(f"train/{name}/best.pt"), out(f"predictions/{name}.csv")]
+    targets += list(detectors().values())
     targets += [out(f"scores/{name}/summary.json") for name in detectors()]
     if LOSO:
         targets += [out(f"scores/{name}-loso/folds.csv") for name in TRAINED]
@@ -240,32 +289,22 @@ def all_targets():
     return targets
 
 
+def fold_targets(wildcards):
+    """Leave-one-surgeon-out: every fold's export, training, predictions and validated detections
+    (known once the split has run), for the same reason as `all_targets`."""
+    if not LOSO or not TRAINED:
+        return []
+    targets = []
+    for fold in loso_folds():
+        targets.append(out(f"folds/{fold}/yolo/dataset.yaml"))
+        for name in TRAINED:
+            targets += [out(f"folds/{fold}/train/{name}/best.pt"), out(f"predictions/{name}-{fold}.csv")]
+            targets += [out(f"detections/{name}-{fold}.csv")]
+    return targets
+
+
 def validation_inputs(wildcards):
-    files = {kind: raw_path(kind) for kind in validated_kinds()}
-    # the baseline's report rows join the data's; a detections file of `detectors` is validated where
-    # it is scored (score fails naming its lines), so adding one never reruns the data rules
-    baseline = baseline_detections()
-    if baseline:
-        files["detections"] = baseline if baseline == SYNTHETIC_DETECTIONS else external(baseline)
-    return files
-
-
-def detections_of(wildcards):
-    found = detectors()
-    if fold_detector(wildcards.detector):
-        return out(f"detections/{wildcards.detector}.csv")  # one leave-one-surgeon-out fold
-    if wildcards.detector not in found:
-        raise WorkflowError(f"no detections for detector {wildcards.detector!r}; known: {sorted(found)}")
-    return found[wildcards.detector]
-
-
-def test_split_of(wildcards):
-    """Which split defines a detector's test trials: its fold for a leave-one-surgeon-out detector,
-    the main split for a trained one, none for a file (scored on the trials the file covers)."""
-    fold = fold_detector(wildcards.detector)
-    if fold:
-        return out(f"split/fold_frames/{fold[1]}.csv")
-    return out("split/frames.csv") if wildcards.detector in TRAINED else []
+    return {kind: raw_path(kind) for kind in validated_kinds()}
 
 
 def model_argument(wildcards, input):
@@ -292,8 +331,8 @@ def fold_summaries(wildcards):
 
 
 def leaderboard_sources(wildcards):
-    """Detector -> the detections files it is ranked on: a file detector's file; a trained one's test
-    split, or for leave-one-surgeon-out every fold's (each trial is tested in exactly one fold)."""
+    """Detector -> the validated detections tables it is ranked on: a file detector's; a trained
+    one's, or for leave-one-surgeon-out every fold's (each trial is tested in exactly one fold)."""
     found = detectors()
     if LOSO:
         folds = loso_folds()

@@ -9,6 +9,7 @@ localrules:
 rule provenance:
     input:
         targets=all_targets(),
+        folds=fold_targets,
         manifest=MANIFEST,
     output:
         out("provenance.json"),

@@ -1,10 +1,32 @@
 # Scoring every detector's detections on the test trials: VOC AP (the paper's), COCO mAP, PR curves.
 
 
+rule validate_detections:
+    """Every detections file, once, whatever made it (a trained detector's predictions, a file someone
+    made elsewhere, the paper's baseline): checked like the input files against the ground truth, and
+    written as the table that scoring, the leaderboard and the analytics read. A file with an error
+    stops here, naming its lines; nothing is computed from it."""
+    input:
+        detections=raw_detections_of,
+        truth=rules.boxes.output.bbox,
+        split=test_split_of,
+    output:
+        table=out("detections/{detector}.csv"),
+        report=out("validation/detections/{detector}.csv"),
+    log:
+        out("logs/validate_detections/{detector}.log"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        kind=detector_kind,
+    script:
+        "../scripts/validate_detections.py"
+
+
 rule score:
     input:
         truth=rules.boxes.output.bbox,
-        detections=detections_of,
+        detections=rules.validate_detections.output.table,
         split=test_split_of,
     output:
         table=report(
@@ -32,6 +54,7 @@ rule score:
         mem_mb=4000,  # torch and torchmetrics alone take about 1 GB
         runtime=60,
     params:
+        kind=detector_kind,
         iou=config["scoring"]["iou_threshold"],
         bootstrap=config["scoring"]["bootstrap"],
         seed=config["split"]["seed"],
@@ -66,7 +89,7 @@ rule leaderboard:
         models={name: d.settings.get("model", d.path) for name, d in DETECTORS.items()},
         validation=config["split"]["validation"],
         reference=config["leaderboard"]["reference"],
-        baseline=config["baseline"]["name"],
+        baseline=BASELINE,
         iou=config["scoring"]["iou_threshold"],
         bootstrap=config["scoring"]["bootstrap"],
         seed=config["split"]["seed"],

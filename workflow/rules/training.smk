@@ -84,7 +84,7 @@ rule predict:
         coco=rules.export_yolo.output.coco,
         images=rules.export_yolo.output.images,
     output:
-        detections=out("detections/{detector}.csv"),
+        detections=out("predictions/{detector}.csv"),
     log:
         out("logs/predict/{detector}.log"),
     wildcard_constraints:
@@ -133,7 +133,7 @@ use rule predict as predict_fold with:
         coco=out("folds/{fold}/yolo/coco"),
         images=out("folds/{fold}/yolo/images"),
     output:
-        detections=out("detections/{detector}-{fold}.csv"),
+        detections=out("predictions/{detector}-{fold}.csv"),
     log:
         out("logs/predict/{detector}-{fold}.log"),
 

@@ -1,26 +1,31 @@
-from pathlib import Path
-
 import pandas as pd
 
-from sospine.scoring import ScoringError, score_files
-from sospine.split import test_trials_of
+from sospine.detectors import scored_trials
+from sospine.scoring import ScoringError, write_scores
+from sospine.split import tested_trials
+from sospine.tables import read_annotations, split_frame_names
+from sospine.validation import read_validated
 from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
-if snakemake.input.split:
-    split = pd.read_csv(snakemake.input.split)
-    test_trials = test_trials_of(split) or None
-else:
-    test_trials = None  # a baseline: the trials its detections file covers
+name = snakemake.wildcards.detector
+detections = read_validated(snakemake.input.detections)
+tested = tested_trials(pd.read_csv(snakemake.input.split, dtype=str))
+covered = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
+trials = scored_trials(snakemake.params.kind, tested, covered)
 with expected_errors(log, ScoringError):
-    summary = score_files(
-        snakemake.input.truth,
-        snakemake.input.detections,
-        Path(snakemake.output.summary).parent,
-        test_trials=test_trials,
+    if not trials:
+        raise ScoringError(
+            f"detections of {name!r} cover none of the test trials ({' '.join(tested)}); they cover {' '.join(covered)}"
+        )
+    summary = write_scores(
+        read_annotations(snakemake.input.truth),
+        detections,
+        snakemake.output.summary.rsplit("/", 1)[0],
+        test_trials=trials,
         iou=snakemake.params.iou,
         bootstrap=snakemake.params.bootstrap,
         seed=snakemake.params.seed,
-        name=snakemake.wildcards.detector,
+        name=name,
     )
 log.info("summary: %s", summary)

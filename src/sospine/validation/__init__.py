@@ -7,16 +7,21 @@ files' known quirks, which are warnings. Every report row names the file, the 1-
 file (header = line 1), the column, the check, the offending value and the severity.
 
 The modules: `models` (what is valid), `reading` (reading, typing, checking), `report` (the report's
-format, summary and gate), `quarantine` (kept and quarantined rows). Everything is importable from
-`sospine.validation` directly.
+format, summary and gate), `quarantine` (kept and quarantined rows), `detections` (every detections
+file, once, into the validated table scoring reads). Everything is importable from
+`sospine.validation` directly; `detections` is the one path every detections file takes.
 """
 
+from .detections import DetectionsCheck, check_detections, read_validated
 from .models import KINDS, MAX_PIXEL, SPECS, FileSpec
 from .quarantine import split_rows, write_validated
 from .reading import CheckedFile, check_file, cross_check, validate
 from .report import FILE_LEVEL_CHECKS, REPORT_COLUMNS, SEVERITIES, format_issue, gate_message, summarize
 
 __all__ = [
+    "DetectionsCheck",
+    "check_detections",
+    "read_validated",
     "FILE_LEVEL_CHECKS",
     "KINDS",
     "MAX_PIXEL",

@@ -178,7 +178,11 @@ class Detections(pa.DataFrameModel):
     def integer(cls, series: Series[float]) -> Series[bool]:
         return _integral(series)
 
-    @pa.check(*COORDS, "score", name="finite")
+    @pa.check(*COORDS, name="finite_pixel")
+    def finite_pixel(cls, series: Series[float]) -> Series[bool]:
+        return _plausible_pixel(series) & series.notna()
+
+    @pa.check("score", name="finite")
     def finite(cls, series: Series[float]) -> Series[bool]:
         return pd.Series(np.isfinite(series.to_numpy(float)), index=series.index)
 

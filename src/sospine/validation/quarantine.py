@@ -13,8 +13,8 @@ from .reading import CheckedFile
 def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept, quarantined) raw rows: rows with an error go to quarantine, the rest are kept.
 
-    Rows that could not be parsed into the file's columns (wrong field count) are quarantined
-    too, with their text in `raw`, so rows in = rows kept + rows quarantined.
+    Rows that could not be parsed into the file's columns (wrong field count, a quote left open) are
+    quarantined too, with their text in `raw`, so rows in = rows kept + rows quarantined.
     """
     raw = checked.raw
     bad_lines = checked.error_lines()
@@ -22,11 +22,8 @@ def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:
     # what passes on is what was checked: the values as validation read them, stripped of spaces
     kept = raw[~is_bad].drop(columns="line").apply(lambda column: column.str.strip()) if not raw.empty else raw
     quarantined = raw[is_bad].assign(raw="") if not raw.empty else pd.DataFrame(columns=["line", *raw.columns, "raw"])
-    unparsed = [i for i in checked.issues if i["check"] == "field_count"]
-    if unparsed:
-        extra = pd.DataFrame(
-            {"line": [i["line"] for i in unparsed], "raw": [i["value"].split(": ", 1)[-1] for i in unparsed]}
-        )
+    if checked.unparsed:
+        extra = pd.DataFrame({"line": list(checked.unparsed), "raw": list(checked.unparsed.values())})
         quarantined = pd.concat([quarantined, extra], ignore_index=True).sort_values("line")
     return kept.reset_index(drop=True), quarantined.reset_index(drop=True)
 
@@ -46,7 +43,7 @@ def write_validated(files: dict[str, CheckedFile], kept_dir: Path | None, quaran
         log.info(
             "%s: %d rows in, %d kept, %d quarantined",
             checked.name,
-            len(checked.raw) + sum(i["check"] == "field_count" for i in checked.issues),
+            checked.rows_in,
             len(kept),
             len(quarantined),
         )

@@ -4,7 +4,7 @@ traceback), typing it, checking it lazily against its models and across files.""
 from __future__ import annotations
 
 import csv
-import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +18,18 @@ from .models import KINDS, SPECS, FileSpec
 from .report import REPORT_COLUMNS
 
 csv.field_size_limit(2**31 - 1)  # an over-long field is a bad value of its row, not the end of the file
+#: report values longer than this are cut (a 1 MB field is shown by its start and its length)
+MAX_VALUE_CHARS = 200
+
+
+def shown(value) -> str:
+    """A report value as shown: its first MAX_VALUE_CHARS characters and, when cut, its length.
+
+    >>> shown("x" * 500)[-22:]
+    'x... (500 characters)'
+    """
+    text = "" if value is None else str(value)
+    return text if len(text) <= MAX_VALUE_CHARS else f"{text[:MAX_VALUE_CHARS]}... ({len(text)} characters)"
 
 
 @dataclass
@@ -29,6 +41,12 @@ class CheckedFile:
     raw: pd.DataFrame  # the file's columns as strings, plus `line`
     typed: pd.DataFrame | None
     issues: list[dict] = field(default_factory=list)
+    unparsed: dict[int, str] = field(default_factory=dict)  # line -> text of rows that are no record
+
+    @property
+    def rows_in(self) -> int:
+        """Data rows of the file (blank lines aside): kept + quarantined, always."""
+        return len(self.raw) + len(self.unparsed)
 
     @property
     def name(self) -> str:
@@ -36,7 +54,14 @@ class CheckedFile:
 
     def issue(self, line, column, check, value, severity="error") -> None:
         self.issues.append(
-            {"file": self.name, "line": line, "column": column, "check": check, "value": value, "severity": severity}
+            {
+                "file": self.name,
+                "line": line,
+                "column": column,
+                "check": check,
+                "value": shown(value),
+                "severity": severity,
+            }
         )
 
     def error_lines(self) -> set[int]:
@@ -70,15 +95,26 @@ def _read_text(checked: CheckedFile) -> str | None:
         return None
 
 
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+
+
+def _parse_line(line: str) -> list[str]:
+    """One physical line as CSV fields. A record never spans lines in these formats, so a quote left
+    open is this line's fault (csv.Error), never a reason to read the rest of the file as one field."""
+    if '"' not in line:
+        return line.split(",")
+    return next(csv.reader([line], strict=True))
+
+
 def _read_rows(checked: CheckedFile, columns: tuple[str, ...]) -> pd.DataFrame | None:
     text = _read_text(checked)
     if text is None:
         return None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    lines = _LINE_BREAK.split(text)
     try:
-        header = next(reader)
-    except (csv.Error, StopIteration) as error:
-        checked.issue(1, "", "csv_header", str(error))
+        header = _parse_line(lines[0])
+    except csv.Error as error:
+        checked.issue(1, "", "csv_header", f"{error}: {lines[0]}")
         return None
     header = [h.strip() for h in header]
     missing = [c for c in columns if c not in header]
@@ -93,27 +129,28 @@ def _read_rows(checked: CheckedFile, columns: tuple[str, ...]) -> pd.DataFrame |
         if len(set(header)) != len(header):
             checked.issue(1, "", "header_unique", ",".join(header))
         return None
-    records, lines = [], []
-    try:
-        for row in reader:
-            line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            if len(row) != len(header):
-                checked.issue(
-                    line, "", "field_count", f"expected {len(header)} fields, got {len(row)}: {','.join(row)}"
-                )
-                continue
-            records.append(row)
-            lines.append(line)
-    except csv.Error as error:
-        checked.issue(reader.line_num, "", "csv_syntax", str(error))
+    records, numbers = [], []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue  # blank line
+        try:
+            row = _parse_line(line)
+        except csv.Error as error:
+            checked.unparsed[number] = line
+            checked.issue(number, "", "csv_quote", f"{error}: {line}")
+            continue
+        if len(row) != len(header):
+            checked.unparsed[number] = line
+            checked.issue(number, "", "field_count", f"expected {len(header)} fields, got {len(row)}: {line}")
+            continue
+        records.append(row)
+        numbers.append(number)
     raw = (
         pd.DataFrame(records, columns=header, dtype=object)[list(columns)]
         if records
         else pd.DataFrame(columns=list(columns))
     )
-    raw.insert(0, "line", pd.Series(lines, dtype="int64"))
+    raw.insert(0, "line", pd.Series(numbers, dtype="int64"))
     return raw.reset_index(drop=True)
 
 
@@ -202,9 +239,11 @@ def check_file(kind: str, path: str | Path) -> CheckedFile:
         return checked
     checked.raw = raw
     checked.typed = _typed(checked, spec)
+    if raw.empty and not checked.unparsed:
+        what = "no detections at all" if kind == "detections" else "no data rows"
+        checked.issue("", "", "has_rows", f"header only, {what}")
+        return checked
     if raw.empty:
-        severity = "warning" if kind == "detections" else "error"
-        checked.issue("", "", "has_rows", "header only, no data rows", severity)
         return checked
     _report_failures(checked, spec.errors, "error")
     if spec.warnings is not None:
@@ -238,15 +277,15 @@ def cross_check(files: dict[str, CheckedFile]) -> None:
                     f"{int(expected)} declared, {actual} annotated",
                     "warning",
                 )
+    known = set(_trial_of(truth.typed["trial_frame"]).dropna()) if truth is not None else None
     for key, detections in files.items():
-        if key.split(":")[0] == "detections":
-            _check_detection_trials(truth, detections)
+        if key.split(":")[0] == "detections" and known is not None:
+            _check_detection_trials(known, detections)
 
 
-def _check_detection_trials(truth: CheckedFile | None, detections: CheckedFile) -> None:
-    """Detections of a trial the ground truth does not have are reported at their line."""
-    if truth is not None and detections.typed is not None and not detections.typed.empty:
-        known = set(_trial_of(truth.typed["trial_frame"]).dropna())
+def _check_detection_trials(known: set[str], detections: CheckedFile) -> None:
+    """Detections of a trial the ground truth does not have (`known`) are reported at their line."""
+    if detections.typed is not None and not detections.typed.empty:
         trials = _trial_of(detections.typed["trial_frame"])
         unknown = trials.notna() & ~trials.isin(known)
         for idx in np.flatnonzero(unknown.to_numpy()):

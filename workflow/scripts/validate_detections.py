@@ -1,0 +1,23 @@
+import pandas as pd
+
+from sospine.split import tested_trials
+from sospine.tables import read_annotations
+from sospine.validation.detections import check_detections, write_validated
+from sospine.workflow_io import console, setup_logging, stop
+
+log = setup_logging(snakemake)
+name = snakemake.wildcards.detector
+tested = tested_trials(pd.read_csv(snakemake.input.split, dtype=str))
+check = check_detections(
+    snakemake.input.detections,
+    read_annotations(snakemake.input.truth),
+    tested,
+    allow_empty=snakemake.params.kind == "train",  # a trained detector may find nothing; a given file may not
+)
+if check.table is None:
+    log.error("validation report:\n%s", check.report.to_string(index=False))
+    stop(log, check.error_line(name))
+write_validated(check, snakemake.output.table, snakemake.output.report)
+for note in check.notes:
+    console(log)(f"note: detections of {name!r}: {note}")
+log.info("%s: %d detections valid (%d warnings)", name, len(check.table), (check.report["severity"] == "warning").sum())
