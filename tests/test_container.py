@@ -73,5 +73,5 @@ def test_the_image_runs_the_workflow_up_to_scoring(image, workdir):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-5000:]
     board = pd.read_csv(workdir / target)
-    assert set(board["detector"]) == {"yolo", "yolov4_paper"}
+    assert set(board["detector"]) == {"yolo", "synthetic_reference"}
     assert (workdir / "results" / "train" / "yolo" / "best.pt").exists()

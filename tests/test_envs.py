@@ -104,12 +104,13 @@ def test_each_env_runs_its_rules_with_only_its_packages(workdir, tmp_path):
             "data",
             ["results/stats/table1.csv", "results/yolo/dataset.yaml", "results/annotations/bbox_vs_published.csv"],
         ),
-        ("detector", ["results/detections/yolo.csv"]),
+        ("detector", ["results/predictions/yolo.csv"]),
+        ("data", ["results/detections/yolo.csv", "results/detections/synthetic_reference.csv"]),  # validated
         (
             "scoring",
             [
                 "results/scores/yolo/summary.json",
-                "results/scores/yolov4_paper/summary.json",
+                "results/scores/synthetic_reference/summary.json",
                 "results/leaderboard/leaderboard.csv",
             ],
         ),

@@ -78,7 +78,7 @@ def test_report_figures_load_in_a_browser(tmp_path):
     assert {"Dataset", "Validation", "Scores", "Timelines", "Phases", "Outcomes"} <= set(categories), categories
     expected = {
         "results/stats/box_sizes.png",
-        "results/scores/yolov4_paper/pr_curves.png",
+        "results/scores/synthetic_reference/pr_curves.png",
         "results/timelines/test_trials.png",
         "results/outcomes/learning_curve.png",
     }
