@@ -25,6 +25,18 @@ localrules:
     all,
 
 
+onstart:
+    take_output_lock()
+
+
+onsuccess:
+    give_back_output_lock()
+
+
+onerror:
+    give_back_output_lock()
+
+
 rule all:
     default_target: True
     input:

@@ -25,8 +25,12 @@ def test_a_missing_input_or_record_is_stale_a_published_file_is_not():
         "out/gone.csv": _artifact({}),
         "raw/bbox.csv": {"md5": "md5", "source": {"doi": "10.6084/m9.figshare.20171129.v1"}},
     }
-    problems = stale_artifacts(artifacts, records, "out")
+    producers = {"predict": [r"out/(?P<name>[^/]+)\.csv$"]}
+    problems = stale_artifacts(artifacts, records, "out", producers)
     assert problems == [
-        "out/gone.csv has no record of how it was made; rerun the rule that makes it",
-        "out/scores.json was made from out/gone.csv, which no longer exists",
+        "out/gone.csv has no record of how it was made (its job was stopped); remake it: snakemake --forcerun "
+        "predict (with your usual options)",
+        "out/scores.json (rule score) was made from out/gone.csv, which no longer exists; remake it: snakemake "
+        "--forcerun predict (with your usual options)",
     ]
+    assert "rerun the rule that makes it" in stale_artifacts(artifacts, records, "out")[0]  # no pattern known

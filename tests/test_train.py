@@ -174,7 +174,8 @@ def test_one_trainer_per_run_folder(tmp_path):
         owner.kill()
         owner.wait()
     with run_folder_lock(run_dir):  # the owner is gone: its lock is stale
-        assert (run_dir / LOCK_NAME).read_text().split() == [socket.gethostname(), str(os.getpid())]
+        owner_record = json.loads((run_dir / LOCK_NAME).read_text())
+        assert (owner_record["host"], owner_record["pid"]) == (socket.gethostname(), os.getpid())
         with pytest.raises(TrainingError, match="in use"), run_folder_lock(run_dir):
             pass
     assert not (run_dir / LOCK_NAME).exists()

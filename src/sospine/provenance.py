@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
@@ -77,32 +78,68 @@ class StaleResultsError(RuntimeError):
     """An artifact made from inputs that are gone or were remade after it: not to be reported."""
 
 
-def stale_artifacts(artifacts: dict[str, dict], records: dict[str, dict], made_under: str | None = None) -> list[str]:
+def producer_of(path: str, producers: dict[str, list[str]] | None) -> str | None:
+    """The rule whose output patterns (regular expressions) match `path`, if any.
+
+    >>> producer_of("results/scores/yolo/summary.json", {"score": [r"results/scores/(?P<d>[^/]+)/summary\\.json$"]})
+    'score'
+    """
+    for rule, patterns in (producers or {}).items():
+        if any(re.match(pattern, path) for pattern in patterns):
+            return rule
+    return None
+
+
+def stale_artifacts(
+    artifacts: dict[str, dict],
+    records: dict[str, dict],
+    made_under: str | None = None,
+    producers: dict[str, list[str]] | None = None,
+) -> list[str]:
     """Why artifacts cannot be trusted: an input recorded for it no longer exists, was remade after
     it (an interrupted or failed rerun upstream left it behind), or is a file the workflow makes
-    (under `made_under`, not a published file) of which Snakemake has no record."""
+    (under `made_under`, not a published file) of which Snakemake has no record. Each reason names
+    the rule to rerun and the command."""
+
+    def remake(path: str, rule: str | None) -> str:
+        rule = rule or producer_of(path, producers)
+        return (
+            f"remake it: snakemake --forcerun {rule} (with your usual options)"
+            if rule
+            else "rerun the rule that makes it"
+        )
+
     problems = []
     for path, entry in sorted(artifacts.items()):
         record = records.get(path)
         if record is None:
             if _made_by_workflow(path, made_under) and "source" not in entry:
-                problems.append(f"{path} has no record of how it was made; rerun the rule that makes it")
+                problems.append(f"{path} has no record of how it was made (its job was stopped); {remake(path, None)}")
             continue
         for item in record.get("input", []):
             if entry["inputs"].get(item) is None:
-                problems.append(f"{path} was made from {item}, which no longer exists")
+                problems.append(
+                    f"{path} (rule {record.get('rule')}) was made from {item}, which no longer exists; "
+                    f"{remake(item, (records.get(item) or {}).get('rule'))}"
+                )
                 continue
             made = (records.get(item) or {}).get("endtime")
             if made and record.get("starttime") and made > record["starttime"]:
                 problems.append(
                     f"{path} (rule {record.get('rule')}) is older than its input {item}, remade "
-                    f"{_time(made)}; rerun it: snakemake --forcerun {record.get('rule')}"
+                    f"{_time(made)}; rerun it: snakemake --forcerun {record.get('rule')} (with your usual options)"
                 )
     return problems
 
 
 def build(
-    targets: list[str], workdir: Path, repo: Path, manifest_path: Path, config: dict, made_under: str | None = None
+    targets: list[str],
+    workdir: Path,
+    repo: Path,
+    manifest_path: Path,
+    config: dict,
+    made_under: str | None = None,
+    producers: dict[str, list[str]] | None = None,
 ) -> dict:
     """Provenance of `targets` and, transitively, of everything they were made from; refused
     (StaleResultsError) when any of it is stale, see `stale_artifacts`."""
@@ -147,7 +184,7 @@ def build(
         elif record is None and not _made_by_workflow(path, made_under):
             entry["source"] = "outside the workflow (configured path)"
         artifacts[path] = entry
-    problems = stale_artifacts(artifacts, records, made_under)
+    problems = stale_artifacts(artifacts, records, made_under, producers)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise StaleResultsError("stale results: " + "; ".join(problems[:3]) + more)

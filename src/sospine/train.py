@@ -13,7 +13,6 @@ import logging
 import os
 import platform
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ import pandas as pd
 
 from .constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
 from .files import link_or_copy
+from .locks import LockedError, held
 from .progress import epoch_line
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,67 @@ def dataloader_workers(setting: int | str, threads: int, device: str) -> int:
     return max(1, threads // len(device.split(",")))
 
 
+def _model_classes() -> list[type]:
+    """The classes an ultralytics checkpoint is made of: every class of torch.nn's modules and of
+    ultralytics' networks (its tasks, modules, losses and namespaces). Loading admits these and
+    nothing else (no function, no os.system): a crafted pickle is refused before it can run."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import torch.nn.modules
+    import ultralytics.nn.modules
+
+    modules = []
+    for package in (torch.nn.modules, ultralytics.nn.modules):
+        modules.append(package)
+        modules += [
+            importlib.import_module(m.name) for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+        ]
+    for name in ("ultralytics.nn.tasks", "ultralytics.utils", "ultralytics.utils.loss", "ultralytics.utils.tal"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:  # an ultralytics without it: its classes cannot be in a checkpoint either
+            continue
+    return sorted(
+        {value for module in modules for value in vars(module).values() if inspect.isclass(value)},
+        key=lambda cls: f"{cls.__module__}.{cls.__qualname__}",
+    )
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why a checkpoint or weights file may not be loaded, or None: not a complete torch archive
+    (an HTML page, cut short by a full disk or a kill), or a pickle that asks for anything but model
+    classes (it could run code; torch's restricted unpickler refuses it)."""
+    from .weights import torch_archive_problem
+
+    problem = torch_archive_problem(path)
+    if problem:
+        return problem
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_model_classes()):
+            torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - the unpickler's refusal or a broken archive, in its words
+        first = " ".join(str(error).split())[:300]
+        if "Unsupported global" in first or "weights_only" in first.lower():
+            return f"a pickle that asks for more than model classes, which could run code ({first})"
+        return f"does not load ({first})"
+    return None
+
+
+def set_aside(run_dir: Path, reason: str) -> Path:
+    """Move a run folder's files (not its lock) into a sibling folder, so the run starts over."""
+    aside = run_dir.with_name(f"{run_dir.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}")
+    aside.mkdir(parents=True, exist_ok=True)
+    for child in run_dir.iterdir():
+        if child.name != LOCK_NAME:
+            shutil.move(str(child), aside / child.name)
+    (aside / "WHY.txt").write_text(reason + "\n")
+    return aside
+
+
 def run_key(args: dict) -> str:
     """Short hash of the resolved training arguments: a run dir is only resumed by the same arguments."""
     return hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -152,44 +213,14 @@ LOCK_NAME = "trainer.lock"
 @contextmanager
 def run_folder_lock(run_dir: Path) -> Iterator[None]:
     """One trainer per run folder: a second one (a rerun while an orphaned training still runs, say
-    after Snakemake's parent was killed) would resume the same folder concurrently.
-
-    The lock file holds the owner's host and pid; a lock of a process that no longer runs on this
-    host is stale and taken over. A lock from another host cannot be checked from here: it is
-    refused, and the message names the file to delete once that training is known to be gone.
-    """
+    after Snakemake's parent was killed) would resume the same folder concurrently. A lock of a
+    process that is gone is taken over (see `sospine.locks`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    lock = run_dir / LOCK_NAME
-    host = socket.gethostname()
-    while True:
-        try:
-            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner_host, _, owner_pid = lock.read_text(encoding="utf-8").strip().partition(" ")
-            if owner_host == host and owner_pid.isdigit() and not _alive(int(owner_pid)):
-                lock.unlink(missing_ok=True)  # stale: its trainer is gone
-                continue
-            raise TrainingError(
-                f"{run_dir} is in use by another training (pid {owner_pid} on {owner_host}); stop it "
-                f"(kill {owner_pid}) or wait for it; if it is gone, delete {lock}"
-            ) from None
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(f"{host} {os.getpid()}\n")
-        break
     try:
-        yield
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        with held(run_dir / LOCK_NAME, str(run_dir), describe="training"):
+            yield
+    except LockedError as error:
+        raise TrainingError(str(error)) from None
 
 
 def train(
@@ -209,11 +240,15 @@ def train(
     name: str = "yolo",
     gpus: int = 1,
     threads: int = 1,
+    sha256: str | None = None,
 ) -> Path:
     """Train (or resume, or reuse a finished run with the same arguments); return the run folder.
 
     The run folder is `<work_dir>/runs/<hash of the arguments>`; a killed run resumes from its
-    `weights/last.pt` when called again with the same arguments. `progress` gets one line per epoch.
+    `weights/last.pt` when called again with the same arguments, and a `last.pt` that does not load
+    (cut short by a full disk or a kill) is set aside and the run starts over. `.pt` weights are
+    loaded only when their sha256 (`sha256`, or the published one) matches. `progress` gets one line
+    per epoch and the resume, reuse and restart notes.
     """
     work = Path(work_dir).resolve()
     offline_ultralytics(work / "ultralytics")
@@ -238,25 +273,66 @@ def train(
     }
     key = run_key({k: v for k, v in args.items() if k != "device"})
     run_dir = work / "runs" / key
+    say = progress or log.info
+    if model.endswith(".pt"):
+        verify_weights(model, sha256)
     with run_folder_lock(run_dir):
         last = run_dir / "weights" / "last.pt"
         done = completed_epochs(run_dir)
         if (run_dir / "weights" / "best.pt").exists() and done >= epochs and (run_dir / "finished").exists():
-            log.info("run %s already finished %d epochs; reusing it", key, done)
+            say(f"train {name}: run {key} already finished {done} epochs; reusing it")
             return run_dir
-        if last.exists():
-            saved = forget_unsaved_epochs(run_dir)
-            log.info("resuming run %s from %s after %d of %d epochs", key, last, saved, epochs)
-            detector = YOLO(str(last))
-            detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
-            detector.train(resume=True, device=resolved_device, workers=workers)
-        else:
-            log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
-            detector = YOLO(model)
-            detector.add_callback("on_fit_epoch_end", epoch_reporter(name, progress or log.info))
-            detector.train(project=str(work / "runs"), name=key, **args)
+        problem = checkpoint_problem(last) if last.exists() else None
+        if problem:
+            aside = set_aside(run_dir, f"{last} is {problem}")
+            say(f"train {name}: the checkpoint {last} is {problem}; set aside as {aside}, training from the start")
+        try:
+            if last.exists():
+                saved = forget_unsaved_epochs(run_dir)
+                say(f"train {name}: resuming run {key} after {saved} of {epochs} epochs")
+                detector = YOLO(str(last))
+                detector.add_callback("on_fit_epoch_end", epoch_reporter(name, say))
+                detector.train(resume=True, device=resolved_device, workers=workers)
+            else:
+                log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
+                detector = YOLO(model)
+                detector.add_callback("on_fit_epoch_end", epoch_reporter(name, say))
+                detector.train(project=str(work / "runs"), name=key, **args)
+        except OSError as error:
+            raise TrainingError(f"training {name}: {_write_failure(error, run_dir)}") from None
+        except RuntimeError as error:
+            if "write" not in str(error).lower():  # torch's PytorchStreamWriter: a checkpoint could not be written
+                raise
+            raise TrainingError(f"training {name}: {_write_failure(error, run_dir)}") from None
         (run_dir / "finished").write_text(str(completed_epochs(run_dir)))
     return run_dir
+
+
+def _write_failure(error: BaseException, run_dir: Path) -> str:
+    """A failed write in one line: what, where, and how much space is left there."""
+    from .workflow_io import describe
+
+    try:
+        free = f"; {shutil.disk_usage(run_dir).free / 2**20:.0f} MB free there"
+    except OSError:
+        free = ""
+    return f"{describe(error)} (writing the run under {run_dir}{free}); free space and run the same command again"
+
+
+def verify_weights(model: str, sha256: str | None) -> None:
+    """Refuse `.pt` weights whose sha256 is unknown or differs, or that are no loadable model."""
+    from .files import sha256sum
+    from .weights import expected_sha256, mismatch_problem, untrusted_problem
+
+    expected = expected_sha256(model, sha256)
+    if not expected:
+        raise TrainingError(untrusted_problem(model, sha256, "train.model") or model)
+    actual = sha256sum(model)
+    if actual != expected:
+        raise TrainingError(mismatch_problem(model, actual, expected, bool(sha256)))
+    problem = checkpoint_problem(model)
+    if problem:
+        raise TrainingError(f"{model} is {problem}: refused")
 
 
 def epoch_reporter(name: str, write: Callable[[str], None]) -> Callable[[object], None]:
@@ -347,6 +423,9 @@ def predict(
     from ultralytics import YOLO
 
     images = json.loads(Path(coco_json).read_text())["images"]
+    problem = checkpoint_problem(weights)
+    if problem:
+        raise TrainingError(f"{weights} is {problem}: refused")
     model = YOLO(str(weights))
     resolved_device = resolve_device(device)
     rows = []

@@ -16,9 +16,10 @@ if CHECKOUT is not None and (CHECKOUT / "src" / "sospine" / "constants.py").is_f
 
 from snakemake.utils import min_version, validate
 
-from sospine import constants
+from sospine import constants, locks
 from sospine import detectors as detector_config
-from sospine.weights import to_download
+from sospine.inputs import ChecksumCache, stamp_inputs
+from sospine.weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
 from sospine.config import (
     ConfigError,
     check,
@@ -81,6 +82,27 @@ SOURCE = config["data"]["source"]
 def out(path):
     """A path under the configured output folder (`output_dir`)."""
     return str(RESULTS / path)
+
+
+# checksums of the files read from outside the output folder, reread only when their stat changes
+CHECKSUMS = ChecksumCache(RESULTS / "inputs" / "checksums.json", log=lambda line: print(line, file=sys.stderr))
+
+
+# One run writes an output folder at a time, also from another checkout (Snakemake's own lock is per
+# working folder): taken when jobs are about to run (not for a dry run), given back at the end; a lock
+# whose process is gone is taken over.
+OUTPUT_LOCK = RESULTS / ".sospine.lock"
+
+
+def take_output_lock():
+    try:
+        locks.acquire(OUTPUT_LOCK, f"output folder {RESULTS}", describe=f"run of the workflow in {Path.cwd()}")
+    except locks.LockedError as error:
+        fail(str(error))
+
+
+def give_back_output_lock():
+    locks.release(OUTPUT_LOCK)
 
 
 SYNTHETIC_DETECTIONS = out(f"raw/{constants.PAPER_DETECTIONS_CSV}")  # made by the synthesize rule
@@ -190,16 +212,49 @@ for _problem in detector_config.reserved_name_problems(config, SOURCE):
 _problem = detector_config.reference_problem(config["leaderboard"]["reference"], list(DETECTORS))
 if _problem:
     fail(f"invalid configuration: {_problem}")
+_weights_sha256 = {}  # a downloaded weights name -> the sha256 it must have
 for _name, _detector in TRAINED.items():
-    _model = _detector.settings["model"]
+    _model, _sha256 = _detector.settings["model"], _detector.settings.get("sha256") or None
+    _where = f"detectors.{_name}.model" if config.get("detectors") else "train.model"
     if "/" in _model and not Path(_model).exists():
         fail(f"model of detector {_name!r}: {_model} does not exist")
+    _problem = untrusted_problem(_model, _sha256, _where)
+    if _problem:
+        fail(f"invalid configuration: {_problem}")
+    if _model.endswith(".pt") and Path(_model).is_file():
+        _actual = CHECKSUMS.checksum(_model, "sha256")
+        if _actual != expected_sha256(_model, _sha256):
+            fail(f"invalid configuration: {_where}: {mismatch_problem(_model, _actual, expected_sha256(_model, _sha256), bool(_sha256))}")
+    elif to_download(_model):
+        _known = _weights_sha256.setdefault(to_download(_model), expected_sha256(_model, _sha256))
+        if _known != expected_sha256(_model, _sha256):
+            fail(f"invalid configuration: {_where}: {_model} is given with two different sha256 values")
+CHECKSUMS.save()
 
 
 def external(path):
     """A file the workflow reads from this machine (a mirror, a model file, someone's detections),
     never looked up in a default storage such as AWS Batch's S3 prefix."""
     return local(str(path))
+
+
+def _external_files():
+    """Every file read from outside the output folder, by path."""
+    files = [mirror_dir() / name for name in PROVIDED.values()] if SOURCE == "mirror" else []
+    files += [Path(d.path) for d in DETECTORS.values() if not d.trained and d.path != SYNTHETIC_DETECTIONS]
+    files += [Path(d.settings["model"]) for d in TRAINED.values() if Path(d.settings["model"]).is_file()]
+    return {str(path): path for path in files}
+
+
+# Content stamps of the external files (sospine.inputs): rewritten at start only when a file's content
+# changed, and read by the rules that read the file, so that new content under an old mtime re-plans
+# them. Jobs that read this file again on a cluster node only name the stamps.
+STAMPS = stamp_inputs(_external_files(), RESULTS / "inputs", CHECKSUMS, write=workflow.is_main_process)
+
+
+def stamp_of(path):
+    """The content stamp of an external file (as input, local like the file)."""
+    return local(STAMPS[str(path)])
 
 
 def detectors():
@@ -217,6 +272,13 @@ def raw_detections_of(wildcards):
     if detector is None or detector.trained:
         raise WorkflowError(f"no detections for detector {name!r}; known: {sorted(detectors())}")
     return detector.path if detector.path == SYNTHETIC_DETECTIONS else external(detector.path)
+
+
+def detections_stamp(wildcards):
+    """The content stamp of a detections file from outside the output folder, or nothing."""
+    detector = DETECTORS.get(wildcards.detector)
+    external_file = detector is not None and not detector.trained and detector.path != SYNTHETIC_DETECTIONS
+    return stamp_of(detector.path) if external_file else []
 
 
 def detector_kind(wildcards):
@@ -237,7 +299,12 @@ def test_split_of(wildcards):
 
 def setting(key):
     """A trained detector's setting (its own, else train's), for params and resources."""
-    return lambda wildcards: TRAINED[wildcards.detector].settings[key]
+    return lambda wildcards: TRAINED[wildcards.detector].settings.get(key)
+
+
+def weights_sha256(wildcards):
+    """The sha256 a downloaded weights file must have (configured, else published)."""
+    return _weights_sha256.get(wildcards.weights)
 
 
 def model_file(wildcards):
@@ -248,6 +315,12 @@ def model_file(wildcards):
         return external(model)
     name = to_download(model)
     return out(f"weights/{name}") if name else []
+
+
+def model_stamp(wildcards):
+    """The content stamp of a local model file, or nothing."""
+    model = TRAINED[wildcards.detector].settings["model"]
+    return stamp_of(model) if Path(model).is_file() else []
 
 
 def fold_detector(name):
@@ -368,6 +441,14 @@ def run_label(wildcards):
     """How a training names itself on the console: the detector, and its fold if it has one."""
     fold = dict(wildcards.items()).get("fold")
     return f"{wildcards.detector}-{fold}" if fold else wildcards.detector
+
+
+def producers():
+    """Rule name -> the patterns (regular expressions) of the files it makes, for provenance to name
+    the rule that remakes a file."""
+    from snakemake.io import regex_from_filepattern
+
+    return {r.name: [regex_from_filepattern(str(o)) for o in r.products()] for r in workflow.rules if r.products()}
 
 
 def static_rule_params():

@@ -91,7 +91,9 @@ else:
 
     rule mirror:
         input:
-            [external(mirror_dir() / name) for name in PROVIDED.values()],
+            files=[external(mirror_dir() / name) for name in PROVIDED.values()],
+            # new content under an old mtime (cp -p, rsync -t) re-plans the copy and what follows
+            stamps=[stamp_of(mirror_dir() / name) for name in PROVIDED.values()],
         output:
             RAW_OUTPUTS,
             manifest=MANIFEST,

@@ -21,6 +21,7 @@ rule provenance:
         targets=all_targets(),
         config=config,
         rule_params=static_rule_params(),
+        producers=producers(),
         repo=str(CHECKOUT or ""),  # this checkout (also as a module): its git commit is recorded
         output_dir=folder_of_output,
     script:

@@ -8,6 +8,7 @@ rule validate_detections:
     stops here, naming its lines; nothing is computed from it."""
     input:
         detections=raw_detections_of,
+        stamp=detections_stamp,  # new content under an old mtime re-plans the validation
         truth=rules.boxes.output.bbox,
         split=test_split_of,
     output:

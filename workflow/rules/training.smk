@@ -20,6 +20,8 @@ rule fetch_weights:
     localrule: True
     conda:
         "../envs/data.yaml"
+    params:
+        sha256=weights_sha256,  # the configured checksum, else the published one of the name
     script:
         "../scripts/fetch_weights.py"
 
@@ -30,6 +32,7 @@ rule train:
         images=rules.export_yolo.output.images,
         labels=rules.export_yolo.output.labels,
         model=model_file,  # a local or downloaded .pt/.yaml: a new file retrains
+        model_stamp=model_stamp,  # ... and so does new content under an old mtime
     output:
         best=out("train/{detector}/best.pt"),
         last=out("train/{detector}/last.pt"),
@@ -73,6 +76,7 @@ rule train:
         workers=setting("workers"),
         plots=setting("plots"),
         extra=setting("extra"),
+        sha256=setting("sha256"),
         name=run_label,
     script:
         "../scripts/train.py"
@@ -114,6 +118,7 @@ use rule train as train_fold with:
         images=out("folds/{fold}/yolo/images"),
         labels=out("folds/{fold}/yolo/labels"),
         model=model_file,
+        model_stamp=model_stamp,
     output:
         best=out("folds/{fold}/train/{detector}/best.pt"),
         last=out("folds/{fold}/train/{detector}/last.pt"),

@@ -10,8 +10,9 @@ with expected_errors(log, WeightsError):
         snakemake.wildcards.weights,
         snakemake.config["train"]["weights_url"],
         snakemake.output.weights,
+        sha256=snakemake.params.sha256,
         timeout_s=figshare["timeout_s"],
         retries=min(figshare["retries"], 3),
         log=log.info,
     )
-log.info("%s: sha256 %s (%s)", record["file"], record["sha256"], "verified" if record["verified"] else "recorded")
+log.info("%s: sha256 %s (verified: %s)", record["file"], record["sha256"], record["verified"])

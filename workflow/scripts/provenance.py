@@ -13,6 +13,7 @@ with expected_errors(log, StaleResultsError):
         Path(snakemake.input.manifest),
         dict(snakemake.params.config),
         made_under=snakemake.params.output_dir,
+        producers=dict(snakemake.params.producers),
     )
 for entry in record["artifacts"].values():
     if entry.get("rule") in snakemake.params.rule_params:

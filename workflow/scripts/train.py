@@ -27,6 +27,7 @@ with expected_errors(log, TrainingError):
         progress=console(log),
         name=params.name,
         threads=snakemake.threads,
+        sha256=params.sha256,
     )
 publish_run(run_dir, dict(snakemake.output), args)
 plots.training_curves(snakemake.output.results, snakemake.output.curves)
