@@ -6,8 +6,23 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+
+# A test writes only inside temporary folders: the home folder and its config and cache folders are
+# redirected before anything (ultralytics' settings.json, matplotlib's font cache, Snakemake's source
+# cache) can write there. tests/test_isolation.py checks that a run of tests leaves a home untouched.
+USER_HOME = os.environ.get("HOME", "")
+TEST_HOME = tempfile.mkdtemp(prefix="sospine-tests-home-")
+os.environ.update(
+    HOME=TEST_HOME,
+    XDG_CONFIG_HOME=os.path.join(TEST_HOME, ".config"),
+    XDG_CACHE_HOME=os.path.join(TEST_HOME, ".cache"),
+    XDG_DATA_HOME=os.path.join(TEST_HOME, ".local", "share"),
+    MPLCONFIGDIR=os.path.join(TEST_HOME, ".config", "matplotlib"),
+    YOLO_CONFIG_DIR=os.path.join(TEST_HOME, ".config", "ultralytics-tests"),
+)
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -248,3 +263,7 @@ def assert_leave_one_surgeon_out(results: Path) -> None:
         assert set(detections["trial_frame"].str.split("_frame_").str[0]) <= surgeon_trials
     board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
     assert set(board["test_trials"]) == {"S1A2 S1A3 S2A2 S2A3 S3A1 S3A2"}  # every fold's test trials, pooled
+
+
+def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest's hook signature
+    shutil.rmtree(TEST_HOME, ignore_errors=True)

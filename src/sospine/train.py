@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -161,10 +162,13 @@ def checkpoint_problem(path: str | Path) -> str | None:
         with torch.serialization.safe_globals(_model_classes()):
             torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - the unpickler's refusal or a broken archive, in its words
-        first = " ".join(str(error).split())[:300]
-        if "Unsupported global" in first or "weights_only" in first.lower():
-            return f"a pickle that asks for more than model classes, which could run code ({first})"
-        return f"does not load ({first})"
+        text = " ".join(str(error).split())
+        wanted = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
+        if wanted:
+            return f"a pickle that asks for {wanted.group(1)}, not a model class: it could run code"
+        if "weights only load failed" in text.lower():
+            return f"a pickle that asks for more than model classes, which could run code ({text[:200]})"
+        return f"does not load ({text[:300]})"
     return None
 
 
