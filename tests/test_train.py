@@ -212,3 +212,52 @@ def test_two_gpus_train_together_and_workers_follow_threads(tmp_path, monkeypatc
     train_module.train("data.yaml", tmp_path / "b", **common, workers="auto", gpus=1, threads=8)
     train_module.train("data.yaml", tmp_path / "c", **common, workers=3, gpus=2, threads=8)
     assert [(c["device"], c["workers"]) for c in calls] == [("0,1", 4), ("0", 8), ("0,1", 3)]
+
+
+DISK_FULL_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    from pathlib import Path
+    from sospine.train import TrainingError, offline_ultralytics, train
+    offline_ultralytics(Path(sys.argv[2]).resolve() / "ultralytics")  # its fonts are in place before the disk fills
+    limit = int(sys.argv[3])
+    if limit:  # files may grow to `limit` bytes: a full disk, as the training meets it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    try:
+        run = train(sys.argv[1], sys.argv[2], model=sys.argv[4], epochs=2, imgsz=64, batch=8, device="cpu",
+                    seed=0, workers=0, plots=False, progress=lambda line: print("CONSOLE", line, flush=True))
+    except TrainingError as error:
+        print("ERROR", error, flush=True)
+        sys.exit(1)
+    print("RUN_DIR", run)
+""")
+
+
+def test_a_full_disk_is_one_line_and_the_cut_checkpoint_is_set_aside(dataset, tmp_path):
+    """Training on a disk that fills up (files limited to 300 kB) fails with one line naming the run
+    folder and leaves a cut last.pt; once there is space, the same call sets it aside and trains."""
+    yolo, _ = dataset
+    script = tmp_path / "disk_full.py"
+    script.write_text(DISK_FULL_SCRIPT)
+    work = tmp_path / "train"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+
+    def attempt(limit: int) -> subprocess.CompletedProcess:
+        command = [sys.executable, str(script), str(yolo / "dataset.yaml"), str(work), str(limit), MODEL]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+
+    full = attempt(300_000)
+    assert full.returncode == 1, full.stdout[-3000:] + full.stderr[-3000:]
+    (line,) = [line for line in full.stdout.splitlines() if line.startswith("ERROR ")]
+    assert "File too large" in line and str(work / "runs") in line and "run the same command again" in line
+    (last,) = work.glob("runs/*/weights/last.pt")
+    cut_size = last.stat().st_size
+    assert 0 < cut_size <= 300_000  # cut where the disk was full
+
+    again = attempt(0)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    notes = [line for line in again.stdout.splitlines() if "set aside" in line]
+    assert notes and "cut short or corrupt" in notes[0] and "training from the start" in notes[0]
+    run_dir = Path(again.stdout.split("RUN_DIR ")[-1].strip())
+    assert pd.read_csv(run_dir / "results.csv")["epoch"].tolist() == [1, 2]
+    (aside,) = run_dir.parent.glob(f"{run_dir.name}.set-aside-*")
+    assert (aside / "weights" / "last.pt").stat().st_size == cut_size and "cut short" in (aside / "WHY.txt").read_text()

@@ -249,3 +249,31 @@ def test_check_names_stay_the_same_whichever_file_is_validated_first(tmp_path):
         "tips.csv": ["x1<=x2"],
     }
     assert set(report.loc[report["check"] == "x1<=x2", "column"]) == {"x1", "x2"}
+
+
+def test_an_unclosed_quote_quarantines_its_row_and_never_swallows_the_rest(tmp_path):
+    """A quote left open on line 7 of a long file: that row is quarantined, the other rows are kept,
+    rows in = kept + quarantined, and the error is shown at line 7, its value cut short."""
+    rows = [f"S1A2_frame_{i:08d}.jpeg,10,10,50,50,grasper" for i in range(1, 21_863)]
+    rows[5] = 'S1A2_frame_00000006.jpeg,10,10,50,50,"grasper'  # line 7
+    bbox = write(tmp_path, "sospine_bbox.csv", "\r\n".join([HEADER, *rows]))
+    report, files = validate({"bbox": bbox})
+    errors = report[report["severity"] == "error"]
+    assert errors["line"].astype(int).tolist() == [7] and errors["check"].tolist() == ["csv_quote"]
+    assert len(errors["value"].iat[0]) <= 250
+    kept, quarantined = split_rows(files["bbox"])
+    assert (len(kept), len(quarantined), files["bbox"].rows_in) == (21_861, 1, 21_862)
+    assert quarantined["line"].tolist() == [7] and quarantined["raw"].iat[0] == rows[5]
+    from sospine.validation import gate_message
+
+    assert gate_message(report, "report.csv", "quarantine") is None  # a row-level error: quarantined
+    assert "validation found 1 errors" in gate_message(report, "report.csv", "fail")
+
+
+def test_long_values_are_cut_in_the_report(tmp_path):
+    bbox = write(
+        tmp_path, "sospine_bbox.csv", "\n".join([HEADER, "S1A2_frame_00000001.jpeg,10,10,50,50," + "y" * 10**6])
+    )
+    report, _ = validate({"bbox": bbox})
+    value = report.loc[report["column"] == "label", "value"].iat[0]
+    assert value.endswith("(1000000 characters)") and len(value) < 250

@@ -24,7 +24,10 @@ def test_download_verifies_a_known_name_and_records_it(figshare, tmp_path, monke
     monkeypatch.setitem(weights.KNOWN_SHA256, "known.pt", hashlib.sha256(figshare.files["known.pt"]).hexdigest())
     record = weights.fetch_weights("known.pt", f"http://127.0.0.1:{figshare.port}/files", tmp_path / "known.pt")
     assert (tmp_path / "known.pt").read_bytes() == figshare.files["known.pt"]
-    assert record["verified"] == "published checksum" and json.loads((tmp_path / "known.pt.json").read_text())["sha256"] == record["sha256"]
+    assert (
+        record["verified"] == "published checksum"
+        and json.loads((tmp_path / "known.pt.json").read_text())["sha256"] == record["sha256"]
+    )
 
 
 def test_a_known_name_with_other_bytes_is_refused(figshare, tmp_path, monkeypatch):

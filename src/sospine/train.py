@@ -49,8 +49,11 @@ def offline_ultralytics(settings_dir: str | Path):
     user_config_dir = settings_dir / "Ultralytics"  # where ultralytics looks, under YOLO_CONFIG_DIR
     user_config_dir.mkdir(exist_ok=True)
     for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-        if not (user_config_dir / name).exists():
-            shutil.copyfile(dejavu, user_config_dir / name)
+        font = user_config_dir / name
+        if not font.exists() or font.stat().st_size != dejavu.stat().st_size:
+            partial = font.with_suffix(".part")
+            shutil.copyfile(dejavu, partial)  # whole or not at all: a full disk leaves no cut font
+            partial.replace(font)
     import ultralytics
     import ultralytics.utils.tqdm
     from ultralytics.utils import SETTINGS
