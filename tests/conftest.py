@@ -23,13 +23,13 @@ os.environ.update(
     MPLCONFIGDIR=os.path.join(TEST_HOME, ".config", "matplotlib"),
     YOLO_CONFIG_DIR=os.path.join(TEST_HOME, ".config", "ultralytics-tests"),
 )
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-import pytest
-import yaml
+import pytest  # noqa: E402
+import yaml  # noqa: E402
 
-from sospine.synth import SynthSpec, generate
+from sospine.synth import SynthSpec, generate  # noqa: E402 - after the home folder is redirected
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "sospine"

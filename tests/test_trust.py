@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -204,7 +205,7 @@ def test_new_content_under_an_old_mtime_rewrites_the_stamp(tmp_path):
     os.utime(source, ns=(old - 10**9, old - 10**9))  # and an older mtime
     stamp_inputs({"bbox": source}, stamps_dir, ChecksumCache(stamps_dir / "checksums.json"))
     assert os.stat(stamp).st_mtime_ns > first
-    assert json.loads(open(stamp).read())["md5"] == hashlib.md5(b"b\n").hexdigest()
+    assert json.loads(Path(stamp).read_text())["md5"] == hashlib.md5(b"b\n").hexdigest()
 
 
 # --- weights --------------------------------------------------------------------------------------

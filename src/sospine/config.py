@@ -68,6 +68,36 @@ def profile_files(argv: list[str], workflow_dir: str | Path) -> list[Path]:
     return found
 
 
+def check_command_line_config(argv: list[str]) -> None:
+    """Read each `--config KEY=VALUE` of a Snakemake command line strictly (Snakemake's own reading of
+    `train='{epochs: 2, epochs: 3}'` keeps the last key without a word): ConfigError naming it.
+
+    >>> check_command_line_config(["--cores", "2", "--config", "scoring={iou_threshold: 0.6}", "-n"])
+    >>> check_command_line_config(["--config", "train={epochs: 2, epochs: 3}"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    sospine.config.ConfigError: --config train=...: duplicate key 'epochs' at line 1 ...
+    """
+    values, taking = [], False
+    for arg in argv:
+        if arg in ("--config", "-C"):
+            taking = True
+        elif arg.startswith("--config="):
+            values.append(arg.split("=", 1)[1])
+            taking = True
+        elif arg.startswith("-"):
+            taking = False
+        elif taking:
+            values.append(arg)
+    for entry in values:
+        key, _, value = entry.partition("=")
+        try:
+            parse_yaml(value)
+        except ConfigError as error:
+            raise ConfigError(f"--config {key}=...: {error}") from None
+        except yaml.YAMLError:
+            continue  # not YAML: Snakemake takes it as a string, the schema judges it
+
+
 def load_yaml(path: str | Path) -> Any:
     """A YAML file; a key given twice in one mapping is a ConfigError naming the key, line and file."""
     with open(path, encoding="utf-8") as handle:

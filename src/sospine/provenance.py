@@ -140,6 +140,7 @@ def build(
     config: dict,
     made_under: str | None = None,
     producers: dict[str, list[str]] | None = None,
+    stamps_dir: str | None = None,
 ) -> dict:
     """Provenance of `targets` and, transitively, of everything they were made from; refused
     (StaleResultsError) when any of it is stale, see `stale_artifacts`."""
@@ -175,7 +176,9 @@ def build(
             )
             pending.extend(i for i in record.get("input", []) if i not in artifacts)
         weights_record = workdir / f"{path}.json"  # downloaded weights: url and sha256 (sospine.weights)
-        if path.endswith(".pt") and weights_record.is_file():
+        if stamps_dir and path.startswith(stamps_dir.rstrip("/") + "/") and record is None:
+            entry["source"] = _stamp_source(workdir / path)  # the content stamp of an external file
+        elif path.endswith(".pt") and weights_record.is_file():
             entry["source"] = json.loads(weights_record.read_text())
         elif path in by_file:
             entry["source"] = {
@@ -199,6 +202,15 @@ def build(
         "targets": targets,
         "artifacts": dict(sorted(artifacts.items())),
     }
+
+
+def _stamp_source(stamp: Path) -> dict:
+    """What a content stamp (sospine.inputs) says: which external file, with which md5."""
+    try:
+        recorded = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    return {"content_stamp_of": recorded.get("path"), "md5": recorded.get("md5")}
 
 
 def _roots(path: str, artifacts: dict[str, dict], seen: set[str] | None = None) -> set[str]:

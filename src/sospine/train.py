@@ -191,6 +191,18 @@ def run_key(args: dict) -> str:
     return hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def dataset_fingerprint(dataset_yaml: str | Path) -> str:
+    """md5 of a YOLO dataset's content: dataset.yaml and every file under images/ and labels/."""
+    from .files import md5sum
+
+    root = Path(dataset_yaml).parent
+    digest = hashlib.md5(Path(dataset_yaml).read_bytes())
+    for folder in ("images", "labels"):
+        if (root / folder).is_dir():
+            digest.update(md5sum(root / folder).encode())
+    return digest.hexdigest()
+
+
 def completed_epochs(run_dir: Path) -> int:
     results = run_dir / "results.csv"
     return len(pd.read_csv(results)) if results.exists() else 0
@@ -278,7 +290,9 @@ def train(
         "verbose": True,
         **(extra or {}),
     }
-    key = run_key({k: v for k, v in args.items() if k != "device"})
+    # the run folder belongs to these arguments and this dataset's content: a new export (other image
+    # size, other split) trains anew instead of reusing a run made from the old images
+    key = run_key({**{k: v for k, v in args.items() if k != "device"}, "dataset": dataset_fingerprint(dataset_yaml)})
     run_dir = work / "runs" / key
     say = progress or log.info
     if model.endswith(".pt"):

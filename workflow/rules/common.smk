@@ -23,6 +23,7 @@ from sospine.weights import expected_sha256, mismatch_problem, to_download, untr
 from sospine.config import (
     ConfigError,
     check,
+    check_command_line_config,
     data_source_conflict,
     deep_merge,
     load_yaml,
@@ -60,6 +61,7 @@ try:
         if workflow.is_main_process:
             for _profile in profile_files(sys.argv[1:], CHECKOUT or Path.cwd()):
                 load_yaml(_profile)
+            check_command_line_config(sys.argv[1:])
         for _path in workflow.overwrite_configfiles or []:
             _file_config = deep_merge(_file_config, load_yaml(_path))
         # the command line's --config as given: Snakemake's own merge into `config` cannot express that

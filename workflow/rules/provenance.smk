@@ -22,6 +22,7 @@ rule provenance:
         config=config,
         rule_params=static_rule_params(),
         producers=producers(),
+        stamps_dir=out("inputs"),
         repo=str(CHECKOUT or ""),  # this checkout (also as a module): its git commit is recorded
         output_dir=folder_of_output,
     script:

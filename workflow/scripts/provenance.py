@@ -14,6 +14,7 @@ with expected_errors(log, StaleResultsError):
         dict(snakemake.params.config),
         made_under=snakemake.params.output_dir,
         producers=dict(snakemake.params.producers),
+        stamps_dir=snakemake.params.stamps_dir,
     )
 for entry in record["artifacts"].values():
     if entry.get("rule") in snakemake.params.rule_params:
