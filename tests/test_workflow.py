@@ -109,7 +109,8 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
     assert weights_server.downloads("tiny.pt") == 1
     downstream_of_scoring = {"score", "leaderboard", "presence", "phases", "outcomes", "provenance", "all"}
     another = tiny_config(workdir, train=weights_url, detectors={**detectors, "mine2": {"detections": mine}})
-    assert planned_rules(workdir, "--configfile", another) == downstream_of_scoring  # no data, no training
+    # a new detections file: validated, scored and ranked; no data, no training
+    assert planned_rules(workdir, "--configfile", another) == downstream_of_scoring | {"validate_detections"}
     config = tiny_config(workdir, train=weights_url, detectors=detectors)  # the same file again, as before
     assert (
         planned_rules(workdir, "--configfile", config, "--config", "scoring={iou_threshold: 0.6}")
@@ -118,6 +119,7 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
     assert planned_rules(workdir, "--configfile", config, "--config", "train={epochs: 2}") == downstream_of_scoring | {
         "train",
         "predict",
+        "validate_detections",
     }
     assert planned_rules(workdir, "--configfile", config, "--config", "split={seed: 5}") == downstream_of_scoring | {
         "split",
@@ -125,6 +127,7 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
         "export_yolo",
         "train",
         "predict",
+        "validate_detections",
     }
 
     # After a failed or interrupted retrain an input can be on disk without Snakemake's record of how

@@ -196,6 +196,8 @@ def dataset_fingerprint(dataset_yaml: str | Path) -> str:
     from .files import md5sum
 
     root = Path(dataset_yaml).parent
+    if not Path(dataset_yaml).is_file():
+        return ""  # ultralytics names the missing file itself
     digest = hashlib.md5(Path(dataset_yaml).read_bytes())
     for folder in ("images", "labels"):
         if (root / folder).is_dir():
