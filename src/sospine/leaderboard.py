@@ -1,12 +1,13 @@
 """A leaderboard of detectors scored on the same test trials, and paired comparisons with a reference.
 
 Every detector is scored on the trials common to all of them (a trained detector's test trials, the
-trials a detections file covers). The intervals come from one trial bootstrap shared by all
-detectors: each resample draws test trials with replacement, and every detector is scored on the
-same draw. The difference between two detectors in a resample is therefore paired, which is what
-makes it narrower than the two separate intervals suggest. With a handful of test trials (the
-paper's split has 4) there are few distinct resamples and the intervals are wide; the `note` column
-says so.
+trials a detections file covers). Whether a detector differs from the reference beyond the noise of
+those trials is answered by an exact paired permutation test over them (`sospine.permutation`): its
+p-value respects that trials, not frames, are the units, so with the paper's four test trials it
+cannot go below 0.125, and the table says so. Intervals (`sospine.scoring.t_interval`, from one trial
+bootstrap shared by all detectors, so that differences are paired) are given only from
+`MIN_TRIALS_FOR_INTERVAL` trials on. Holm's adjustment across the table's rows guards against reading
+one small p among many comparisons as a finding.
 """
 
 from __future__ import annotations
@@ -17,17 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, INSTRUMENTS
-from .scoring import (
-    bootstrap_samples,
-    interval_note,
-    resample_weights,
-    score,
-)
+from .permutation import MONTE_CARLO_SAMPLES, holm, paired_permutation, smallest_p
+from .scoring import MIN_TRIALS_FOR_INTERVAL, bootstrap_samples, interval_note, resample_weights, score, t_interval
 
 #: The leaderboard's rows per detector: the classes, then the means over the instruments and all five.
 LABELS: tuple[str, ...] = (*BOX_LABELS, "instruments", "all")
-#: Fewer test trials than this, and the paired note says the intervals are wide and the p-values coarse.
-FEW_TRIALS = 10
 BOARD_COLUMNS = [
     "rank",
     "detector",
@@ -44,7 +39,22 @@ BOARD_COLUMNS = [
     "n_trials",
     "test_trials",
 ]
-PAIRED_COLUMNS = ["detector", "reference", "label", "diff", "ci95_low", "ci95_high", "p_value", "n_trials", "note"]
+PAIRED_COLUMNS = [
+    "detector",
+    "reference",
+    "label",
+    "diff",
+    "ci95_low",
+    "ci95_high",
+    "p_value",
+    "p_holm",
+    "p_min",
+    "n_trials",
+    "test",
+    "note",
+]
+#: What to recommend when a split cannot show a difference: the pooled out-of-fold trials.
+RECOMMENDATION = "for claims use leave-one-surgeon-out (split.method: leave_one_surgeon_out; 22 pooled test trials)"
 
 
 class LeaderboardError(ValueError):
@@ -75,18 +85,6 @@ def reference_of(names: list[str], wanted: str, baseline: str | None) -> str:
     return baseline if baseline in names else names[0]
 
 
-def p_value(differences: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of a difference being 0: twice the smaller tail, at most 1.
-
-    >>> p_value(np.array([0.0, 0.0])), p_value(np.array([0.1, 0.2, 0.3, -0.1]))
-    (1.0, 0.5)
-    """
-    values = differences[~np.isnan(differences)]
-    if not len(values):
-        return float("nan")
-    return float(min(1.0, 2 * min(np.mean(values <= 0), np.mean(values >= 0))))
-
-
 def _point(table: pd.DataFrame, column: str) -> dict[str, float]:
     values = table.set_index("label")[column]
     return {
@@ -105,8 +103,9 @@ def rank(
     iou: float = 0.5,
     n_resamples: int = 1000,
     seed: int = 0,
+    permutation_samples: int = MONTE_CARLO_SAMPLES,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The leaderboard (one row per detector and label) and the paired differences against `reference`.
+    """The leaderboard (one row per detector and label) and the paired comparisons with `reference`.
 
     `detections` holds each detector's detections (published format), `trials_of` the trials each
     was evaluated on; all are scored on the trials common to them.
@@ -114,20 +113,21 @@ def rank(
     trials = common_trials(trials_of)
     note = interval_note(len(trials), n_resamples)
     weights = resample_weights(len(trials), n_resamples, seed) if note is None else None
-    rows, samples = [], {}
+    rows, samples, matched, n_truth = [], {}, {}, {}
     for name, table in detections.items():
         scored = score(truth, table, test_trials=trials, iou=iou, bootstrap=0)
+        matched[name] = scored["matched"]
         columns = {c: _point(scored["table"], c) for c in ("ap_voc", "ap50_coco", "ap50_95_coco", "ap_paper")}
         counts = scored["table"].set_index("label")[["n_truth", "n_detections"]]
+        n_truth = counts["n_truth"].to_dict()
         if weights is not None:
             samples[name] = bootstrap_samples(scored["matched"], trials, weights).rename(
                 columns={"map_voc_instruments": "instruments", "map_voc_all": "all"}
             )
         for label in LABELS:
             group = list(BOX_LABELS) if label == "all" else list(INSTRUMENTS) if label == "instruments" else [label]
-            low, high = (
-                np.nanquantile(samples[name][label], [0.025, 0.975]) if weights is not None else (np.nan, np.nan)
-            )
+            point = columns["ap_voc"][label]
+            low, high = t_interval(point, samples[name][label], len(trials)) if weights is not None else (np.nan,) * 2
             rows.append(
                 {
                     "detector": name,
@@ -147,27 +147,46 @@ def rank(
     order = overall.sort_values(ascending=False, kind="stable").index
     board["rank"] = board["detector"].map({name: i + 1 for i, name in enumerate(order)})
     board = board.sort_values(["rank"], kind="stable")[BOARD_COLUMNS].reset_index(drop=True)
-    return board, paired(board, samples, reference, trials, note)
+    tables = (board, samples, matched, n_truth)
+    return board, paired(*tables, reference, trials, note, seed=seed, permutation_samples=permutation_samples)
 
 
 def paired(
-    board: pd.DataFrame, samples: Mapping[str, pd.DataFrame], reference: str, trials: list[str], note: str | None
+    board: pd.DataFrame,
+    samples: Mapping[str, pd.DataFrame],
+    matched: Mapping,
+    n_truth: Mapping[str, float],
+    reference: str,
+    trials: list[str],
+    note: str | None,
+    *,
+    seed: int = 0,
+    permutation_samples: int = MONTE_CARLO_SAMPLES,
 ) -> pd.DataFrame:
-    """Each detector minus the reference, per label: the difference of the point estimates, and its
-    95% interval and p-value from the per-resample differences (the same trials for both)."""
+    """Each detector minus the reference, per label: the difference of the point estimates, its
+    paired permutation p-value over the test trials (raw and Holm-adjusted across the table) with the
+    smallest p-value the trials allow, and its 95% interval from the paired bootstrap (enough trials)."""
     point = board.set_index(["detector", "label"])["ap_voc"]
-    rows = []
+    rows, described = [], ""
     for name in board["detector"].unique():
         if name == reference:
             continue
+        test = paired_permutation(
+            matched[name].detections,
+            matched[reference].detections,
+            n_truth,
+            trials,
+            seed=seed,
+            samples=permutation_samples,
+        )
+        described = test.describe()
         for label in LABELS:
             diff = float(point[(name, label)] - point[(reference, label)])
             if samples:
                 differences = (samples[name][label] - samples[reference][label]).to_numpy(float)
-                low, high = np.nanquantile(differences, [0.025, 0.975])
-                p = p_value(differences)
+                low, high = t_interval(diff, differences, len(trials), bounds=(-1.0, 1.0))
             else:
-                low = high = p = np.nan
+                low = high = np.nan
             rows.append(
                 {
                     "detector": name,
@@ -176,13 +195,31 @@ def paired(
                     "diff": diff,
                     "ci95_low": low,
                     "ci95_high": high,
-                    "p_value": p,
+                    "p_value": test.p_value(label),
                 }
             )
-    table = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-2])
+    table = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:7])
+    table["p_holm"] = holm(table["p_value"].to_numpy(float)) if len(table) else []
+    table["p_min"] = smallest_p(len(trials))
     table["n_trials"] = len(trials)
-    table["note"] = note or (
-        f"paired trial bootstrap over {len(trials)} test trials"
-        + ("; with so few trials the intervals are wide and the p-values coarse" if len(trials) < FEW_TRIALS else "")
-    )
-    return table
+    table["test"] = described
+    table["note"] = paired_note(len(trials), len(table), note)
+    return table[PAIRED_COLUMNS]
+
+
+def paired_note(n_trials: int, n_rows: int, interval: str | None) -> str:
+    """What the paired table can and cannot show, in words."""
+    floor = smallest_p(n_trials)
+    parts = []
+    if floor > 0.05:
+        parts.append(
+            f"with {n_trials} test trials no difference can reach p < 0.05: the smallest p-value a paired test over "
+            f"{n_trials} trials can give is {floor:g}; {RECOMMENDATION}"
+        )
+    else:
+        parts.append(f"p_holm: Holm-adjusted across the {n_rows} rows of this table (read it, not p_value, for claims)")
+    if interval:
+        parts.append(interval)
+    elif n_trials < MIN_TRIALS_FOR_INTERVAL:  # bootstrap 0 gives its own note
+        parts.append(f"no intervals below {MIN_TRIALS_FOR_INTERVAL} test trials")
+    return "; ".join(parts)

@@ -38,9 +38,16 @@ from .constants import BOX_LABELS, COORDS, INSTRUMENTS
 from .tables import read_annotations, split_frame_names
 
 Rule = Literal["voc", "paper"]
-# Fewer test trials than this and a trial bootstrap has too few distinct resamples (2 trials: 3) to
-# be called an interval; the intervals are then left empty and the summary says why.
-MIN_TRIALS_FOR_INTERVAL = 3
+# Intervals of AP over test trials: the trials are the units (frames of one trial are anything but
+# independent), so an interval needs enough of them. Below MIN_TRIALS_FOR_INTERVAL trials none is
+# given and the tables say why; from it on, the interval is the point estimate plus or minus Student's
+# t (n - 1 degrees of freedom) times the trial-bootstrap standard error, scaled by sqrt(n / (n - 1)).
+# In a simulation (tests/test_statistics.py: samples of trials from a pool of 192 whose detection
+# quality varies from trial to trial, 150 samples per trial count) a plain percentile bootstrap covered
+# the pool's AP 77-82% of the time over 4 trials and 89-91% over 10, where it claims 95%; this interval
+# covered 90-97% (mean 93%) over 10 trials and 90-93% over 22.
+MIN_TRIALS_FOR_INTERVAL = 10
+_Z975 = 1.959963984540054  # the standard normal's 97.5% point
 
 COCO_BACKEND = "faster_coco_eval"  # same figures as pycocotools, much faster
 
@@ -221,6 +228,29 @@ def resample_weights(n_trials: int, n_resamples: int, seed: int = 0) -> np.ndarr
     return np.stack([np.bincount(d, minlength=n_trials) for d in draws]).astype(float)
 
 
+def weighted_aps(tp: np.ndarray, n_truth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """VOC all-point AP of rank-ordered TP flags under each row of detection weights at once
+    (`ap_from_flags` with weights, vectorised over resamples): row r weighs detection i by
+    weights[r, i] and has n_truth[r] truth boxes.
+
+    >>> tp = np.array([True, False, True])
+    >>> weighted_aps(tp, np.array([4.0, 2.0]), np.array([[1.0, 1, 1], [0, 1, 1]])).round(6).tolist()
+    [0.416667, 0.25]
+    """
+    weights = np.atleast_2d(weights)
+    n_truth = np.asarray(n_truth, dtype=float)
+    if weights.shape[1] == 0:
+        return np.where(n_truth > 0, 0.0, np.nan)
+    hits = weights * tp
+    tp_cum = np.cumsum(hits, axis=1)
+    all_cum = np.cumsum(weights, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(all_cum > 0, tp_cum / all_cum, 0.0)
+        envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        ap = (hits * envelope).sum(axis=1) / n_truth
+    return np.where(n_truth > 0, ap, np.nan)
+
+
 def bootstrap_samples(matched: Matched, trials: list[str], weights: np.ndarray) -> pd.DataFrame:
     """Each class's VOC AP (and the mAPs) in every resample of `weights` (see `resample_weights`).
 
@@ -239,27 +269,57 @@ def bootstrap_samples(matched: Matched, trials: list[str], weights: np.ndarray) 
             .reindex(trials, fill_value=0)
             .to_numpy(float)
         )
-        samples[label] = np.array([ap_from_flags(tp, float(w @ n_per_trial), w[det_trial]) for w in weights])
+        samples[label] = weighted_aps(tp, weights @ n_per_trial, weights[:, det_trial])
     table = pd.DataFrame(samples)
     table["map_voc_all"] = table[list(BOX_LABELS)].mean(axis=1)
     table["map_voc_instruments"] = table[list(INSTRUMENTS)].mean(axis=1)
     return table
 
 
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile by the Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5), good to
+    1e-4 from 9 degrees of freedom on; only p = 0.975 is needed here.
+
+    >>> round(t_quantile(0.975, 9), 3), round(t_quantile(0.975, 21), 3), round(t_quantile(0.975, 1000), 3)
+    (2.262, 2.08, 1.962)
+    """
+    if p != 0.975:
+        raise ValueError("only the 97.5% point is implemented")
+    z, nu = _Z975, float(df)
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / nu + g2 / nu**2 + g3 / nu**3 + g4 / nu**4
+
+
+def t_interval(point: float, replicates: np.ndarray, n_trials: int, bounds: tuple[float, float] = (0.0, 1.0)):
+    """95% interval: point +- t(n - 1) * sqrt(n / (n - 1)) * the bootstrap standard error, within
+    `bounds` (AP in [0, 1], a difference of APs in [-1, 1]); (nan, nan) without enough trials."""
+    values = np.asarray(replicates, dtype=float)
+    values = values[~np.isnan(values)]
+    if n_trials < MIN_TRIALS_FOR_INTERVAL or len(values) < 2 or np.isnan(point):
+        return float("nan"), float("nan")
+    half = t_quantile(0.975, n_trials - 1) * np.sqrt(n_trials / (n_trials - 1)) * values.std(ddof=1)
+    return float(max(bounds[0], point - half)), float(min(bounds[1], point + half))
+
+
 def bootstrap_ap(matched: Matched, trials: list[str], n_resamples: int, seed: int = 0) -> pd.DataFrame:
-    """95% intervals of each class's VOC AP (and the mAPs) by resampling test trials with replacement."""
+    """95% intervals of each class's VOC AP (and the mAPs) over test trials (see `t_interval`)."""
     table = bootstrap_samples(matched, trials, resample_weights(len(trials), n_resamples, seed))
-    return table.quantile([0.025, 0.975]).T.rename(columns={0.025: "ci95_low", 0.975: "ci95_high"})
+    point = bootstrap_samples(matched, trials, np.ones((1, len(trials)))).iloc[0]
+    rows = {column: t_interval(point[column], table[column], len(trials)) for column in table.columns}
+    return pd.DataFrame(rows, index=["ci95_low", "ci95_high"]).T
 
 
 def interval_note(n_trials: int, n_resamples: int) -> str | None:
-    """Why there is no bootstrap interval, or None when there is one."""
+    """Why there is no interval, or None when there is one."""
     if not n_resamples:
         return "no intervals: scoring.bootstrap is 0"
     if n_trials < MIN_TRIALS_FOR_INTERVAL:
         return (
-            f"no intervals: {n_trials} test trial(s); a trial bootstrap needs at least {MIN_TRIALS_FOR_INTERVAL} "
-            "(2 trials give only 3 distinct resamples)"
+            f"no intervals: {n_trials} test trial(s); an interval over test trials needs at least "
+            f"{MIN_TRIALS_FOR_INTERVAL} (below that none covers at its stated 95%; leave-one-surgeon-out pools 22)"
         )
     return None
 
@@ -386,7 +446,11 @@ def score(
         "n_detections": int(len(dets)),
         "n_detections_outside_test_trials": int(dropped),
         "n_truth": int(table["n_truth"].sum()),
-        "ci95_note": note or f"trial bootstrap of VOC AP at IoU {iou}, {bootstrap} resamples of {len(trials)} trials",
+        "ci95_note": note
+        or (
+            f"95% intervals of VOC AP at IoU {iou}: point +- t({len(trials) - 1}) x trial-bootstrap standard error "
+            f"({bootstrap} resamples of {len(trials)} trials)"
+        ),
     }
     if intervals is not None:
         for key in ("map_voc_all", "map_voc_instruments"):
