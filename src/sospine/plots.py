@@ -188,8 +188,15 @@ def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> 
         has_ci = rows["ci95_low"].notna().any()
         ax.errorbar(range(len(labels)), rows["diff"], yerr=err if has_ci else None, fmt="o", capsize=4)
         ax.axhline(0, color="grey", linewidth=1)
+        if "p_value" in rows:  # each point labelled with its paired permutation p-value
+            for j, (diff, p) in enumerate(zip(rows["diff"], rows["p_value"], strict=True)):
+                if pd.notna(p):
+                    ax.annotate(f"p={p:.3g}", (j, diff), textcoords="offset points", xytext=(6, 4), fontsize=7)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_ylabel("AP difference")
-        how = "paired 95% interval" if has_ci else f"no interval: {rows['n_trials'].dropna().iat[0]:g} test trials"
+        n_trials = rows["n_trials"].dropna().iat[0]
+        how = "paired 95% interval" if has_ci else f"{n_trials:g} test trials: no interval"
+        if "p_min" in rows:
+            how += f", smallest possible p {rows['p_min'].dropna().iat[0]:.3g}"
         ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]} ({how})", fontsize="medium")
     _save(fig, path)
