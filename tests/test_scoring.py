@@ -217,13 +217,82 @@ def test_names_say_what_they_hold_at_another_iou(real):
 
 def test_intervals_only_where_they_mean_something(real):
     truth, dets = real
-    two = score(truth, dets, test_trials=["S4A1", "Clip0"], bootstrap=100, coco=False)
-    assert two["table"][["ci95_low", "ci95_high"]].isna().all().all()
-    assert "2 test trial" in two["summary"]["ci95_note"] and "map_voc_all_ci95" not in two["summary"]
-    four = score(truth, dets, bootstrap=100, coco=False)
-    assert four["table"][["ci95_low", "ci95_high"]].notna().all().all()
-    low, high = four["summary"]["map_voc_all_ci95"]
-    assert low <= four["summary"]["map_voc_all"] <= high
+    four = score(truth, dets, bootstrap=100, coco=False)  # the paper's four test trials
+    assert four["table"][["ci95_low", "ci95_high"]].isna().all().all()
+    assert "4 test trial" in four["summary"]["ci95_note"] and "at least 10" in four["summary"]["ci95_note"]
+    assert "map_voc_all_ci95" not in four["summary"]
+
+
+def torchmetrics_coco(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The reference: torchmetrics' MeanAveragePrecision (faster_coco_eval backend), as the workflow
+    computed the COCO figures before it dropped torch from scoring."""
+    import torch
+    from torchmetrics.detection import MeanAveragePrecision
+
+    from sospine.constants import BOX_LABELS
+
+    class_id = {label: i for i, label in enumerate(BOX_LABELS)}
+    stems = np.union1d(truth["stem"].to_numpy(str), detections["stem"].to_numpy(str))
+
+    def per_frame(table, with_scores):
+        boxes = table[["x1", "y1", "x2", "y2"]].to_numpy(np.float32)
+        labels = table["label"].map(class_id).to_numpy(np.int64)
+        scores = table["score"].to_numpy(np.float32) if with_scores else None
+        rows_of = table.reset_index(drop=True).groupby("stem").indices
+        out = []
+        for stem in stems:
+            rows = rows_of.get(stem, np.array([], dtype=int))
+            item = {"boxes": torch.tensor(boxes[rows]).reshape(-1, 4), "labels": torch.tensor(labels[rows])}
+            if with_scores:
+                item["scores"] = torch.tensor(scores[rows])
+            out.append(item)
+        return out
+
+    metric = MeanAveragePrecision(
+        iou_type="bbox", class_metrics=True, extended_summary=True, backend="faster_coco_eval"
+    )
+    metric.update(per_frame(detections, True), per_frame(truth, False))
+    result = metric.compute()
+    precision = result["precision"][:, :, :, 0, -1]
+    out = {"ap50_coco": {}, "ap50_95_coco": {}}
+    for k, c in enumerate(result["classes"].reshape(-1).tolist()):
+        first, every = precision[0, :, k], precision[:, :, k]
+        out["ap50_coco"][BOX_LABELS[c]] = float(first[first > -1].mean().float())
+        out["ap50_95_coco"][BOX_LABELS[c]] = float(every[every > -1].mean().float())
+    out["ap50_coco"]["all"] = float(result["map_50"])
+    out["ap50_95_coco"]["all"] = float(result["map"])
+    return out
+
+
+@pytest.mark.parametrize("case", ["published", "jitter", "dropped", "swapped", "duplicated", "ties", "integer_boxes"])
+def test_coco_figures_are_torchmetrics_to_1e6_without_torch(real, case):
+    from sospine.scoring import coco_map, prepare_detections, prepare_truth
+
+    truth, dets = real
+    table = dets if case == "published" else perturbations(dets)[case]
+    prepared_truth, prepared = prepare_truth(truth, TEST_TRIALS), prepare_detections(table, TEST_TRIALS)
+    ours, reference = coco_map(prepared_truth, prepared), torchmetrics_coco(prepared_truth, prepared)
+    for kind in ("ap50_coco", "ap50_95_coco"):
+        assert set(ours[kind]) == set(reference[kind])
+        for label, value in reference[kind].items():
+            assert ours[kind][label] == pytest.approx(value, abs=1e-6), (kind, label)
+
+
+def test_scoring_imports_no_torch(real_dir, tmp_path):
+    """`sospine score` (and the score and leaderboard scripts, which import the same modules) run
+    without torch: the COCO figures come from faster_coco_eval directly."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from sospine.cli import main; "
+        f"code = main(['score', '--truth', r'{real_dir / 'sospine_bbox.csv'}', '--detections', "
+        f"r'{real_dir / 'sospine_detections_3.6_0.05.csv'}', '--out', r'{tmp_path}']); "
+        "import sospine.leaderboard, sospine.permutation, sospine.validation.detections; "
+        "assert code == 0; print('torch' in sys.modules, 'torchmetrics' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-2:] == ["False", "False"], result.stdout
 
 
 @pytest.mark.parametrize("case", ["jitter", "shuffled_scores", "dropped", "swapped", "duplicated", "reordered", "ties"])

@@ -151,7 +151,7 @@ def test_a_planted_difference_over_24_trials_is_found_and_the_sample_says_so():
     assert row["test"].startswith("Monte Carlo paired permutation test over 24 test trials (9999 random")
     assert row["p_value"] >= 1 / 10_000  # the observed arrangement counts: never 0
     assert row["ci95_low"] <= row["diff"] <= row["ci95_high"] < 0
-    assert 24 > EXACT_MAX_TRIALS
+    assert EXACT_MAX_TRIALS < 24
 
 
 def test_holm_adjusts_across_the_rows():
@@ -201,7 +201,6 @@ def test_no_interval_below_the_minimum_of_trials():
 
 def test_the_leave_one_surgeon_out_pool_is_tested_over_its_trials():
     """Pooled out-of-fold detections of 22 trials (the surgeons' trials of leave-one-surgeon-out)."""
-    trials = trial_names(22)
     truth, a, b = heterogeneous_release(22, frames=10, seed=8)
     covered = sorted(split_frame_names(a["trial_frame"])["trial"].unique())
     board, paired = rank(truth, {"a": a, "b": b}, {"a": covered, "b": covered}, reference="b", n_resamples=200)

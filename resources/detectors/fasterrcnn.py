@@ -89,7 +89,9 @@ def build_model(side: int, channels: int) -> FasterRCNN:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coco", required=True, help="folder of the split's COCO files (train.json, test.json)")
-    parser.add_argument("--images", required=True, help="the exported image folder (COCO file_names are relative to its parent)")
+    parser.add_argument(
+        "--images", required=True, help="the exported image folder (COCO file_names are relative to its parent)"
+    )
     parser.add_argument("--work-dir", required=True, help="a folder of this detector's own")
     parser.add_argument("--output", required=True, help="detections CSV to write (published format, image pixels)")
     parser.add_argument("--device", default="cpu", help="cpu, or a CUDA device index (default cpu)")
@@ -140,9 +142,13 @@ def main() -> None:
             result = model([tensor])[0]
             inference.append(time.perf_counter() - tick)
             frame = int(FRAME.search(image["trial_frame"]).group(1))
-            for box, score, label in zip(result["boxes"].tolist(), result["scores"].tolist(), result["labels"].tolist(), strict=True):
+            for box, score, label in zip(
+                result["boxes"].tolist(), result["scores"].tolist(), result["labels"].tolist(), strict=True
+            ):
                 if score > args.conf:
-                    rows.append([image["trial_frame"], frame, *(round(v, 2) for v in box), round(score, 4), LABELS[label - 1]])
+                    rows.append(
+                        [image["trial_frame"], frame, *(round(v, 2) for v in box), round(score, 4), LABELS[label - 1]]
+                    )
     with open(args.output, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["trial_frame", "frame", "x1", "y1", "x2", "y2", "score", "label"])

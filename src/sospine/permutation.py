@@ -80,10 +80,11 @@ class _Merged:
 
 def _merge(a: pd.DataFrame, b: pd.DataFrame, trials: Sequence[str], n_truth: float) -> _Merged:
     order = ["score", "stem", "label", *COORDS]
-    both = pd.concat([a.assign(_b=False), b.assign(_b=True)], ignore_index=True)
+    parts = [part for part in (a.assign(_b=False), b.assign(_b=True)) if len(part)]
+    both = pd.concat(parts, ignore_index=True) if parts else a.assign(_b=False)
     both = both.sort_values(order, ascending=[False] + [True] * 6, kind="mergesort").reset_index(drop=True)
     index = {t: i for i, t in enumerate(trials)}
-    trial = both["trial"].map(index).to_numpy()
+    trial = both["trial"].astype(object).map(index).to_numpy(dtype=int)
     owner_b = both["_b"].to_numpy(bool)
     tp = both["tp"].to_numpy(bool)
     n = len(trials)
@@ -167,7 +168,9 @@ class PermutationTest:
 
     def describe(self) -> str:
         if self.exact:
-            return f"exact paired permutation test over {self.n_trials} test trials ({self.n_arrangements} arrangements)"
+            return (
+                f"exact paired permutation test over {self.n_trials} test trials ({self.n_arrangements} arrangements)"
+            )
         return (
             f"Monte Carlo paired permutation test over {self.n_trials} test trials ({self.n_arrangements - 1} "
             f"random arrangements and the observed one; p-value resolution {self.resolution:.1g})"

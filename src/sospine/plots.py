@@ -4,30 +4,36 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from .constants import BOX_LABELS
 
-PALETTE = dict(zip(BOX_LABELS, sns.color_palette("colorblind", len(BOX_LABELS)), strict=False))
+# seaborn's "colorblind" palette, written out: scoring draws its figures without importing seaborn
+PALETTE = dict(zip(BOX_LABELS, ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"), strict=True))
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
+def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):  # noqa: ANN202 - (Figure, Axes or array of them)
+    """A figure drawn by Agg, without pyplot (no GUI backend, no global state, a faster import)."""
+    figsize = kwargs.pop("figsize", None)
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _save(fig: Figure, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
     for ax, column in zip(axes, ("width", "height"), strict=False):
         if sizes.empty:
             ax.text(0.5, 0.5, "no boxes", ha="center")
             continue
+        import seaborn as sns  # only this figure needs it
+
         sns.boxplot(
             data=sizes, x=column, y="label", hue="label", palette=PALETTE, order=list(BOX_LABELS), ax=ax, legend=False
         )
@@ -39,7 +45,7 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
 def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Precision-recall per class with its VOC and paper-rule AP in the legend, like the paper's
     Fig. 3. The legend sits beside the axes, where it hides no curve."""
-    fig, ax = plt.subplots(figsize=(9, 5))
+    fig, ax = _subplots(figsize=(9, 5))
     ap = table.set_index("label")
     for label in BOX_LABELS:
         curve = curves[curves["label"] == label]
@@ -70,7 +76,7 @@ def training_curves(results_csv: str | Path, path: str | Path) -> None:
     results.columns = [c.strip() for c in results.columns]
     losses = [c for c in results.columns if "loss" in c]
     metrics = [c for c in results.columns if c.startswith("metrics/mAP")]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = _subplots(1, 2, figsize=(10, 4))
     for column in losses:
         axes[0].plot(results["epoch"], results[column], label=column)
     for column in metrics:
@@ -90,13 +96,13 @@ def timeline(presence_table: pd.DataFrame, trial: str, path: str | Path) -> None
         presence_table.loc[presence_table["trial"] == trial, "source"].unique(), key=lambda s: (s != "ground_truth", s)
     )
     rows = [(tool, source) for tool in BOX_LABELS for source in sources]
-    fig, ax = plt.subplots(figsize=(11, 0.35 * len(rows) + 1.2))
+    fig, ax = _subplots(figsize=(11, 0.35 * len(rows) + 1.2))
     _draw_timeline(ax, data, rows)
     ax.set_title(f"{trial}: tool presence")
     _save(fig, path)
 
 
-def _draw_timeline(ax: plt.Axes, data: pd.DataFrame, rows: list[tuple[str, str]]) -> None:
+def _draw_timeline(ax: Axes, data: pd.DataFrame, rows: list[tuple[str, str]]) -> None:
     for y, (tool, source) in enumerate(rows):
         frames = data.loc[(data["tool"] == tool) & (data["source"] == source), "frame"]
         alpha = 1.0 if source == "ground_truth" else 0.6
@@ -115,7 +121,7 @@ def timeline_grid(presence_table: pd.DataFrame, trials: list[str], path: str | P
     """The test trials side by side, ground truth vs detections (the paper's Fig. 4)."""
     sources = sorted(presence_table["source"].unique(), key=lambda s: (s != "ground_truth", s))
     rows = [(tool, source) for tool in BOX_LABELS for source in sources]
-    fig, axes = plt.subplots(len(trials), 1, figsize=(11, (0.3 * len(rows) + 0.8) * max(len(trials), 1)), squeeze=False)
+    fig, axes = _subplots(len(trials), 1, figsize=(11, (0.3 * len(rows) + 0.8) * max(len(trials), 1)), squeeze=False)
     for ax, trial in zip(axes[:, 0], trials, strict=False):
         data = presence_table[(presence_table["trial"] == trial) & presence_table["present"]]
         _draw_timeline(ax, data, rows)
@@ -126,7 +132,7 @@ def timeline_grid(presence_table: pd.DataFrame, trials: list[str], path: str | P
 def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
     """Success rate and mean repair time by attempt; the legend below the axes hides no marker."""
     data = by_attempt[by_attempt["attempt"] != "all"]
-    fig, ax = plt.subplots(figsize=(6, 4.8))
+    fig, ax = _subplots(figsize=(6, 4.8))
     ax.bar(data["attempt"].astype(str), data["success_rate"] * 100, color="#88c", label="success (no leak) %")
     ax.set_xlabel("attempt")
     ax.set_ylabel("success rate (%)")
@@ -163,7 +169,7 @@ def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> 
     names = list(dict.fromkeys(board["detector"]))
     others = list(dict.fromkeys(paired["detector"]))
     n_rows = max(1, len(others))
-    fig, axes = plt.subplots(n_rows, 2, figsize=(12, 1.2 + 2.6 * n_rows), squeeze=False)
+    fig, axes = _subplots(n_rows, 2, figsize=(12, 1.2 + 2.6 * n_rows), squeeze=False)
     ap_ax = axes[0, 0]
     width = 0.8 / len(names)
     for i, name in enumerate(names):

@@ -18,8 +18,10 @@ Both are computed without a per-detection loop: all (detection, same-frame same-
 get their IoU at once, each detection keeps its best pair, and the first-ranked detection on each
 truth box is the true positive.
 
-COCO-style figures come from torchmetrics' MeanAveragePrecision (101-point interpolated precision,
-IoU 0.5 and 0.5:0.95), which is why they differ slightly from the VOC all-point figure.
+COCO-style figures (101-point interpolated precision, IoU 0.5 and 0.5:0.95, which is why they differ
+slightly from the VOC all-point figure) are computed with faster_coco_eval directly, the backend
+torchmetrics' MeanAveragePrecision runs, without importing torch; the test suite checks them against
+torchmetrics to 1e-6.
 """
 
 from __future__ import annotations
@@ -74,19 +76,32 @@ def prepare_truth(boxes: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame
     return truth.dropna(subset=["label"]).reset_index(drop=True)
 
 
-def prepare_detections(detections: pd.DataFrame, trials: list[str] | None) -> pd.DataFrame:
-    """Detections with trial, frame and stem parsed from their names (the `frame` column is redundant)."""
+def prepare_detections(
+    detections: pd.DataFrame, trials: list[str] | None, parsed: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Detections with trial, frame and stem parsed from their names (the `frame` column is redundant;
+    `parsed`: `split_frame_names` of their names, when already at hand)."""
     own = detections.drop(columns=["frame"], errors="ignore").reset_index(drop=True)
-    dets = pd.concat([own, split_frame_names(own["trial_frame"])], axis=1)
+    parsed = split_frame_names(own["trial_frame"]) if parsed is None else parsed.reset_index(drop=True)
+    dets = pd.concat([own, parsed], axis=1)
     if trials is not None:
         dets = dets[dets["trial"].isin(trials)]
     return dets.reset_index(drop=True)
 
 
 def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 0.5, rule: Rule = "voc") -> Matched:
-    """Rank detections and flag true positives by the VOC rule or the paper's (vectorised)."""
+    """Rank detections and flag true positives by the VOC rule or the paper's (vectorised).
+
+    Frames, trials and labels become categoricals first: a million detections are compared and
+    joined by integer codes, not by strings."""
     dets = detections[["stem", "trial", "label", "score", *COORDS]].copy()
     dets["score"] = dets["score"].astype(float)
+    stems = pd.Index(np.union1d(truth["stem"].to_numpy(str), dets["stem"].to_numpy(str)))
+    trials = sorted(set(truth["trial"].dropna()) | set(dets["trial"].dropna()))
+    for table in (dets, truth := truth.copy()):
+        table["stem"] = pd.Categorical(table["stem"], categories=stems)
+        table["trial"] = pd.Categorical(table["trial"], categories=trials)
+        table["label"] = pd.Categorical(table["label"], categories=list(BOX_LABELS))
     if rule == "voc":
         # a canonical order makes the result independent of the file's row order, ties included
         order = ["score", "stem", "label", *COORDS]
@@ -108,7 +123,9 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
     first_on_box = hits[~hits["gt_id"].duplicated(keep="first")]
     dets["tp"] = dets["rank"].isin(first_on_box["rank"])
     dets["iou"] = dets["rank"].map(best.set_index("rank")["iou"]).fillna(0.0)
-    n_truth = truth.groupby(["trial", "label"]).size().rename("n").reset_index()
+    n_truth = truth.groupby(["trial", "label"], observed=True).size().rename("n").reset_index()
+    n_truth["trial"] = n_truth["trial"].astype(str)
+    n_truth["label"] = n_truth["label"].astype(str)
     return Matched(dets, n_truth)
 
 
@@ -154,13 +171,19 @@ def paper_ap_from_flags(tp: np.ndarray, n_truth: float) -> float:
 
 
 def pr_curve(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> pd.DataFrame:
+    """The precision-recall curve where it steps: at every true positive (where recall grows and
+    precision, F1 and the AP envelope peak), the first detection and the last one. A million
+    detections give at most as many rows as there are truth boxes, and the best F1 is the same."""
     tp_cum = np.cumsum(tp)
     fp_cum = np.cumsum(~tp)
     recall = tp_cum / n_truth if n_truth else np.zeros(len(tp))
     precision = tp_cum / np.maximum(tp_cum + fp_cum, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return pd.DataFrame({"score": scores, "precision": precision, "recall": recall, "f1": f1})
+    keep = np.asarray(tp, dtype=bool).copy()
+    if len(keep):
+        keep[[0, -1]] = True
+    return pd.DataFrame({"score": scores[keep], "precision": precision[keep], "recall": recall[keep], "f1": f1[keep]})
 
 
 def class_table(matched: Matched, paper: Matched, at_iou50: Matched) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -201,20 +224,21 @@ PER_TRIAL_COLUMNS = ["trial", "label", "n_truth", "n_detections", "ap_voc", "ap_
 
 def per_trial_ap(matched: Matched, paper: Matched) -> pd.DataFrame:
     """VOC and paper-rule AP of each test trial and class that has truth boxes."""
+    mine = matched.detections.groupby(["trial", "label"], observed=True).indices
+    theirs = paper.detections.groupby(["trial", "label"], observed=True).indices
+    none = np.array([], dtype=int)
+    mine_tp, theirs_tp = matched.detections["tp"].to_numpy(bool), paper.detections["tp"].to_numpy(bool)
     rows = []
     for (trial, label), n in matched.n_truth.set_index(["trial", "label"])["n"].items():
-        d = matched.detections
-        mine = d[(d["trial"] == trial) & (d["label"] == label)]
-        q = paper.detections
-        theirs = q[(q["trial"] == trial) & (q["label"] == label)]
+        own, other = mine.get((trial, label), none), theirs.get((trial, label), none)
         rows.append(
             {
                 "trial": trial,
                 "label": label,
                 "n_truth": int(n),
-                "n_detections": len(mine),
-                "ap_voc": ap_from_flags(mine["tp"].to_numpy(bool), n),
-                "ap_paper": paper_ap_from_flags(theirs["tp"].to_numpy(bool), n),
+                "n_detections": len(own),
+                "ap_voc": ap_from_flags(mine_tp[np.sort(own)], n),
+                "ap_paper": paper_ap_from_flags(theirs_tp[np.sort(other)], n),
             }
         )
     return pd.DataFrame(rows, columns=PER_TRIAL_COLUMNS)
@@ -262,7 +286,7 @@ def bootstrap_samples(matched: Matched, trials: list[str], weights: np.ndarray) 
     for label in BOX_LABELS:
         d = _of_label(matched, label)
         tp = d["tp"].to_numpy(bool)
-        det_trial = d["trial"].map(index).to_numpy()
+        det_trial = d["trial"].astype(object).map(index).to_numpy(dtype=int)
         n_per_trial = (
             matched.n_truth[matched.n_truth["label"] == label]
             .set_index("trial")["n"]
@@ -324,67 +348,90 @@ def interval_note(n_trials: int, n_resamples: int) -> str | None:
     return None
 
 
-def _per_frame(table: pd.DataFrame, stems: np.ndarray, fields: dict[str, np.ndarray]) -> list[tuple]:
-    """`fields` (one array per row of `table`) cut into one tensor per frame of `stems`, in one pass."""
-    import torch
+def _float32_linspace(start: float, end: float, steps: int) -> np.ndarray:
+    """torch.linspace's float32 values, as float64: the IoU and recall thresholds torchmetrics hands
+    to COCOeval (computed from both ends, as torch does), so that the figures are the same.
 
-    codes = pd.Categorical(table["stem"], categories=stems).codes
-    order = np.argsort(codes, kind="stable")
-    counts = np.bincount(codes, minlength=len(stems)).tolist()
-    split = [torch.split(torch.from_numpy(np.ascontiguousarray(v[order])), counts) for v in fields.values()]
-    return list(zip(*split, strict=True))
+    >>> _float32_linspace(0.5, 0.95, 10)[[0, 1, 9]].tolist()
+    [0.5, 0.550000011920929, 0.949999988079071]
+    """
+    step = np.float32((np.float32(end) - np.float32(start)) / np.float32(steps - 1))
+    i = np.arange(steps)
+    from_start = np.float32(start) + step * i.astype(np.float32)
+    from_end = np.float32(end) - step * (steps - 1 - i).astype(np.float32)
+    return np.where(i < steps // 2, from_start, from_end).astype(np.float32).astype(np.float64)
+
+
+def _coco_annotations(table: pd.DataFrame, image_of: dict, class_id: dict, with_scores: bool) -> list[dict]:
+    """COCO annotation records in torchmetrics' order and precision: per image, in the table's order;
+    boxes as float32 xywh, area w * h, scores float32."""
+    order = np.lexsort((np.arange(len(table)), table["stem"].map(image_of).to_numpy()))
+    ordered = table.iloc[order]
+    corners = ordered[COORDS].to_numpy(np.float32)
+    boxes = np.column_stack([corners[:, :2], corners[:, 2:] - corners[:, :2]]).astype(np.float32).astype(float)
+    areas = (boxes[:, 2] * boxes[:, 3]).tolist()
+    images = ordered["stem"].map(image_of).to_numpy().tolist()
+    labels = ordered["label"].map(class_id).to_numpy().tolist()
+    columns = (range(1, len(ordered) + 1), images, areas, labels, boxes.tolist())
+    records = [
+        {"id": n, "image_id": i, "area": a, "category_id": c, "iscrowd": 0, "bbox": b}
+        for n, i, a, c, b in zip(*columns, strict=True)
+    ]
+    if with_scores:
+        for record, score in zip(records, ordered["score"].to_numpy(np.float32).astype(float).tolist(), strict=True):
+            record["score"] = score
+    return records
 
 
 def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """torchmetrics MeanAveragePrecision: AP at IoU 0.5 and 0.5:0.95, overall and per class.
+    """COCO AP at IoU 0.5 and 0.5:0.95, overall and per class, with faster_coco_eval (no torch).
 
-    One evaluation over IoU 0.5:0.95 gives both: AP50 is read from the same precision table (its
-    first IoU threshold), as COCO's own summary does.
+    This is what torchmetrics' MeanAveragePrecision computes with its faster_coco_eval backend (the
+    same datasets, thresholds, float32 rounding and 101 recall points), without importing torch:
+    the test suite checks the figures against torchmetrics to 1e-6. One evaluation over IoU 0.5:0.95
+    gives both: AP50 is read from the same precision table (its first IoU threshold).
     """
-    import torch
-    from torchmetrics.detection import MeanAveragePrecision
+    import contextlib
+    import io
+
+    from faster_coco_eval import COCO, COCOeval_faster
 
     class_id = {label: i for i, label in enumerate(BOX_LABELS)}
     stems = np.union1d(truth["stem"].to_numpy(str), detections["stem"].to_numpy(str))
-    truth_boxes = truth[COORDS].to_numpy(np.float32)
-    targets = [
-        {"boxes": boxes, "labels": labels}
-        for boxes, labels in _per_frame(
-            truth, stems, {"boxes": truth_boxes, "labels": truth["label"].map(class_id).to_numpy(np.int64)}
-        )
-    ]
-    preds = [
-        {"boxes": boxes, "scores": scores, "labels": labels}
-        for boxes, scores, labels in _per_frame(
-            detections,
-            stems,
-            {
-                "boxes": detections[COORDS].to_numpy(np.float32),
-                "scores": detections["score"].to_numpy(np.float32),
-                "labels": detections["label"].map(class_id).to_numpy(np.int64),
-            },
-        )
-    ]
-    metric = MeanAveragePrecision(iou_type="bbox", class_metrics=True, extended_summary=True, backend=COCO_BACKEND)
-    metric.update(preds, targets)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = metric.compute()
-    classes = result["classes"].reshape(-1).tolist()
+    image_of = {stem: i for i, stem in enumerate(stems)}
+    present = sorted(set(truth["label"].map(class_id)) | set(detections["label"].map(class_id)))
+    datasets = []
+    for table, with_scores in ((truth, False), (detections, True)):
+        coco = COCO()
+        coco.dataset = {
+            "images": [{"id": i} for i in range(len(stems))],
+            "annotations": _coco_annotations(table, image_of, class_id, with_scores),
+            "categories": [{"id": c, "name": str(c)} for c in present],
+        }
+        datasets.append(coco)
+    with contextlib.redirect_stdout(io.StringIO()):
+        for coco in datasets:
+            coco.createIndex()
+        evaluation = COCOeval_faster(datasets[0], datasets[1], iouType="bbox")
+        evaluation.params.iouThrs = _float32_linspace(0.5, 0.95, 10)
+        evaluation.params.recThrs = _float32_linspace(0.0, 1.0, 101)
+        evaluation.params.maxDets = [1, 10, 100]
+        evaluation.evaluate()
+        evaluation.accumulate()
     # precision: (IoU thresholds, recall points, classes, area ranges, max detections); -1 = undefined
-    precision = result["precision"][:, :, :, 0, -1]
+    precision = np.asarray(evaluation.eval["precision"])[:, :, :, 0, -1]
     defined = precision > -1
 
-    def mean_defined(values: torch.Tensor, mask: torch.Tensor) -> float:
+    def mean_defined(values: np.ndarray, mask: np.ndarray) -> float:
         # torchmetrics reports float32: the same rounding gives the same figures
-        return float(values[mask].mean().float()) if bool(mask.any()) else float("nan")
+        return float(np.float32(values[mask].mean())) if mask.any() else float("nan")
 
     out: dict[str, dict[str, float]] = {"ap50_coco": {}, "ap50_95_coco": {}}
-    for k, c in enumerate(classes):
+    for k, c in enumerate(evaluation.params.catIds):
         out["ap50_coco"][BOX_LABELS[c]] = mean_defined(precision[0, :, k], defined[0, :, k])
         out["ap50_95_coco"][BOX_LABELS[c]] = mean_defined(precision[:, :, k], defined[:, :, k])
-    out["ap50_coco"]["all"] = float(result["map_50"])
-    out["ap50_95_coco"]["all"] = float(result["map"])
+    out["ap50_coco"]["all"] = mean_defined(precision[0], defined[0]) if defined[0].any() else -1.0
+    out["ap50_95_coco"]["all"] = mean_defined(precision, defined) if defined.any() else -1.0
     return out
 
 
@@ -405,12 +452,13 @@ def score(
     0.5 and 0.5:0.95. `coco=False` skips the (slower) torchmetrics figures, leaving them NaN.
     """
     with_coco = coco
-    det_trials = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
+    parsed = split_frame_names(detections["trial_frame"])
+    det_trials = sorted(parsed["trial"].dropna().unique())
     trials = sorted(test_trials) if test_trials else det_trials
     if not trials:
         warnings.warn("no detections and no test trials given: every AP is 0", stacklevel=2)
     truth = prepare_truth(truth_boxes, trials)
-    dets = prepare_detections(detections, trials)
+    dets = prepare_detections(detections, trials, parsed=parsed)
     dropped = len(detections) - len(dets)
     matched = match(truth, dets, iou)
     paper = match(truth, dets, iou, rule="paper")

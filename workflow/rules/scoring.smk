@@ -52,7 +52,7 @@ rule score:
     conda:
         "../envs/scoring.yaml"
     resources:
-        mem_mb=4000,  # torch and torchmetrics alone take about 1 GB
+        mem_mb=2000,
         runtime=60,
     params:
         kind=detector_kind,
@@ -82,7 +82,7 @@ rule leaderboard:
     conda:
         "../envs/scoring.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=60,
     params:
         files_per_detector=files_per_detector,  # how input.detections divides into detectors, in order

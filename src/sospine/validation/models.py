@@ -12,6 +12,7 @@ from pandera.typing import Series
 
 from .. import constants
 from ..constants import COORDS
+from ..tables import split_frame_names
 
 KINDS = ("tool_tips", "bbox", "outcomes", "detections")
 
@@ -196,7 +197,7 @@ class Detections(pa.DataFrameModel):
 
     @pa.dataframe_check(name="frame_matches_name")
     def frame_matches(cls, df: pd.DataFrame) -> Series[bool]:
-        number = pd.to_numeric(df["trial_frame"].str.extract(r"_frame_(\d+)\.")[0], errors="coerce")
+        number = pd.to_numeric(split_frame_names(df["trial_frame"])["frame"], errors="coerce").astype(float)
         return number.isna() | df["frame"].isna() | (number == df["frame"])
 
     class Config:
