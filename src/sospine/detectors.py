@@ -1,8 +1,12 @@
 """Which detectors a run trains, reads and ranks: the `detectors:` mapping of the configuration.
 
-A detector is either *trained* (an ultralytics model; its settings are `train`'s with the detector's
-own keys on top) or a *file* (detections someone made elsewhere, in the published CSV format). The
-paper's YOLOv4 detections join as a file detector when the data source has them.
+A detector is one of three kinds:
+- *train*: an ultralytics model (YOLO or RT-DETR, by the model file's name); its settings are `train`'s
+  with the detector's own keys on top;
+- *command*: any framework's detector, a shell command the workflow runs once per split (and per
+  leave-one-surgeon-out fold) with the split's files (`sospine.commands`);
+- *file*: detections someone made elsewhere, in the published CSV format.
+The paper's YOLOv4 detections join as a file detector when the data source has them.
 """
 
 from __future__ import annotations
@@ -23,16 +27,38 @@ RESERVED_NAMES = (PAPER_BASELINE, SYNTHETIC_BASELINE)
 MODEL_KEYS = ("model", "sha256")
 
 
+#: The keys of a command detector and what they default to (gpus and device from `train`).
+COMMAND_KEYS = ("command", "gpus", "threads", "device", "sha256")
+COMMAND_THREADS = 4
+
+
 @dataclass(frozen=True)
 class Detector:
     name: str
-    kind: Literal["train", "file"]
-    settings: dict[str, Any] = field(default_factory=dict)  # trained: the merged train settings
+    kind: Literal["train", "command", "file"]
+    settings: dict[str, Any] = field(default_factory=dict)  # trained: the merged train settings; command: its keys
     path: str = ""  # file: the detections CSV
 
     @property
     def trained(self) -> bool:
+        """An ultralytics detector trained here."""
         return self.kind == "train"
+
+    @property
+    def produced(self) -> bool:
+        """Detections this workflow makes on the split's test images (trained or by a command), as
+        opposed to a file made elsewhere: such a detector has folds, costs and may find nothing."""
+        return self.kind in ("train", "command")
+
+
+def family(model: str) -> Literal["rtdetr", "yolo"]:
+    """The ultralytics detector family of a model file, by its name: `rtdetr*` is RT-DETR, any
+    other (yolov8n, yolo11s, yolo12m, ...) YOLO.
+
+    >>> family("rtdetr-l.yaml"), family("resources/models/rtdetr-sospine.yaml"), family("yolo11s.pt")
+    ('rtdetr', 'rtdetr', 'yolo')
+    """
+    return "rtdetr" if Path(model).name.lower().startswith("rtdetr") else "yolo"
 
 
 def baseline_name(config: Mapping[str, Any], source: str) -> str:
@@ -67,6 +93,9 @@ def resolve(config: Mapping[str, Any], baseline: str | None, source: str = "mirr
         own = dict(own or {})
         if "detections" in own:
             found[name] = Detector(name, "file", path=str(own["detections"]))
+        elif "command" in own:
+            defaults = {"gpus": train.get("gpus", 1), "threads": COMMAND_THREADS, "device": train.get("device", "auto")}
+            found[name] = Detector(name, "command", settings={**defaults, "sha256": "", **own, "name": name})
         else:
             inherited = {k: v for k, v in train.items() if "model" not in own or k not in MODEL_KEYS}
             settings = {**inherited, **own, "name": name}
@@ -102,13 +131,13 @@ def reference_problem(reference: str, names: list[str]) -> str | None:
 
 
 def scored_trials(kind: str, test_trials: list[str], covered: list[str]) -> list[str]:
-    """The test trials a detector is scored on: all of them for a trained detector (it predicted
-    every test frame), those its file covers for a detections file.
+    """The test trials a detector is scored on: all of them for a detector that predicted every test
+    frame here (trained or a command), those its file covers for a detections file.
 
     >>> scored_trials("train", ["S1A2", "S4A1"], ["S4A1"]), scored_trials("file", ["S1A2", "S4A1"], ["S4A1", "S2A2"])
     (['S1A2', 'S4A1'], ['S4A1'])
     """
-    if kind == "train":
+    if kind in ("train", "command"):
         return sorted(test_trials)
     return sorted(set(test_trials) & set(covered))
 
@@ -124,6 +153,9 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
         if not isinstance(own, Mapping):
             messages.append(f"{where}: expected a mapping such as {{model: yolo11n.yaml}} or {{detections: file.csv}}")
             continue
+        if "command" in own:
+            messages += command_problems(name, own)
+            continue
         if "detections" in own:
             others = sorted(set(own) - {"detections"})
             if others:
@@ -137,7 +169,8 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
         for key in sorted(set(own) - train_keys | (set(own) & set(NOT_PER_DETECTOR))):
             allowed = ", ".join(sorted(train_keys - set(NOT_PER_DETECTOR)))
             messages.append(
-                f"unknown config key '{key}' under 'detectors.{name}'; expected detections or one of: {allowed}"
+                f"unknown config key '{key}' under 'detectors.{name}'; expected detections, command or one of: "
+                f"{allowed}"
             )
         merged = {**dict(config["train"]), **{k: v for k, v in own.items() if k in train_keys}}
         validator = jsonschema.validators.validator_for(train_schema)(train_schema)
@@ -145,4 +178,47 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
             key = ".".join(str(p) for p in error.absolute_path)
             if key.split(".")[0] in own:
                 messages.append(f"config key 'detectors.{name}.{key}': {error.message}")
+    return messages
+
+
+def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a command detector's entry (keys, types, placeholders, the checked file)."""
+    from .commands import PLACEHOLDERS, checked_file, unknown_placeholders
+    from .files import sha256sum
+
+    where = f"config key 'detectors.{name}"
+    messages = []
+    for key in sorted(set(own) - set(COMMAND_KEYS)):
+        messages.append(
+            f"unknown config key '{key}' under 'detectors.{name}'; a command detector takes {', '.join(COMMAND_KEYS)}"
+        )
+    command = own.get("command")
+    if not isinstance(command, str) or not command.strip():
+        return [
+            *messages,
+            f"{where}.command': expected the shell command to run, e.g. 'python my_detector.py --output {{output}}'",
+        ]
+    unknown = unknown_placeholders(command)
+    if unknown:
+        messages.append(
+            f"{where}.command': unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(PLACEHOLDERS)}"
+        )
+    if "{output}" not in command:
+        messages.append(f"{where}.command': the command must write its detections to {{output}}")
+    for key, minimum in (("gpus", 0), ("threads", 1)):
+        value = own.get(key, minimum)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            messages.append(f"{where}.{key}': expected a whole number of at least {minimum}, got {value!r}")
+    if "device" in own and not isinstance(own["device"], str | int):
+        messages.append(f"{where}.device': expected auto, cpu, cuda or a device index, got {own['device']!r}")
+    sha256 = own.get("sha256") or ""
+    if sha256:
+        if not isinstance(sha256, str) or len(sha256) != 64 or set(sha256) - set("0123456789abcdef"):
+            messages.append(f"{where}.sha256': expected 64 lowercase hex digits")
+        else:
+            path = checked_file(command)
+            if path is None:
+                messages.append(f"{where}.sha256': the command names no existing file whose checksum could be checked")
+            elif sha256sum(path) != sha256:
+                messages.append(f"{where}.sha256': {path} has sha256 {sha256sum(path)}, not the configured {sha256}")
     return messages

@@ -53,6 +53,8 @@ PAIRED_COLUMNS = [
     "test",
     "note",
 ]
+#: What a detector cost, beside its accuracy (empty for detections files made elsewhere).
+COST_COLUMNS = ["params", "gflops", "epochs", "train_s", "train_device", "infer_ms"]
 #: What to recommend when a split cannot show a difference: the pooled out-of-fold trials.
 RECOMMENDATION = "for claims use leave-one-surgeon-out (split.method: leave_one_surgeon_out; 22 pooled test trials)"
 
@@ -205,6 +207,20 @@ def paired(
     table["test"] = described
     table["note"] = paired_note(len(trials), len(table), note)
     return table[PAIRED_COLUMNS]
+
+
+def add_costs(board: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+    """The board with each detector's cost (`COST_COLUMNS`, from its costs/<name>.json) on its rows;
+    empty where unknown, never guessed.
+
+    >>> board = pd.DataFrame({"detector": ["a", "b"], "label": ["all", "all"]})
+    >>> add_costs(board, pd.DataFrame({"detector": ["a"], "params": [10], "infer_ms": [1.5]}))[["detector", "params"]]
+      detector  params
+    0        a    10.0
+    1        b     NaN
+    """
+    known = costs.reindex(columns=["detector", *COST_COLUMNS])
+    return board.drop(columns=[c for c in COST_COLUMNS if c in board]).merge(known, on="detector", how="left")
 
 
 def paired_note(n_trials: int, n_rows: int, interval: str | None) -> str:

@@ -206,3 +206,25 @@ def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> 
             how += f", smallest possible p {rows['p_min'].dropna().iat[0]:.3g}"
         ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]} ({how})", fontsize="medium")
     _save(fig, path)
+
+
+def accuracy_cost(board: pd.DataFrame, path: str | Path) -> None:
+    """All-class VOC AP against inference ms per frame and against training seconds, for the detectors
+    whose cost is known (labelled by name); a note where none is."""
+    rows = board[board["label"] == "all"]
+    fig, axes = _subplots(1, 2, figsize=(11, 4.2))
+    for ax, column, unit in zip(axes, ("infer_ms", "train_s"), ("inference ms per frame", "training s"), strict=True):
+        known = rows[pd.to_numeric(rows.get(column), errors="coerce").notna()] if column in rows else rows.iloc[:0]
+        if known.empty:
+            ax.text(0.5, 0.5, f"no detector with a known {unit}", ha="center", va="center", transform=ax.transAxes)
+        for row in known.itertuples():
+            x = float(getattr(row, column))
+            ax.scatter(x, row.ap_voc, s=40)
+            ax.annotate(row.detector, (x, row.ap_voc), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.set_xlabel(unit)
+        ax.set_ylabel("VOC AP, all classes")
+        ax.set_ylim(0, 1.05)
+        if len(known) and (pd.to_numeric(known[column]) > 0).all():
+            ax.set_xscale("log")
+    fig.suptitle(f"accuracy and cost on {rows['n_trials'].iat[0] if len(rows) else 0} test trials", fontsize=10)
+    _save(fig, path)

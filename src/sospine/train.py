@@ -186,6 +186,16 @@ def set_aside(run_dir: Path, reason: str) -> Path:
     return aside
 
 
+def ultralytics_class(model: str):  # noqa: ANN201 - ultralytics.YOLO or ultralytics.RTDETR
+    """The ultralytics class that trains and runs a model file: RTDETR for a name starting with
+    `rtdetr` (rtdetr-l.yaml, rtdetr-x.pt, resources/models/rtdetr-sospine.yaml), YOLO otherwise."""
+    from ultralytics import RTDETR, YOLO
+
+    from .detectors import family
+
+    return RTDETR if family(model) == "rtdetr" else YOLO
+
+
 def run_key(args: dict) -> str:
     """Short hash of the resolved training arguments: a run dir is only resumed by the same arguments."""
     return hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -273,7 +283,7 @@ def train(
     """
     work = Path(work_dir).resolve()
     offline_ultralytics(work / "ultralytics")
-    from ultralytics import YOLO
+    detector_class = ultralytics_class(model)
 
     resolved_device = resolve_device(device, gpus)
     workers = dataloader_workers(workers, threads, resolved_device)
@@ -313,12 +323,12 @@ def train(
             if last.exists():
                 saved = forget_unsaved_epochs(run_dir)
                 say(f"train {name}: resuming run {key} after {saved} of {epochs} epochs")
-                detector = YOLO(str(last))
+                detector = detector_class(str(last))
                 detector.add_callback("on_fit_epoch_end", epoch_reporter(name, say))
                 detector.train(resume=True, device=resolved_device, workers=workers)
             else:
                 log.info("training %s from scratch for %d epochs on %s: %s", model, epochs, resolved_device, args)
-                detector = YOLO(model)
+                detector = detector_class(model)
                 detector.add_callback("on_fit_epoch_end", epoch_reporter(name, say))
                 detector.train(project=str(work / "runs"), name=key, **args)
         except OSError as error:
@@ -418,10 +428,19 @@ def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
     results = pd.read_csv(run_dir / "results.csv")
     results.columns = [c.strip() for c in results.columns]
     results.to_csv(out["results"], index=False)
-    Path(out["args"]).write_text(
-        json.dumps({"arguments": args, "run_dir": str(run_dir), "environment": environment()}, indent=2, default=str)
-        + "\n"
-    )
+    trained_on = _trained_device(run_dir)
+    record = {"arguments": args, "run_dir": str(run_dir), "device": trained_on, "environment": environment()}
+    Path(out["args"]).write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+
+def _trained_device(run_dir: Path) -> str:
+    """The device ultralytics trained on, from the run's args.yaml ("cpu", "0", "0,1")."""
+    import yaml
+
+    try:
+        return str((yaml.safe_load((run_dir / "args.yaml").read_text()) or {}).get("device") or "")
+    except (OSError, yaml.YAMLError):
+        return ""
 
 
 def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:
@@ -440,18 +459,18 @@ def predict(
     device: str | int,
     settings_dir: str | Path,
     batch: int = 16,
+    model_name: str | None = None,
 ) -> pd.DataFrame:
-    """Detections in the published format for every image of a COCO split file, in original pixels."""
+    """Detections in the published format for every image of a COCO split file, in original pixels.
+    `model_name` (the detector's model setting) decides the ultralytics class, as in training."""
     offline_ultralytics(settings_dir)
-    from ultralytics import YOLO
-
     images = json.loads(Path(coco_json).read_text())["images"]
     problem = checkpoint_problem(weights)
     if problem:
         raise TrainingError(f"{weights} is {problem}: refused")
-    model = YOLO(str(weights))
+    model = ultralytics_class(model_name or str(weights))(str(weights))
     resolved_device = resolve_device(device)
-    rows = []
+    rows, milliseconds = [], []
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
         results = model.predict(
@@ -462,6 +481,7 @@ def predict(
             verbose=False,
         )
         for im, result in zip(chunk, results, strict=False):
+            milliseconds.append(sum(result.speed.get(k) or 0.0 for k in ("preprocess", "inference", "postprocess")))
             boxes = result.boxes
             if boxes is None or len(boxes) == 0:
                 continue
@@ -472,4 +492,39 @@ def predict(
             ):
                 rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
         log.info("predicted %d/%d test frames", min(start + batch, len(images)), len(images))
-    return pd.DataFrame(rows, columns=list(DETECTION_COLUMNS))
+    detections = pd.DataFrame(rows, columns=list(DETECTION_COLUMNS))
+    cost = {**model_size(model.model, imgsz), "infer_ms": float(np.mean(milliseconds)) if milliseconds else None}
+    cost["infer_device"] = device_name(resolved_device)
+    return detections, cost
+
+
+def model_size(network, imgsz: int) -> dict:
+    """Parameters and GFLOPs (at `imgsz`, ultralytics' own count) of a network."""
+    from ultralytics.utils.torch_utils import get_flops, get_num_params
+
+    flops = get_flops(network, imgsz)
+    return {"params": int(get_num_params(network)), "gflops": round(float(flops), 3) if flops else None}
+
+
+def device_name(device: str) -> str:
+    """`cpu`, or the GPUs by name (`cuda:0 NVIDIA H200`)."""
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    return ", ".join(f"cuda:{i} {torch.cuda.get_device_name(int(i))}" for i in device.split(","))
+
+
+def training_cost(train_args: str | Path, results_csv: str | Path) -> dict:
+    """Epochs, training seconds and device of a finished training, from what `publish_run` wrote:
+    ultralytics' results.csv (its `time` column is the cumulative training time, resumes included)."""
+    record = json.loads(Path(train_args).read_text())
+    results = pd.read_csv(results_csv)
+    results.columns = [c.strip() for c in results.columns]
+    seconds = float(results["time"].iloc[-1]) if "time" in results and len(results) else None
+    environment = record.get("environment", {})
+    device = str(record.get("device") or "")
+    if not device:
+        device = "cpu" if not environment.get("gpu") else "cuda"
+    name = "cpu" if device == "cpu" else f"cuda:{device} {environment.get('gpu') or ''}".strip()
+    return {"epochs": int(len(results)), "train_s": seconds, "train_device": name}

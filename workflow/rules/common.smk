@@ -207,8 +207,11 @@ def loso_folds():
 BASELINE = detector_config.baseline_name(config, SOURCE)
 DETECTORS = detector_config.resolve(config, baseline_detections(), SOURCE)
 TRAINED = {n: d for n, d in DETECTORS.items() if d.trained and "frames" in PROVIDED}
-# the train/predict rules match exactly these names, so `<name>-<fold>` is never read as a name
+COMMANDS = {n: d for n, d in DETECTORS.items() if d.kind == "command" and "frames" in PROVIDED}
+PRODUCED = {**TRAINED, **COMMANDS}  # detectors that predict the test images here: folds, costs
+# the train/predict/command rules match exactly these names, so `<name>-<fold>` is never read as a name
 TRAINED_PATTERN = "|".join(re.escape(n) for n in TRAINED) or "(?!)"
+COMMAND_PATTERN = "|".join(re.escape(n) for n in COMMANDS) or "(?!)"
 for _problem in detector_config.reserved_name_problems(config, SOURCE):
     fail(f"invalid configuration: {_problem}")
 _problem = detector_config.reference_problem(config["leaderboard"]["reference"], list(DETECTORS))
@@ -226,7 +229,9 @@ for _name, _detector in TRAINED.items():
     if _model.endswith(".pt") and Path(_model).is_file():
         _actual = CHECKSUMS.checksum(_model, "sha256")
         if _actual != expected_sha256(_model, _sha256):
-            fail(f"invalid configuration: {_where}: {mismatch_problem(_model, _actual, expected_sha256(_model, _sha256), bool(_sha256))}")
+            fail(
+                f"invalid configuration: {_where}: {mismatch_problem(_model, _actual, expected_sha256(_model, _sha256), bool(_sha256))}"
+            )
     elif to_download(_model):
         _known = _weights_sha256.setdefault(to_download(_model), expected_sha256(_model, _sha256))
         if _known != expected_sha256(_model, _sha256):
@@ -261,17 +266,19 @@ def stamp_of(path):
 
 def detectors():
     """Detector name -> its validated detections table, for every detector the configuration can score."""
-    return {name: out(f"detections/{name}.csv") for name, d in DETECTORS.items() if not d.trained or name in TRAINED}
+    return {
+        name: out(f"detections/{name}.csv") for name, d in DETECTORS.items() if d.kind == "file" or name in PRODUCED
+    }
 
 
 def raw_detections_of(wildcards):
     """The detections file a detector (or a leave-one-surgeon-out fold of one) gives, before validation:
     a trained detector's predictions, or the file a detections detector names."""
     name = wildcards.detector
-    if name in TRAINED or fold_detector(name):
+    if name in PRODUCED or fold_detector(name):
         return out(f"predictions/{name}.csv")
     detector = DETECTORS.get(name)
-    if detector is None or detector.trained:
+    if detector is None or detector.kind != "file":
         raise WorkflowError(f"no detections for detector {name!r}; known: {sorted(detectors())}")
     return detector.path if detector.path == SYNTHETIC_DETECTIONS else external(detector.path)
 
@@ -279,14 +286,15 @@ def raw_detections_of(wildcards):
 def detections_stamp(wildcards):
     """The content stamp of a detections file from outside the output folder, or nothing."""
     detector = DETECTORS.get(wildcards.detector)
-    external_file = detector is not None and not detector.trained and detector.path != SYNTHETIC_DETECTIONS
+    external_file = detector is not None and detector.kind == "file" and detector.path != SYNTHETIC_DETECTIONS
     return stamp_of(detector.path) if external_file else []
 
 
 def detector_kind(wildcards):
-    """`train` for a trained detector and its folds, `file` for a detections file."""
-    name = wildcards.detector
-    return "train" if name in TRAINED or fold_detector(name) else "file"
+    """`train` or `command` for a detector that predicts the test images here (and its folds), `file`
+    for a detections file."""
+    fold = fold_detector(wildcards.detector)
+    return DETECTORS[fold[0] if fold else wildcards.detector].kind
 
 
 def test_split_of(wildcards):
@@ -296,7 +304,7 @@ def test_split_of(wildcards):
     fold = fold_detector(wildcards.detector)
     if fold:
         return out(f"split/fold_frames/{fold[1]}.csv")
-    return out("split/frames.csv") if wildcards.detector in TRAINED else out("split/trials.csv")
+    return out("split/frames.csv") if wildcards.detector in PRODUCED else out("split/trials.csv")
 
 
 def setting(key):
@@ -307,6 +315,39 @@ def setting(key):
 def weights_sha256(wildcards):
     """The sha256 a downloaded weights file must have (configured, else published)."""
     return _weights_sha256.get(wildcards.weights)
+
+
+def command_setting(key):
+    """A command detector's setting, for params and resources."""
+    return lambda wildcards: COMMANDS[wildcards.detector].settings.get(key)
+
+
+def command_script(wildcards):
+    """The file a command detector's command runs (a script), as input: a changed script reruns it."""
+    from sospine.commands import checked_file
+
+    path = checked_file(COMMANDS[wildcards.detector].settings["command"])
+    return external(path) if path else []
+
+
+def command_threads(wildcards):
+    return COMMANDS[wildcards.detector].settings["threads"]
+
+
+def command_work_dir(wildcards):
+    """The command's own folder: per detector, and per fold under leave-one-surgeon-out."""
+    fold = dict(wildcards.items()).get("fold")
+    return out(f"folds/{fold}/commands/{wildcards.detector}") if fold else out(f"commands/{wildcards.detector}")
+
+
+def cost_files(wildcards):
+    """What each detector that predicts here cost (parameters, GFLOPs, training time, inference ms);
+    file detectors have none. In the order of `cost_names`."""
+    return [out(f"costs/{name}.json") for name in PRODUCED]
+
+
+def cost_names(wildcards):
+    return list(PRODUCED)
 
 
 def model_file(wildcards):
@@ -326,11 +367,12 @@ def model_stamp(wildcards):
 
 
 def fold_detector(name):
-    """(trained detector, fold) for a leave-one-surgeon-out fold's name `<detector>-<fold>`, else None."""
+    """(detector, fold) for a leave-one-surgeon-out fold's name `<detector>-<fold>` of a detector that
+    predicts here (trained or a command), else None."""
     if not LOSO:
         return None
     detector, _, fold = name.rpartition("-")
-    return (detector, fold) if detector in TRAINED and re.fullmatch(r"S\d+", fold) else None
+    return (detector, fold) if detector in PRODUCED and re.fullmatch(r"S\d+", fold) else None
 
 
 def all_targets():
@@ -351,11 +393,12 @@ def all_targets():
     for name, detector in TRAINED.items():
         weights = to_download(detector.settings["model"])
         targets += [out(f"weights/{weights}")] if weights else []
-        targets += [out(f"train/{name}/best.pt"), out(f"predictions/{name}.csv")]
+        targets += [out(f"train/{name}/best.pt")]
+    targets += [out(f"predictions/{name}.csv") for name in PRODUCED] + [out(f"costs/{name}.json") for name in PRODUCED]
     targets += list(detectors().values())
     targets += [out(f"scores/{name}/summary.json") for name in detectors()]
     if LOSO:
-        targets += [out(f"scores/{name}-loso/folds.csv") for name in TRAINED]
+        targets += [out(f"scores/{name}-loso/folds.csv") for name in PRODUCED]
     if detectors():
         targets.append(out("leaderboard/leaderboard.csv"))
     targets += [out("timelines/presence.csv"), out("phases/segments.csv")]
@@ -367,14 +410,14 @@ def all_targets():
 def fold_targets(wildcards):
     """Leave-one-surgeon-out: every fold's export, training, predictions and validated detections
     (known once the split has run), for the same reason as `all_targets`."""
-    if not LOSO or not TRAINED:
+    if not LOSO or not PRODUCED:
         return []
     targets = []
     for fold in loso_folds():
         targets.append(out(f"folds/{fold}/yolo/dataset.yaml"))
-        for name in TRAINED:
-            targets += [out(f"folds/{fold}/train/{name}/best.pt"), out(f"predictions/{name}-{fold}.csv")]
-            targets += [out(f"detections/{name}-{fold}.csv")]
+        for name in PRODUCED:
+            targets += [out(f"folds/{fold}/train/{name}/best.pt")] if name in TRAINED else []
+            targets += [out(f"predictions/{name}-{fold}.csv"), out(f"detections/{name}-{fold}.csv")]
     return targets
 
 
@@ -411,7 +454,7 @@ def leaderboard_sources(wildcards):
     found = detectors()
     if LOSO:
         folds = loso_folds()
-        return {n: [out(f"detections/{n}-{f}.csv") for f in folds] if n in TRAINED else [p] for n, p in found.items()}
+        return {n: [out(f"detections/{n}-{f}.csv") for f in folds] if n in PRODUCED else [p] for n, p in found.items()}
     return {name: [path] for name, path in found.items()}
 
 

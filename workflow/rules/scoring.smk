@@ -69,11 +69,15 @@ rule leaderboard:
         truth=rules.boxes.output.bbox,
         split=rules.split.output.trials,
         detections=leaderboard_detections,
+        costs=cost_files,
     output:
         board=report(out("leaderboard/leaderboard.csv"), category="Leaderboard", caption="../report/leaderboard.rst"),
         paired=report(out("leaderboard/paired.csv"), category="Leaderboard", caption="../report/paired.rst"),
         figure=report(
             out("leaderboard/leaderboard.png"), category="Leaderboard", caption="../report/leaderboard_figure.rst"
+        ),
+        cost_figure=report(
+            out("leaderboard/accuracy_cost.png"), category="Leaderboard", caption="../report/accuracy_cost.rst"
         ),
     log:
         out("logs/leaderboard.log"),
@@ -86,8 +90,9 @@ rule leaderboard:
         runtime=60,
     params:
         files_per_detector=files_per_detector,  # how input.detections divides into detectors, in order
+        cost_of=cost_names,  # whose input.costs these are, in order
         kinds={name: d.kind for name, d in DETECTORS.items()},
-        models={name: d.settings.get("model", d.path) for name, d in DETECTORS.items()},
+        models={name: d.settings.get("model") or d.settings.get("command") or d.path for name, d in DETECTORS.items()},
         validation=config["split"]["validation"],
         reference=config["leaderboard"]["reference"],
         baseline=BASELINE,

@@ -85,10 +85,13 @@ rule train:
 rule predict:
     input:
         weights=rules.train.output.best,
+        train_args=rules.train.output.args,
+        results=rules.train.output.results,
         coco=rules.export_yolo.output.coco,
         images=rules.export_yolo.output.images,
     output:
         detections=out("predictions/{detector}.csv"),
+        cost=out("costs/{detector}.json"),
     log:
         out("logs/predict/{detector}.log"),
     wildcard_constraints:
@@ -104,6 +107,7 @@ rule predict:
         imgsz=setting("imgsz"),
         conf=setting("predict_conf"),
         device=setting("device"),
+        model=setting("model"),  # its name decides the ultralytics class (YOLO or RT-DETR)
         settings_dir=ultralytics_settings_of,
     script:
         "../scripts/predict.py"
@@ -135,10 +139,13 @@ use rule train as train_fold with:
 use rule predict as predict_fold with:
     input:
         weights=out("folds/{fold}/train/{detector}/best.pt"),
+        train_args=out("folds/{fold}/train/{detector}/train_args.json"),
+        results=out("folds/{fold}/train/{detector}/results.csv"),
         coco=out("folds/{fold}/yolo/coco"),
         images=out("folds/{fold}/yolo/images"),
     output:
         detections=out("predictions/{detector}-{fold}.csv"),
+        cost=out("costs/{detector}-{fold}.json"),
     log:
         out("logs/predict/{detector}-{fold}.log"),
 
@@ -161,3 +168,55 @@ rule loso_summary:
         "../envs/scoring.yaml"
     script:
         "../scripts/loso_summary.py"
+
+
+# Command detectors: any framework's detector, a shell command run on the split's files (the
+# placeholders of sospine.commands), its detections mapped to frame pixels here.
+
+
+rule command_detector:
+    input:
+        dataset=rules.export_yolo.output.dataset,
+        images=rules.export_yolo.output.images,
+        labels=rules.export_yolo.output.labels,
+        coco=rules.export_yolo.output.coco,
+        script=command_script,  # the file the command runs: a changed script reruns it
+    output:
+        detections=out("predictions/{detector}.csv"),
+        cost=out("costs/{detector}.json"),
+    log:
+        out("logs/command/{detector}.log"),
+    benchmark:
+        out("benchmarks/command/{detector}.tsv")
+    wildcard_constraints:
+        detector=COMMAND_PATTERN,
+    conda:
+        "../envs/detector.yaml"
+    threads: command_threads
+    resources:
+        gpu=command_setting("gpus"),
+        mem_mb=32000,
+        runtime=24 * 60,
+    params:
+        command=command_setting("command"),
+        device=command_setting("device"),
+        gpus=command_setting("gpus"),
+        work_dir=command_work_dir,
+    script:
+        "../scripts/command_detector.py"
+
+
+use rule command_detector as command_detector_fold with:
+    input:
+        dataset=out("folds/{fold}/yolo/dataset.yaml"),
+        images=out("folds/{fold}/yolo/images"),
+        labels=out("folds/{fold}/yolo/labels"),
+        coco=out("folds/{fold}/yolo/coco"),
+        script=command_script,
+    output:
+        detections=out("predictions/{detector}-{fold}.csv"),
+        cost=out("costs/{detector}-{fold}.json"),
+    log:
+        out("logs/command/{detector}-{fold}.log"),
+    benchmark:
+        out("benchmarks/command/{detector}-{fold}.tsv")

@@ -1,8 +1,11 @@
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from sospine import plots
 from sospine.detectors import scored_trials
-from sospine.leaderboard import LeaderboardError, rank, reference_of
+from sospine.leaderboard import COST_COLUMNS, LeaderboardError, add_costs, rank, reference_of
 from sospine.split import tested_trials
 from sospine.tables import read_annotations, split_frame_names
 from sospine.validation import read_validated
@@ -31,6 +34,14 @@ with expected_errors(log, LeaderboardError):
         n_resamples=params.bootstrap,
         seed=params.seed,
     )
+costs = pd.DataFrame(
+    [
+        {"detector": name, **json.loads(Path(path).read_text())}
+        for name, path in zip(params.cost_of, snakemake.input.costs, strict=True)
+    ],
+    columns=["detector", *COST_COLUMNS],
+)
+board = add_costs(board, costs)
 board.insert(3, "kind", board["detector"].map(params.kinds))
 board.insert(4, "model", board["detector"].map(params.models))
 board.insert(5, "validation", board["detector"].map(lambda n: params.validation if params.kinds[n] == "train" else ""))
@@ -38,4 +49,5 @@ board.insert(5, "validation", board["detector"].map(lambda n: params.validation 
 board.to_csv(snakemake.output.board, index=False)
 paired.to_csv(snakemake.output.paired, index=False)
 plots.leaderboard(board, paired, snakemake.output.figure)
+plots.accuracy_cost(board, snakemake.output.cost_figure)
 log.info("leaderboard (reference %s):\n%s", reference, board[board["label"] == "all"].to_string(index=False))

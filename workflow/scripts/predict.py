@@ -1,23 +1,28 @@
+import json
 from pathlib import Path
 
 import torch
 
 from sospine.tables import write_csv
-from sospine.train import predict
-from sospine.workflow_io import setup_logging
+from sospine.train import TrainingError, predict, training_cost
+from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 torch.set_num_threads(snakemake.threads)
 params = snakemake.params
 coco = Path(snakemake.input.coco)
-detections = predict(
-    snakemake.input.weights,
-    coco / "test.json",
-    Path(snakemake.input.images).parent,
-    imgsz=params.imgsz,
-    conf=params.conf,
-    device=params.device,
-    settings_dir=params.settings_dir,
-)
+with expected_errors(log, TrainingError):
+    detections, cost = predict(
+        snakemake.input.weights,
+        coco / "test.json",
+        Path(snakemake.input.images).parent,
+        imgsz=params.imgsz,
+        conf=params.conf,
+        device=params.device,
+        settings_dir=params.settings_dir,
+        model_name=params.model,
+    )
 write_csv(detections, snakemake.output.detections, crlf=False)
-log.info("%d detections above %.2f", len(detections), params.conf)
+cost.update(training_cost(snakemake.input.train_args, snakemake.input.results))
+Path(snakemake.output.cost).write_text(json.dumps(cost, indent=2) + "\n")
+log.info("%d detections above %.2f; cost %s", len(detections), params.conf, cost)
