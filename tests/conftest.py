@@ -263,6 +263,15 @@ def assert_leave_one_surgeon_out(results: Path) -> None:
         assert set(detections["trial_frame"].str.split("_frame_").str[0]) <= surgeon_trials
     board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
     assert set(board["test_trials"]) == {"S1A2 S1A3 S2A2 S2A3 S3A1 S3A2"}  # every fold's test trials, pooled
+    # the command detector (torchvision's Faster R-CNN) ran once per fold too, on that fold's images
+    assert set(board["detector"]) == {"yolo", "frcnn"}
+    for fold in ("S1", "S2", "S3"):
+        assert (results / "folds" / fold / "commands" / "frcnn" / "cost.json").exists()
+        predictions = pd.read_csv(results / "predictions" / f"frcnn-{fold}.csv")
+        assert set(predictions["trial_frame"].str.split("_frame_").str[0]) <= set(
+            trials.loc[trials["split"] == fold[1:], "trial"]
+        )
+    assert pd.read_csv(results / "scores" / "frcnn-loso" / "folds.csv")["fold"].tolist()[:3] == ["S1", "S2", "S3"]
 
 
 def pytest_sessionfinish(session, exitstatus):  # noqa: ARG001 - pytest's hook signature

@@ -246,6 +246,10 @@ def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_pa
     # a fold's export and prediction: their own threads as CPUs, the site's default partition
     for rule in ("export_yolo_fold", "predict_fold"):
         assert {(j["NumCPUs"], j["Partition"]) for j in by_rule[rule]} == {("4", "cpu")}, by_rule[rule]
+    # the command detector: once per fold, with its own threads as CPUs and no GPU (gpus: 0)
+    assert len(by_rule["command_detector_fold"]) == 3
+    assert {j["NumCPUs"] for j in by_rule["command_detector_fold"]} == {"2"}
+    assert not any(re.search(r"gres[/:]gpu", j["line"]) for j in by_rule["command_detector_fold"])
     assert {j["NumCPUs"] for j in by_rule["score"]} == {"1"}
     # downloads and trivial rules never went to Slurm
     assert not set(by_rule) & {"all", "provenance", "validation_gate", "loso_summary", "data_source", "fetch_weights"}

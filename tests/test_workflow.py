@@ -5,12 +5,18 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from sospine.synth import SynthSpec, generate
 
-from .conftest import SHARED, SLURM_CAN_RUN, StandIn, assert_leave_one_surgeon_out, run, tiny_config
+from .conftest import ROOT, SHARED, SLURM_CAN_RUN, StandIn, assert_leave_one_surgeon_out, run, tiny_config
+
+FRCNN_COMMAND = (
+    "python resources/detectors/fasterrcnn.py --coco {coco} --images {images} --work-dir {work_dir} "
+    "--device {device} --threads {threads} --output {output} --epochs 1"
+)
 
 
 def test_lint_is_clean(workdir):
@@ -64,7 +70,14 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
     release = generate(SynthSpec(seed=1, trials=6, frames_per_trial=16, width=192, height=108), tmp_path / "r")
     mine = str(release["sospine_detections_3.6_0.05.csv"])
     tiny_sha256 = hashlib.sha256(tiny_pt).hexdigest()  # weights without a published checksum need theirs
-    detectors = {"yolo": {}, "tuned": {"model": "tiny.pt", "sha256": tiny_sha256}, "mine": {"detections": mine}}
+    detectors = {
+        "yolo": {},
+        "tuned": {"model": "tiny.pt", "sha256": tiny_sha256},
+        "mine": {"detections": mine},
+        "rtdetr": {"model": "resources/models/rtdetr-sospine.yaml", "epochs": 1},  # ultralytics' other family
+        "frcnn": {"command": FRCNN_COMMAND, "threads": 2},  # another framework: torchvision's Faster R-CNN
+        "oracle": {"command": f"python {ROOT / 'tests' / 'oracle_detector.py'} {{coco}} {{output}}", "threads": 1},
+    }
     weights_url = {"weights_url": f"http://127.0.0.1:{weights_server.port}/files"}
     config = tiny_config(workdir, train=weights_url, detectors=detectors)
     first = run(workdir, "--configfile", config)
@@ -97,7 +110,32 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
 
     # the leaderboard: every detector on the same trials, `mine` exactly equal to the baseline
     board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
-    assert set(board["detector"]) == {"yolo", "tuned", "mine", "synthetic_reference"}
+    assert set(board["detector"]) == {"yolo", "tuned", "mine", "rtdetr", "frcnn", "oracle", "synthetic_reference"}
+    kinds = board.drop_duplicates("detector").set_index("detector")["kind"]
+    assert kinds["rtdetr"] == "train" and kinds["frcnn"] == kinds["oracle"] == "command" and kinds["mine"] == "file"
+    assert json.loads((results / "train" / "rtdetr" / "train_args.json").read_text())["arguments"]["model"].endswith(
+        "rtdetr-sospine.yaml"
+    )
+    # costs: measured for what ran here, empty (not guessed) for detections files
+    costs = board[board["label"] == "all"].set_index("detector")
+    for name in ("yolo", "tuned", "rtdetr"):
+        assert costs.loc[name, "params"] > 0 and costs.loc[name, "gflops"] > 0 and costs.loc[name, "epochs"] >= 1
+        assert costs.loc[name, "infer_ms"] > 0 and costs.loc[name, "train_s"] > 0 and costs.loc[name, "train_device"]
+    assert costs.loc["frcnn", "params"] > 0 and costs.loc["frcnn", "infer_ms"] > 0 and costs.loc["frcnn", "train_s"] > 0
+    assert costs.loc[["mine", "synthetic_reference"], ["params", "gflops", "train_s", "infer_ms"]].isna().all().all()
+    assert (results / "leaderboard" / "accuracy_cost.png").stat().st_size > 10_000
+    # the oracle's exported-pixel boxes, mapped back, are the truth boxes clipped to the frame, exactly
+    oracle = pd.read_csv(results / "detections" / "oracle.csv")
+    truth = pd.read_csv(results / "annotations" / "bbox.csv").dropna(subset=["label"])
+    truth = truth[truth["trial_frame"].str.split("_frame_").str[0].isin(["Clip0", "S1A2"])]
+    clipped = truth.assign(x1=truth["x1"].clip(0, 192), x2=truth["x2"].clip(0, 192))
+    clipped = clipped.assign(y1=truth["y1"].clip(0, 108), y2=truth["y2"].clip(0, 108))
+    clipped = clipped[(clipped["x2"] > clipped["x1"]) & (clipped["y2"] > clipped["y1"])]
+    key = ["trial_frame", "label"]
+    both = oracle.merge(clipped, on=key, suffixes=("", "_truth"), validate="one_to_one")
+    assert len(both) == len(oracle) == len(clipped)
+    for c in ("x1", "y1", "x2", "y2"):
+        np.testing.assert_allclose(both[c], both[f"{c}_truth"], atol=1e-9)
     assert set(board["test_trials"]) == {"Clip0 S1A2"}
     assert set(board.loc[board["kind"] == "train", "validation"]) == {"trials"}
     paired = pd.read_csv(results / "leaderboard" / "paired.csv")
@@ -127,6 +165,7 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
         "export_yolo",
         "train",
         "predict",
+        "command_detector",
         "validate_detections",
     }
 

@@ -212,6 +212,7 @@ PRODUCED = {**TRAINED, **COMMANDS}  # detectors that predict the test images her
 # the train/predict/command rules match exactly these names, so `<name>-<fold>` is never read as a name
 TRAINED_PATTERN = "|".join(re.escape(n) for n in TRAINED) or "(?!)"
 COMMAND_PATTERN = "|".join(re.escape(n) for n in COMMANDS) or "(?!)"
+PRODUCED_PATTERN = "|".join(re.escape(n) for n in PRODUCED) or "(?!)"
 for _problem in detector_config.reserved_name_problems(config, SOURCE):
     fail(f"invalid configuration: {_problem}")
 _problem = detector_config.reference_problem(config["leaderboard"]["reference"], list(DETECTORS))

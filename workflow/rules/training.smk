@@ -163,7 +163,7 @@ rule loso_summary:
     log:
         out("logs/score/{detector}-loso.log"),
     wildcard_constraints:
-        detector=TRAINED_PATTERN,
+        detector=PRODUCED_PATTERN,
     conda:
         "../envs/scoring.yaml"
     script:
