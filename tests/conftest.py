@@ -240,6 +240,19 @@ def tiny_pt(tmp_path_factory) -> bytes:
     return (folder / "tiny.pt").read_bytes()
 
 
+@pytest.fixture(scope="session")
+def tiny_rtdetr_pt(tmp_path_factory) -> bytes:
+    """A small RT-DETR .pt as ultralytics writes it, from the tiny RT-DETR yaml (no network)."""
+    folder = tmp_path_factory.mktemp("rtdetr-pt")
+    code = (
+        f"from sospine.train import offline_ultralytics; offline_ultralytics(r'{folder}/settings'); "
+        "from ultralytics import RTDETR; "
+        f"RTDETR(r'{ROOT}/resources/models/rtdetr-sospine.yaml').save(r'{folder}/rt.pt')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    return (folder / "rt.pt").read_bytes()
+
+
 # tests/test_slurm.py can start a one-node Slurm here (root, Debian's slurm and munge packages)
 SLURM_CAN_RUN = os.geteuid() == 0 and all(
     shutil.which(d) or Path(f"/usr/sbin/{d}").exists() for d in ("slurmctld", "slurmd", "munged", "sinfo", "sbatch")

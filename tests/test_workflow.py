@@ -54,29 +54,30 @@ def test_nested_override_from_the_command_line(workdir):
 
 
 @pytest.fixture
-def weights_server(tiny_pt):
-    """A stand-in for ultralytics' assets on 127.0.0.1 serving tiny.pt."""
+def weights_server(tiny_rtdetr_pt):
+    """A stand-in for ultralytics' assets on 127.0.0.1 serving rtdetr-tiny.pt (an RT-DETR, so that one
+    training covers weights downloaded as data, fine-tuning from .pt and ultralytics' second family)."""
     stand_in = StandIn().start()
-    stand_in.files["tiny.pt"] = tiny_pt
+    stand_in.files["rtdetr-tiny.pt"] = tiny_rtdetr_pt
     yield stand_in
     stand_in.stop()
 
 
 @pytest.mark.slow
-def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
-    """The tiny case with three detectors beside the baseline: `yolo` (train's settings), `tuned`
-    (fine-tuned from weights downloaded by a local rule) and `mine`, a detections file identical to
+def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_rtdetr_pt):
+    """The tiny case with detectors of every kind beside the baseline: `yolo` (train's settings, from a
+    .yaml), `rtdetr` (ultralytics' RT-DETR, fine-tuned from .pt weights downloaded by a local rule),
+    `frcnn` and `oracle` (command detectors) and `mine`, a detections file identical to
     the baseline's (the tiny case's own synthetic release)."""
     release = generate(SynthSpec(seed=1, trials=6, frames_per_trial=16, width=192, height=108), tmp_path / "r")
     mine = str(release["sospine_detections_3.6_0.05.csv"])
-    tiny_sha256 = hashlib.sha256(tiny_pt).hexdigest()  # weights without a published checksum need theirs
+    tiny_sha256 = hashlib.sha256(tiny_rtdetr_pt).hexdigest()  # weights without a published checksum need theirs
     detectors = {
         "yolo": {},
-        "tuned": {"model": "tiny.pt", "sha256": tiny_sha256},
-        "mine": {"detections": mine},
-        "rtdetr": {"model": "resources/models/rtdetr-sospine.yaml", "epochs": 1},  # ultralytics' other family
+        "rtdetr": {"model": "rtdetr-tiny.pt", "sha256": tiny_sha256},  # ultralytics' other family, from .pt
         "frcnn": {"command": FRCNN_COMMAND, "threads": 2},  # another framework: torchvision's Faster R-CNN
         "oracle": {"command": f"python {ROOT / 'tests' / 'oracle_detector.py'} {{coco}} {{output}}", "threads": 1},
+        "mine": {"detections": mine},
     }
     weights_url = {"weights_url": f"http://127.0.0.1:{weights_server.port}/files"}
     config = tiny_config(workdir, train=weights_url, detectors=detectors)
@@ -100,25 +101,22 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
     assert provenance["packages"]["snakemake"]
 
     # the weights: downloaded once, by a local rule, trained from, their sha256 in provenance
-    assert weights_server.downloads("tiny.pt") == 1 and "localrule fetch_weights:" in first.stderr
-    record = json.loads((results / "weights" / "tiny.pt.json").read_text())
+    assert weights_server.downloads("rtdetr-tiny.pt") == 1 and "localrule fetch_weights:" in first.stderr
+    record = json.loads((results / "weights" / "rtdetr-tiny.pt.json").read_text())
     assert record["sha256"] == tiny_sha256 and record["verified"] == "configuration"
-    args = json.loads((results / "train" / "tuned" / "train_args.json").read_text())
-    assert args["arguments"]["model"].endswith("results/weights/tiny.pt")
-    assert provenance["artifacts"]["results/weights/tiny.pt"]["source"]["sha256"] == record["sha256"]
-    assert "results/weights/tiny.pt" in provenance["artifacts"]["results/train/tuned/best.pt"]["inputs"]
+    args = json.loads((results / "train" / "rtdetr" / "train_args.json").read_text())
+    assert args["arguments"]["model"].endswith("results/weights/rtdetr-tiny.pt")
+    assert provenance["artifacts"]["results/weights/rtdetr-tiny.pt"]["source"]["sha256"] == record["sha256"]
+    assert "results/weights/rtdetr-tiny.pt" in provenance["artifacts"]["results/train/rtdetr/best.pt"]["inputs"]
 
     # the leaderboard: every detector on the same trials, `mine` exactly equal to the baseline
     board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
-    assert set(board["detector"]) == {"yolo", "tuned", "mine", "rtdetr", "frcnn", "oracle", "synthetic_reference"}
+    assert set(board["detector"]) == {"yolo", "mine", "rtdetr", "frcnn", "oracle", "synthetic_reference"}
     kinds = board.drop_duplicates("detector").set_index("detector")["kind"]
     assert kinds["rtdetr"] == "train" and kinds["frcnn"] == kinds["oracle"] == "command" and kinds["mine"] == "file"
-    assert json.loads((results / "train" / "rtdetr" / "train_args.json").read_text())["arguments"]["model"].endswith(
-        "rtdetr-sospine.yaml"
-    )
     # costs: measured for what ran here, empty (not guessed) for detections files
     costs = board[board["label"] == "all"].set_index("detector")
-    for name in ("yolo", "tuned", "rtdetr"):
+    for name in ("yolo", "rtdetr"):
         assert costs.loc[name, "params"] > 0 and costs.loc[name, "gflops"] > 0 and costs.loc[name, "epochs"] >= 1
         assert costs.loc[name, "infer_ms"] > 0 and costs.loc[name, "train_s"] > 0 and costs.loc[name, "train_device"]
     assert costs.loc["frcnn", "params"] > 0 and costs.loc["frcnn", "infer_ms"] > 0 and costs.loc["frcnn", "train_s"] > 0
@@ -144,7 +142,7 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_pt):
 
     # rerun semantics: exactly what depends on a changed setting reruns
     assert planned_rules(workdir, "--configfile", config) == set()
-    assert weights_server.downloads("tiny.pt") == 1
+    assert weights_server.downloads("rtdetr-tiny.pt") == 1
     downstream_of_scoring = {"score", "leaderboard", "presence", "phases", "outcomes", "provenance", "all"}
     another = tiny_config(workdir, train=weights_url, detectors={**detectors, "mine2": {"detections": mine}})
     # a new detections file: validated, scored and ranked; no data, no training
