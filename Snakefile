@@ -9,10 +9,13 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
+
+
+# the front page written for this run (rule front_page) once there is one
+report: report_page()
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/training.smk"
@@ -37,9 +40,13 @@ onerror:
     give_back_output_lock()
 
 
+check_ready_for_report()
+
+
 rule all:
     default_target: True
     input:
         all_targets(),
         fold_targets,
         out("provenance.json"),
+        FRONT_PAGE,

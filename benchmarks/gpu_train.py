@@ -103,7 +103,9 @@ def build_dataset(folder: Path, args: argparse.Namespace) -> Path:
     frames = with_frame_columns(boxes).drop_duplicates("trial_frame")[["trial_frame", "trial"]]
     trials = sorted(frames["trial"].unique())
     frames["split"] = np.select([frames["trial"] == trials[0], frames["trial"] == trials[1]], ["test", "val"], "train")
-    export_yolo(paths["frames.zip"], boxes, frames, folder / "yolo", max_side=args.max_side, workers=os.cpu_count() or 2)
+    export_yolo(
+        paths["frames.zip"], boxes, frames, folder / "yolo", max_side=args.max_side, workers=os.cpu_count() or 2
+    )
     print(
         f"dataset: {args.trials} trials x {args.frames} frames at {args.width}x{args.height}, exported to "
         f"{args.max_side} px in {time.monotonic() - started:.0f} s"
@@ -166,8 +168,12 @@ def main() -> None:
 
     ours_epoch = seconds_per_epoch(run_dir / "results.csv", ours_wall, args.epochs)
     bare_epoch = seconds_per_epoch(folder / "bare" / "run" / "results.csv", bare_wall, args.epochs)
-    device = "CPU" if args.device == "cpu" else os.popen("nvidia-smi --query-gpu=name --format=csv,noheader").read().strip()
-    print(f"device: {device or args.device}; {args.model} at {args.imgsz} px, batch {args.batch}, {args.workers} workers")
+    device = (
+        "CPU" if args.device == "cpu" else os.popen("nvidia-smi --query-gpu=name --format=csv,noheader").read().strip()
+    )
+    print(
+        f"device: {device or args.device}; {args.model} at {args.imgsz} px, batch {args.batch}, {args.workers} workers"
+    )
     print(f"workflow training: {ours_epoch:.2f} s/epoch ({ours_wall:.0f} s for {args.epochs} epochs); {ours.summary()}")
     print(f"bare yolo train:   {bare_epoch:.2f} s/epoch ({bare_wall:.0f} s for {args.epochs} epochs); {bare.summary()}")
     print(f"ratio workflow / bare: {ours_epoch / bare_epoch:.2f}")

@@ -8,13 +8,13 @@ from sospine.cli import main
 from .conftest import ROOT
 
 
-@pytest.mark.parametrize("command", ["synth", "fetch", "validate", "score", "install-profiles"])
+@pytest.mark.parametrize("command", ["synth", "fetch", "validate", "score", "install-profiles", "board"])
 def test_every_subcommand_has_help(command):
     result = subprocess.run([sys.executable, "-m", "sospine", command, "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "usage:" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["synth", "fetch", "validate", "score", "install-profiles"])
+@pytest.mark.parametrize("command", ["synth", "fetch", "validate", "score", "install-profiles", "board"])
 def test_every_option_says_what_it_is(command):
     from sospine.cli import build_parser
 
@@ -23,13 +23,26 @@ def test_every_option_says_what_it_is(command):
         assert action.help, f"sospine {command} {action.option_strings or action.dest} has no help text"
 
 
-def test_missing_input_is_named_and_nothing_is_created(tmp_path, capsys):
+@pytest.mark.parametrize("command", ["synth", "fetch", "validate", "score", "install-profiles", "board"])
+def test_every_default_is_in_the_help(command):
+    import argparse
+
+    from sospine.cli import build_parser
+
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    for action in subparsers.choices[command]._actions:
+        if isinstance(action, argparse._HelpAction) or action.default in (None, False, argparse.SUPPRESS):
+            continue
+        assert "default" in action.help, f"sospine {command} {action.option_strings or action.dest}: {action.help}"
+
+
+def test_missing_input_is_bad_usage_named_and_nothing_is_created(tmp_path, capsys):
     out = tmp_path / "scores"
-    assert main(["score", "--truth", str(tmp_path / "missing.csv"), "--detections", __file__, "--out", str(out)]) == 1
+    assert main(["score", "--truth", str(tmp_path / "missing.csv"), "--detections", __file__, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"--truth {tmp_path / 'missing.csv'}: no such file" in err and "[]" not in err
     assert not out.exists()
-    assert main(["validate", "--bbox", str(tmp_path / "nope.csv"), "--report", str(tmp_path / "r" / "x.csv")]) == 1
+    assert main(["validate", "--bbox", str(tmp_path / "nope.csv"), "--report", str(tmp_path / "r" / "x.csv")]) == 2
     assert "--bbox" in capsys.readouterr().err and not (tmp_path / "r").exists()
 
 
@@ -64,7 +77,7 @@ def test_profiles_already_installed_are_never_overwritten(tmp_path, capsys):
     target = tmp_path / "snakemake-config"
     (target / "slurm").mkdir(parents=True)
     (target / "slurm" / "config.yaml").write_text("executor: slurm\ndefault-resources: {slurm_account: site}\n")
-    assert main(["install-profiles", "--dest", str(target)]) == 1
+    assert main(["install-profiles", "--dest", str(target)]) == 2  # bad usage: the profile is there
     assert "already exists and is left as it is" in capsys.readouterr().err
     assert "slurm_account: site" in (target / "slurm" / "config.yaml").read_text()
     assert not (target / "aws-batch").exists()  # nothing half-installed

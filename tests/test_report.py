@@ -27,6 +27,16 @@ def test_report_figures_load_in_a_browser(tmp_path):
     workdir = copy_workflow(tmp_path / "run")
     env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
     config = ["--config", f"data={{source: mirror, mirror_dir: {SHARED}}}", "scoring={bootstrap: 20}"]
+    early = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *config, "--report", "results/report.html"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert early.returncode == 1 and "the report needs a finished run" in early.stderr, early.stderr[-2000:]
+    assert "finish the run first" in early.stderr and "Traceback" not in early.stderr
     for extra in ([], ["--report", "results/report.html"]):
         result = subprocess.run(
             [sys.executable, "-m", "snakemake", "--cores", "2", *config, *extra],
@@ -72,13 +82,17 @@ def test_report_figures_load_in_a_browser(tmp_path):
             }
             return out;
         }""")
+        front = page.inner_text("#app")
         page.screenshot(path=str(tmp_path / "report.png"))
         browser.close()
     assert not errors, errors
+    # the front page is this run's: its data, its folder and the board's headline
+    assert "SOSpine benchmark: this run" in front and "published SOSpine files from the folder" in front, front[:2000]
+    assert "yolov4_paper" in front and "0.4691" in front and "Steps run" in front, front[:3000]
     assert {"Dataset", "Validation", "Scores", "Timelines", "Phases", "Outcomes"} <= set(categories), categories
     expected = {
         "results/stats/box_sizes.png",
-        "results/scores/synthetic_reference/pr_curves.png",
+        "results/scores/yolov4_paper/pr_curves.png",
         "results/timelines/test_trials.png",
         "results/outcomes/learning_curve.png",
     }

@@ -15,12 +15,18 @@ class BadDataError(Exception):
     """Input the command cannot work with; the message is shown to the user as is."""
 
 
+class UsageError(Exception):
+    """A command line that cannot be carried out as given (a missing input path, a profile already
+    installed): exit 2, the message shown as is."""
+
+
 def _existing_files(**paths: str | None) -> None:
-    """Stop before anything is written when an input file is missing, naming the option and path."""
+    """Stop before anything is written when an input file is missing (bad usage), naming the option
+    and path."""
     for option, path in paths.items():
         if path and not Path(path).is_file():
             what = "is a folder, not a file" if Path(path).is_dir() else "no such file"
-            raise BadDataError(f"--{option.replace('_', '-')} {path}: {what}")
+            raise UsageError(f"--{option.replace('_', '-')} {path}: {what}")
 
 
 def _writable_dir(path: str) -> Path:
@@ -144,7 +150,7 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
             raise BadDataError(f"no profile {name!r} in {source}")
     existing = [dest / name for name in args.names if (dest / name).exists()]
     if existing and not args.force:
-        raise BadDataError(
+        raise UsageError(
             f"{', '.join(map(str, existing))} already exists and is left as it is; compare it with "
             f"{source}, or run again with --force (the existing folder is kept as <name>.bak-<time>)"
         )
@@ -156,6 +162,22 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
             print(f"{dest / name} kept as {backup}")
         shutil.copytree(source / name, dest / name)
         print(f"{dest / name}  (snakemake --profile {name})")
+    return EXIT_OK
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .leaderboard import headline_text
+
+    folder = Path(args.results) / "leaderboard"
+    if not (folder / "leaderboard.csv").is_file():
+        raise UsageError(
+            f"{folder / 'leaderboard.csv'}: no such file (run the workflow first; output_dir is {args.results})"
+        )
+    board = pd.read_csv(folder / "leaderboard.csv")
+    paired = pd.read_csv(folder / "paired.csv") if (folder / "paired.csv").is_file() else pd.DataFrame()
+    print(headline_text(board, paired))
     return EXIT_OK
 
 
@@ -203,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeatable; default: the four SOSpine data records",
     )
     p.add_argument("--retries", type=int, default=5, help="attempts per request after the first (default 5)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per network read")
-    p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds (doubles)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per network read (default 60)")
+    p.add_argument("--backoff", type=float, default=1.0, help="first retry delay in seconds, doubling (default 1)")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("validate", help="validate SOSpine files, every bad row at once")
@@ -223,9 +245,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for ap_per_class.csv, summary.json, pr_curves.png")
     p.add_argument("--test-trials", nargs="+", default=None, help="default: the trials of the detections file")
     p.add_argument("--iou", type=float, default=0.5, help="IoU threshold of ap_voc and ap_paper (default 0.5)")
-    p.add_argument("--bootstrap", type=int, default=1000, help="trial resamples for 95%% intervals (0: none)")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        help="trial resamples for 95%% intervals, given from 10 test trials on (0: none; default 1000)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (default 0)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("board", help="print the leaderboard's headline rows of a run's output folder")
+    p.add_argument("results", nargs="?", default="results", help="the run's output_dir (default results)")
+    p.set_defaults(func=cmd_board)
 
     p = sub.add_parser("install-profiles", help="copy the cluster profiles where `snakemake --profile NAME` finds them")
     p.add_argument(
@@ -247,3 +278,6 @@ def main(argv: list[str] | None = None) -> int:
     except BadDataError as error:
         print(f"sospine {args.command}: {error}", file=sys.stderr)
         return EXIT_BAD_DATA
+    except UsageError as error:
+        print(f"sospine {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE

@@ -239,3 +239,72 @@ def paired_note(n_trials: int, n_rows: int, interval: str | None) -> str:
     elif n_trials < MIN_TRIALS_FOR_INTERVAL:  # bootstrap 0 gives its own note
         parts.append(f"no intervals below {MIN_TRIALS_FOR_INTERVAL} test trials")
     return "; ".join(parts)
+
+
+def headline(board: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
+    """One row per detector, best first: its all-class and instruments AP and, but for the reference,
+    its all-class difference from the reference with the paired permutation p-values."""
+    rows = []
+    for name in board["detector"].unique():
+        mine = board[board["detector"] == name].set_index("label")
+        row = {
+            "rank": int(mine["rank"].iat[0]),
+            "detector": name,
+            "kind": mine["kind"].iat[0] if "kind" in mine else "",
+            "ap_all": float(mine.loc["all", "ap_voc"]),
+            "ap_instruments": float(mine.loc["instruments", "ap_voc"]),
+        }
+        versus = paired[(paired["detector"] == name) & (paired["label"] == "all")]
+        if len(versus):
+            row.update(
+                diff_all=float(versus["diff"].iat[0]),
+                p_value=float(versus["p_value"].iat[0]),
+                p_holm=float(versus["p_holm"].iat[0]) if "p_holm" in versus else np.nan,
+            )
+        rows.append(row)
+    return pd.DataFrame(
+        rows, columns=["rank", "detector", "kind", "ap_all", "ap_instruments", "diff_all", "p_value", "p_holm"]
+    )
+
+
+def headline_text(board: pd.DataFrame, paired: pd.DataFrame) -> str:
+    """The headline as console text: the table, the reference and what the test can show."""
+    table = headline(board, paired)
+    shown = table.assign(
+        ap_all=table["ap_all"].map("{:.4f}".format),
+        ap_instruments=table["ap_instruments"].map("{:.4f}".format),
+        diff_all=table["diff_all"].map(lambda v: "" if pd.isna(v) else f"{v:+.4f}"),
+        p_value=table["p_value"].map(lambda v: "" if pd.isna(v) else f"{v:.4g}"),
+        p_holm=table["p_holm"].map(lambda v: "" if pd.isna(v) else f"{v:.4g}"),
+    )
+    trials = board["test_trials"].iat[0] if len(board) else ""
+    lines = [f"leaderboard on {board['n_trials'].iat[0] if len(board) else 0} test trials ({trials}), VOC AP:"]
+    lines.append(shown.to_string(index=False))
+    if len(paired):
+        lines.append(f"differences: each detector minus {paired['reference'].iat[0]}; {paired['note'].iat[0]}")
+    return "\n".join(lines)
+
+
+#: how the tables are written for reading: APs and their differences to 4 decimals, p-values to 4
+#: significant digits (never rounded to 0), costs to what they mean
+_DECIMALS = {"ap_voc": 4, "ci95_low": 4, "ci95_high": 4, "ap50_coco": 4, "ap50_95_coco": 4, "ap_paper": 4, "diff": 4}
+_DECIMALS.update(train_s=1, infer_ms=2, gflops=3)
+
+
+def for_reading(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` (the board or the paired table) rounded where it is read by people; p-values keep 4
+    significant digits, so 1e-5 stays 1e-5.
+
+    >>> for_reading(pd.DataFrame({"ap_voc": [0.123456789], "p_value": [0.0000123456]})).iloc[0].tolist()
+    [0.1235, 1.235e-05]
+    """
+    out = table.copy()
+    for column, decimals in _DECIMALS.items():
+        if column in out:
+            out[column] = pd.to_numeric(out[column], errors="coerce").round(decimals)
+    for column in ("p_value", "p_holm", "p_min"):
+        if column in out:
+            out[column] = pd.to_numeric(out[column], errors="coerce").map(
+                lambda v: float(f"{v:.4g}") if pd.notna(v) else v
+            )
+    return out

@@ -67,7 +67,16 @@ def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title
 
 
 def pr_title(detector: str, iou: float, trials: list[str]) -> str:
-    return f"{detector}: precision-recall at IoU {iou:g}, test trials {', '.join(trials)}"
+    """The PR figure's title: the trials by name while they fit on one line, else their number.
+
+    >>> pr_title("yolo", 0.5, ["Clip0", "S4A1"])
+    'yolo: precision-recall at IoU 0.5, test trials Clip0, S4A1'
+    >>> pr_title("yolo", 0.5, [f"S{i}A1" for i in range(1, 13)])
+    'yolo: precision-recall at IoU 0.5 on 12 test trials (S1A1 ... S12A1)'
+    """
+    if len(trials) <= 4:
+        return f"{detector}: precision-recall at IoU {iou:g}, test trials {', '.join(trials)}"
+    return f"{detector}: precision-recall at IoU {iou:g} on {len(trials)} test trials ({trials[0]} ... {trials[-1]})"
 
 
 def training_curves(results_csv: str | Path, path: str | Path) -> None:

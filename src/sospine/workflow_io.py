@@ -22,6 +22,7 @@ def setup_logging(snakemake) -> logging.Logger:  # Snakemake's script object
     logging.captureWarnings(True)
     log = logging.getLogger(f"sospine.{snakemake.rule}")
     sys.excepthook = _one_line_excepthook(snakemake.rule, log_path, stream)
+    record_params(snakemake, log_path)
     # where the job ran: on a cluster, the scheduler's job id ties this log to its accounting
     scheduler = {
         k: os.environ[k]
@@ -30,6 +31,19 @@ def setup_logging(snakemake) -> logging.Logger:  # Snakemake's script object
     }
     log.info("rule %s on %s %s", snakemake.rule, platform.node(), " ".join(f"{k}={v}" for k, v in scheduler.items()))
     return log
+
+
+def params_record(log_path: str | Path) -> Path:
+    """Where a job's named params lie: beside its log (Snakemake's own record keeps them unnamed)."""
+    return Path(f"{log_path}.params.json")
+
+
+def record_params(snakemake, log_path: Path) -> None:  # noqa: ANN001 - Snakemake's script object
+    """The job's params by name, as the job saw them, for the provenance record."""
+    import json
+
+    named = {key: value for key, value in snakemake.params.items()}
+    params_record(log_path).write_text(json.dumps(named, indent=1, default=str, sort_keys=True) + "\n")
 
 
 def console(log: logging.Logger) -> Callable[[str], None]:

@@ -143,7 +143,13 @@ _conflict = data_source_conflict(DATA_SOURCE_STAMP, DATA_SOURCE)
 if _conflict:
     fail(_conflict)
 MISSING = sorted(set(DATA_FILES) - set(PROVIDED))
-if MISSING:
+if SOURCE == "mirror" and not {"bbox", "tool_tips"} & set(PROVIDED):
+    fail(
+        f"data.mirror_dir: {mirror_dir()} holds neither {constants.BBOX_CSV} nor {constants.TOOL_TIPS_CSV} (looked for "
+        f"{', '.join(DATA_FILES.values())} and {constants.PAPER_DETECTIONS_CSV}); point it at a folder of the SOSpine "
+        "files under their FigShare names"
+    )
+if MISSING and workflow.is_main_process:  # once: jobs that read this file again say nothing
     print(
         f"note: data source '{SOURCE}' does not provide {', '.join(DATA_FILES[k] for k in MISSING)}; "
         "rules that need them are skipped "
@@ -341,6 +347,21 @@ def command_work_dir(wildcards):
     return out(f"folds/{fold}/commands/{wildcards.detector}") if fold else out(f"commands/{wildcards.detector}")
 
 
+def detector_descriptions():
+    """Detector -> what it is, for the board's `model` column: the model file, the command, the file,
+    and for the baseline what it stands for."""
+    found = {}
+    for name, d in DETECTORS.items():
+        found[name] = d.settings.get("model") or d.settings.get("command") or d.path
+    if BASELINE in found and SOURCE == "synthetic":
+        found[BASELINE] = (
+            "synthetic stand-in for the paper's YOLOv4: ground truth jittered, with misses and false positives"
+        )
+    elif BASELINE in found:
+        found[BASELINE] = f"the paper's YOLOv4 detections ({found[BASELINE]})"
+    return found
+
+
 def cost_files(wildcards):
     """What each detector that predicts here cost (parameters, GFLOPs, training time, inference ms);
     file detectors have none. In the order of `cost_names`."""
@@ -406,6 +427,39 @@ def all_targets():
     if "outcomes" in PROVIDED:
         targets.append(out("outcomes/by_attempt.csv"))
     return targets
+
+
+FRONT_PAGE = out("report/front_page.rst")
+
+
+def report_figures():
+    """The report's figures that the front page links to (those with a name of their own)."""
+    figures = [out("stats/box_sizes.png"), out("timelines/test_trials.png")]
+    if detectors():
+        figures += [out("leaderboard/leaderboard.png"), out("leaderboard/accuracy_cost.png")]
+    if "outcomes" in PROVIDED:
+        figures.append(out("outcomes/learning_curve.png"))
+    return figures
+
+
+def report_page():
+    """The report's front page: the one written for this run once it exists, else the general one."""
+    page = Path(FRONT_PAGE).resolve()
+    return str(page) if page.is_file() else "workflow/report/workflow.rst"
+
+
+def check_ready_for_report():
+    """`--report` needs a finished run: name the first missing result, the rule that makes it and
+    the command to run first (instead of Snakemake's "marked for report but does not exist")."""
+    if "--report" not in sys.argv[1:] or not workflow.is_main_process:
+        return
+    missing = [path for path in [*all_targets(), FRONT_PAGE] if not Path(path).exists()]
+    if missing:
+        options = " ".join(a for a in sys.argv[1:] if not a.startswith("--report") and not a.endswith(".html"))
+        fail(
+            f"the report needs a finished run: {missing[0]} is missing{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; "
+            f"finish the run first (snakemake {options}), then ask for the report again"
+        )
 
 
 def fold_targets(wildcards):

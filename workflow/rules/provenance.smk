@@ -4,6 +4,7 @@
 
 localrules:
     provenance,  # reads .snakemake/metadata where Snakemake runs
+    front_page,
 
 
 rule provenance:
@@ -27,3 +28,23 @@ rule provenance:
         output_dir=folder_of_output,
     script:
         "../scripts/provenance.py"
+
+
+rule front_page:
+    """The report's front page, written for this run (data, folder, steps, the board's headline)."""
+    input:
+        board=out("leaderboard/leaderboard.csv") if detectors() else [],
+        paired=out("leaderboard/paired.csv") if detectors() else [],
+        provenance=out("provenance.json"),
+    output:
+        FRONT_PAGE,
+    log:
+        out("logs/front_page.log"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        config=config,
+        output_dir=str(RESULTS),
+        figures=report_figures(),
+    script:
+        "../scripts/front_page.py"

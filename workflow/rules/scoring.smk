@@ -92,7 +92,7 @@ rule leaderboard:
         files_per_detector=files_per_detector,  # how input.detections divides into detectors, in order
         cost_of=cost_names,  # whose input.costs these are, in order
         kinds={name: d.kind for name, d in DETECTORS.items()},
-        models={name: d.settings.get("model") or d.settings.get("command") or d.path for name, d in DETECTORS.items()},
+        models=detector_descriptions(),
         validation=config["split"]["validation"],
         reference=config["leaderboard"]["reference"],
         baseline=BASELINE,

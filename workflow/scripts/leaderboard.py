@@ -5,7 +5,15 @@ import pandas as pd
 
 from sospine import plots
 from sospine.detectors import scored_trials
-from sospine.leaderboard import COST_COLUMNS, LeaderboardError, add_costs, rank, reference_of
+from sospine.leaderboard import (
+    COST_COLUMNS,
+    LeaderboardError,
+    add_costs,
+    for_reading,
+    headline_text,
+    rank,
+    reference_of,
+)
 from sospine.split import tested_trials
 from sospine.tables import read_annotations, split_frame_names
 from sospine.validation import read_validated
@@ -45,9 +53,9 @@ board = add_costs(board, costs)
 board.insert(3, "kind", board["detector"].map(params.kinds))
 board.insert(4, "model", board["detector"].map(params.models))
 board.insert(5, "validation", board["detector"].map(lambda n: params.validation if params.kinds[n] == "train" else ""))
-# full precision: these tables are compared and read again
-board.to_csv(snakemake.output.board, index=False)
-paired.to_csv(snakemake.output.paired, index=False)
+# for reading: APs to 4 decimals, p-values to 4 significant digits (nothing downstream reads them)
+for_reading(board).to_csv(snakemake.output.board, index=False)
+for_reading(paired).to_csv(snakemake.output.paired, index=False)
 plots.leaderboard(board, paired, snakemake.output.figure)
 plots.accuracy_cost(board, snakemake.output.cost_figure)
-log.info("leaderboard (reference %s):\n%s", reference, board[board["label"] == "all"].to_string(index=False))
+log.info("%s", headline_text(board, paired))
