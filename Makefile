@@ -25,10 +25,17 @@ demo: $(VENV)/.installed
 	$(BIN)/snakemake --profile profiles/demo
 	$(BIN)/snakemake --profile profiles/demo --report results/demo/report.html
 	@echo ""
+	@$(BIN)/sospine board results/demo
+	@echo ""
 	@echo "Demo finished. Results: $(CURDIR)/results/demo/  Report: $(CURDIR)/results/demo/report.html"
 
+# The HTML report of a finished run: the demo's by default; PROFILE=... OUTPUT_DIR=... for another
+# (e.g. make report PROFILE=profiles/slurm OUTPUT_DIR=results), or snakemake --report <dir>/report.html.
+PROFILE ?= profiles/demo
+OUTPUT_DIR ?= results/demo
 report: $(VENV)/.installed
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --profile $(PROFILE) --report $(OUTPUT_DIR)/report.html
+	@echo "Report: $(CURDIR)/$(OUTPUT_DIR)/report.html"
 
 test: $(VENV)/.installed-test
 	$(BIN)/pytest
