@@ -204,6 +204,15 @@ def test_mirror_of_the_real_files_scores_the_paper_baseline(workdir):
     assert not (results / "yolo").exists()  # no frames.zip in the mirror: no export, no training
     manifest = json.loads((results / "raw" / "fetch_manifest.json").read_text())
     assert {e["file"] for e in manifest} == {"sospine_bbox.csv", "sospine_outcomes.csv"}
+    # no frames needed: presence AP, the agreement of the paper's metrics and the outcome models
+    presence = pd.read_csv(results / "presence" / "presence_ap.csv")
+    assert set(presence["detector"]) == {"yolov4_paper"} and set(presence["n_frames"]) == {2828}
+    agreement = pd.read_csv(results / "outcomes" / "apm_agreement.csv")
+    assert set(agreement["n_trials"]) == {4} and "grasper_time_in_view_s" in set(agreement["metric"])
+    prediction = pd.read_csv(results / "outcomes" / "prediction.csv").set_index(["outcome", "features", "metric"])
+    assert prediction.loc[("success", "ground_truth", "auc"), "n_trials"] == 22
+    assert prediction.loc[("success", "no_video", "auc"), "n_trials"] == 24
+    assert prediction.loc[("repair_time", "detections:yolov4_paper", "r2"), "note"].startswith("not evaluated")
 
 
 @pytest.mark.parametrize("mode", ["fail", "quarantine"])

@@ -237,3 +237,79 @@ def accuracy_cost(board: pd.DataFrame, path: str | Path) -> None:
             ax.set_xscale("log")
     fig.suptitle(f"accuracy and cost on {rows['n_trials'].iat[0] if len(rows) else 0} test trials", fontsize=10)
     _save(fig, path)
+
+
+def presence_ap(table: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> None:
+    """Presence AP per tool (groups) and detector (bars), with intervals where given and each
+    detector's paired p-value against the reference above its bar."""
+    names = list(dict.fromkeys(table["detector"]))
+    tools = list(BOX_LABELS)
+    fig, ax = _subplots(figsize=(11, 4.5))
+    width = 0.8 / max(len(names), 1)
+    p_of = {(r.detector, r.tool): r.p_value for r in paired.itertuples()} if len(paired) else {}
+    for i, name in enumerate(names):
+        rows = table[table["detector"] == name].set_index("tool").reindex(tools)
+        x = [j + (i - (len(names) - 1) / 2) * width for j in range(len(tools))]
+        has_ci = rows["ci95_low"].notna().any()
+        err = [
+            (rows["presence_ap"] - rows["ci95_low"]).clip(lower=0),
+            (rows["ci95_high"] - rows["presence_ap"]).clip(lower=0),
+        ]
+        ax.bar(x, rows["presence_ap"], width, label=name, yerr=err if has_ci else None)
+        for xi, tool, value in zip(x, tools, rows["presence_ap"], strict=True):
+            p = p_of.get((name, tool))
+            if p is not None and pd.notna(p) and pd.notna(value):
+                ax.annotate(
+                    f"p={p:.2g}", (xi, value), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6
+                )
+    ax.set_xticks(range(len(tools)), tools)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("presence AP over test frames")
+    trials = table["n_trials"].iat[0] if len(table) else 0
+    ax.set_title(f"tool presence: AP of the frames' highest score per tool, {trials} test trials", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    _save(fig, path)
+
+
+def bland_altman(truth: pd.DataFrame, detected: pd.DataFrame, agreement: pd.DataFrame, path: str | Path) -> None:
+    """One Bland-Altman panel per metric: difference against mean per trial, bias and limits."""
+    metrics = list(truth.columns)
+    trials = truth.index.intersection(detected.index)
+    columns = 4
+    rows = max(1, -(-len(metrics) // columns))
+    fig, axes = _subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    by_metric = agreement.set_index("metric") if len(agreement) else pd.DataFrame()
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        x = truth.loc[trials, metric].to_numpy(float)
+        y = detected.reindex(trials)[metric].fillna(0).to_numpy(float) if metric in detected else 0 * x
+        ax.scatter((x + y) / 2, y - x, s=14)
+        if metric in by_metric.index:
+            row = by_metric.loc[metric]
+            for value, style in ((row["bias"], "-"), (row["loa_low"], "--"), (row["loa_high"], "--")):
+                if pd.notna(value):
+                    ax.axhline(value, color="grey", linestyle=style, linewidth=1)
+            ccc = "" if pd.isna(row["ccc"]) else f"CCC {row['ccc']:.2f}"
+            ax.set_title(f"{metric.replace('_', ' ')}\n{ccc}", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.supxlabel("mean of annotations and detector", fontsize=9)
+    fig.supylabel("detector minus annotations", fontsize=9)
+    _save(fig, path)
+
+
+def prediction(table: pd.DataFrame, path: str | Path) -> None:
+    """AUC (success) and R^2 (repair time) per feature set, with intervals; chance lines."""
+    fig, axes = _subplots(1, 2, figsize=(11, 4))
+    for ax, (outcome, metric, chance) in zip(axes, (("success", "auc", 0.5), ("repair_time", "r2", 0.0)), strict=True):
+        rows = table[(table["outcome"] == outcome) & (table["metric"] == metric)].reset_index(drop=True)
+        values = pd.to_numeric(rows["value"], errors="coerce")
+        low = (values - pd.to_numeric(rows["ci95_low"], errors="coerce")).clip(lower=0)
+        high = (pd.to_numeric(rows["ci95_high"], errors="coerce") - values).clip(lower=0)
+        ax.errorbar(range(len(rows)), values, yerr=[low.fillna(0), high.fillna(0)], fmt="o", capsize=4)
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
+        labels = [f"{f}\n(n={n})" for f, n in zip(rows["features"], rows["n_trials"], strict=True)]
+        ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
+        ax.set_ylabel(metric.upper() if metric == "auc" else "R²")
+        ax.set_title(f"{outcome.replace('_', ' ')}: leave-one-surgeon-out", fontsize=9)
+    _save(fig, path)

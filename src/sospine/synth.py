@@ -11,6 +11,7 @@ drawn object and a small detector can learn each tool from its colour and shape.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,12 +72,25 @@ class SynthSpec:
     detection_jitter: float = 0.1  # standard deviation of each corner's shift, as a share of the box size
     detection_miss_rate: float = 0.15
     detection_false_positives: float = 0.3  # per frame, on average
+    # an outcome tied to one performance metric of the video (for testing outcome models): a metric
+    # of sospine.analytics.apms, e.g. "grasper_time_in_view_s" or "nerve_hook_in_n_outs"; "" for none.
+    # Its z-score over the trials shifts the repair time by -strength x 150 s and the log-odds of a
+    # leak by -strength (more of the metric: faster and more often successful).
+    outcome_signal: str = ""
+    outcome_strength: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.trials <= len(VIDEO_TRIALS):
             raise ValueError(f"trials must be between 1 and {len(VIDEO_TRIALS)}, got {self.trials}")
         if self.frames_per_trial < 1:
             raise ValueError(f"frames-per-trial must be at least 1, got {self.frames_per_trial}")
+        if self.outcome_signal and not re.fullmatch(
+            r"(?:needle|needle_driver|grasper|nerve_hook|durotomy)_(?:time_in_view_s|in_n_outs)", self.outcome_signal
+        ):
+            raise ValueError(
+                "outcome signal must be <tool>_time_in_view_s or <tool>_in_n_outs (tool with _ for spaces), "
+                f"got {self.outcome_signal!r}"
+            )
         if self.width < MIN_FRAME_SIDE or self.height < MIN_FRAME_SIDE:
             raise ValueError(
                 f"frame size must be at least {MIN_FRAME_SIDE}x{MIN_FRAME_SIDE}, got {self.width}x{self.height} "
@@ -273,7 +287,24 @@ def _box(points: np.ndarray) -> tuple[int, int, int, int]:
     return int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()), int(points[:, 1].max())
 
 
-def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> pd.DataFrame:
+def _signal(plans: list, trials: list[str], metric: str) -> dict[str, float]:
+    """The planted metric's z-score per trial: a tool's frames in view, or its entries into view."""
+    tool, kind = re.fullmatch(r"(.+)_(time_in_view_s|in_n_outs)", metric).groups()
+    tool = tool.replace("_", " ")
+    values = {}
+    for trial, trial_plan in zip(trials, plans, strict=True):
+        seen = np.array([any(t == tool for t, _ in drawn) for _, drawn in trial_plan.frames])
+        values[trial] = (
+            float(seen.sum()) if kind == "time_in_view_s" else float((seen & ~np.r_[False, seen[:-1]]).sum())
+        )
+    numbers = np.array(list(values.values()))
+    spread = numbers.std() or 1.0
+    return {trial: (value - numbers.mean()) / spread for trial, value in values.items()}
+
+
+def _outcomes(
+    trials: list[str], spec: SynthSpec, rng: np.random.Generator, signal: dict[str, float] | None = None
+) -> pd.DataFrame:
     surgeons = sorted({int(t[1:].split("A")[0]) for t in trials if t.startswith("S")} | {1, 2})
     profile = {
         s: (
@@ -302,8 +333,13 @@ def _outcomes(trials: list[str], spec: SynthSpec, rng: np.random.Generator) -> p
             continue
         surgeon, attempt = map(int, trial[1:].split("A"))
         pgy, miss, cases = profile[surgeon]
-        repair = int(max(120, rng.normal(800 - 150 * (attempt - 1), 150)))
-        leak = "Y" if rng.random() < 0.65 - 0.25 * (attempt - 1) else "N"
+        if signal and trial in signal:  # the planted tie: more of the metric, faster and fewer leaks
+            z = signal[trial]
+            repair = int(max(120, rng.normal(700 - spec.outcome_strength * 150 * z, 60)))
+            leak = "Y" if rng.random() < 1 / (1 + np.exp(spec.outcome_strength * 1.5 * z)) else "N"
+        else:
+            repair = int(max(120, rng.normal(800 - 150 * (attempt - 1), 150)))
+            leak = "Y" if rng.random() < 0.65 - 0.25 * (attempt - 1) else "N"
         length, frames = declared() if trial not in NO_VIDEO_TRIALS else (None, None)
         rows.append([trial, length, pgy, miss, cases, repair, leak, frames])
     table = pd.DataFrame(rows, columns=list(constants.OUTCOME_COLUMNS))
@@ -373,7 +409,12 @@ def plan(spec: SynthSpec) -> SyntheticRelease:
     return SyntheticRelease(
         tool_tips=annotation_table(tip_rows),
         bbox=boxes,
-        outcomes=_outcomes(list(VIDEO_TRIALS[: spec.trials]), spec, rng),
+        outcomes=_outcomes(
+            list(VIDEO_TRIALS[: spec.trials]),
+            spec,
+            rng,
+            _signal(plans, list(VIDEO_TRIALS[: spec.trials]), spec.outcome_signal) if spec.outcome_signal else None,
+        ),
         phases=pd.DataFrame(phase_rows, columns=["trial", "phase", "start_frame", "end_frame"]),
         detections=synthetic_detections(boxes, spec, np.random.default_rng([spec.seed, 7])),
         plans=plans,

@@ -67,3 +67,60 @@ rule outcomes:
         phases=list(ANALYTICS["phases"]),
     script:
         "../scripts/outcomes.py"
+
+
+rule presence_ap:
+    """Every detector as a tool-presence detector: per tool, AP over the test frames (the frame's highest
+    score of the tool against whether it is annotated there), with paired tests as on the leaderboard."""
+    input:
+        bbox=rules.boxes.output.bbox,
+        split=rules.split.output.trials,
+        detections=leaderboard_detections,
+    output:
+        table=report(out("presence/presence_ap.csv"), category="Presence", caption="../report/presence_ap.rst"),
+        paired=report(out("presence/paired.csv"), category="Presence", caption="../report/presence_paired.rst"),
+        figure=report(out("presence/presence_ap.png"), category="Presence", caption="../report/presence_ap_figure.rst"),
+    log:
+        out("logs/presence_ap.log"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        files_per_detector=files_per_detector,
+        kinds={name: d.kind for name, d in DETECTORS.items()},
+        reference=config["leaderboard"]["reference"],
+        baseline=BASELINE,
+        bootstrap=config["scoring"]["bootstrap"],
+        seed=config["split"]["seed"],
+    script:
+        "../scripts/presence_ap.py"
+
+
+rule outcome_models:
+    """Whether a detector's performance metrics agree with the annotator's (Lin's CCC, Bland-Altman), and
+    whether the metrics predict the outcome for an unseen surgeon (leave-one-surgeon-out models)."""
+    input:
+        outcomes=validated_path("outcomes") if "outcomes" in PROVIDED else [],
+        presence=rules.presence.output.presence,
+        segments=rules.phases.output.segments,
+    output:
+        agreement=report(out("outcomes/apm_agreement.csv"), category="Outcomes", caption="../report/apm_agreement.rst"),
+        agreement_figures=report(
+            directory(out("outcomes/agreement")),
+            patterns=["{name}.png"],
+            category="Outcomes",
+            caption="../report/apm_agreement_figure.rst",
+        ),
+        prediction=report(out("outcomes/prediction.csv"), category="Outcomes", caption="../report/prediction.rst"),
+        prediction_figure=report(
+            out("outcomes/prediction.png"), category="Outcomes", caption="../report/prediction_figure.rst"
+        ),
+    log:
+        out("logs/outcome_models.log"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        phases=list(ANALYTICS["phases"]),
+        permutations=ANALYTICS["outcome_permutations"],
+        seed=config["split"]["seed"],
+    script:
+        "../scripts/outcome_models.py"

@@ -424,8 +424,10 @@ def all_targets():
     if detectors():
         targets.append(out("leaderboard/leaderboard.csv"))
     targets += [out("timelines/presence.csv"), out("phases/segments.csv")]
+    if detectors():
+        targets.append(out("presence/presence_ap.csv"))
     if "outcomes" in PROVIDED:
-        targets.append(out("outcomes/by_attempt.csv"))
+        targets += [out("outcomes/by_attempt.csv"), out("outcomes/apm_agreement.csv"), out("outcomes/prediction.csv")]
     return targets
 
 

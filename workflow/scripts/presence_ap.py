@@ -1,0 +1,37 @@
+import pandas as pd
+
+from sospine import plots
+from sospine.analytics import frame_index
+from sospine.analytics.presence_ap import confidences, presence_ap_table, presence_paired, truth_presence
+from sospine.detectors import scored_trials
+from sospine.leaderboard import LeaderboardError, common_trials, for_reading, reference_of
+from sospine.split import tested_trials
+from sospine.tables import read_annotations, split_frame_names
+from sospine.validation import read_validated
+from sospine.workflow_io import expected_errors, setup_logging
+
+log = setup_logging(snakemake)
+params = snakemake.params
+boxes = read_annotations(snakemake.input.bbox)
+tested = tested_trials(pd.read_csv(snakemake.input.split, dtype=str))
+tables, trials_of = {}, {}
+files = iter(snakemake.input.detections)
+for name, count in params.files_per_detector.items():
+    tables[name] = pd.concat([read_validated(next(files)) for _ in range(count)], ignore_index=True)
+    covered = sorted(split_frame_names(tables[name]["trial_frame"])["trial"].dropna().unique())
+    trials_of[name] = scored_trials(params.kinds[name], tested, covered)
+with expected_errors(log, LeaderboardError):
+    trials = common_trials(trials_of)  # the leaderboard's test trials: the same frames for every detector
+    reference = reference_of(list(tables), params.reference, params.baseline)
+frames = frame_index(boxes)
+frames = frames[frames["trial"].isin(trials)].reset_index(drop=True)
+truth = truth_presence(frames, boxes)
+confidence_of = {name: confidences(frames, table) for name, table in tables.items()}
+table = presence_ap_table(truth, confidence_of, trials, n_resamples=params.bootstrap, seed=params.seed)
+paired = presence_paired(truth, confidence_of, trials, reference, seed=params.seed)
+for_reading(table.rename(columns={"presence_ap": "ap_voc"})).rename(columns={"ap_voc": "presence_ap"}).to_csv(
+    snakemake.output.table, index=False
+)
+for_reading(paired).to_csv(snakemake.output.paired, index=False)
+plots.presence_ap(table, paired, snakemake.output.figure)
+log.info("presence AP on %d frames of %s:\n%s", len(frames), trials, table.to_string(index=False))
