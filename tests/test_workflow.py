@@ -96,6 +96,8 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_rtdetr_pt)
     provenance = json.loads((results / "provenance.json").read_text())
     score_record = provenance["artifacts"]["results/scores/yolo/summary.json"]
     assert score_record["rule"] == "score" and score_record["named_params"]["iou"] == 0.5
+    train_record = provenance["artifacts"]["results/train/yolo/best.pt"]
+    assert train_record["named_params"]["epochs"] == 1 and train_record["named_params"]["name"] == "yolo"  # by name
     assert any("results/raw/frames.zip" in source for source in score_record["data_sources"])
     assert {e["file"] for e in provenance["fetch_manifest"]} >= {"frames.zip", "sospine_bbox.csv"}
     assert provenance["packages"]["snakemake"]
@@ -379,3 +381,17 @@ def test_drawn_synthetic_configurations_pass_the_validation_gate(tmp_path_factor
         assert len(clean) == len(raw), "every generated row passes the gate"
 
     through_the_gate()
+
+
+@pytest.mark.parametrize("content", ["empty", "other files"])
+def test_a_mirror_without_the_sospine_files_stops_before_any_job(workdir, tmp_path, content):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    if content == "other files":
+        (mirror / "README.md").write_text("not SOSpine")
+        (mirror / "sospine_outcomes.csv").write_text("Trial ID\nS1A1\n")  # outcomes alone give no boxes
+    result = run(workdir, "--config", f"data={{source: mirror, mirror_dir: {mirror}}}", "-n", check=False)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 1 and len(errors) == 1, result.stderr[-2000:]
+    assert str(mirror) in errors[0] and "sospine_bbox.csv" in errors[0] and "sospine_tool_tips.csv" in errors[0]
+    assert "Building DAG" not in result.stdout + result.stderr and not (workdir / "results").exists()

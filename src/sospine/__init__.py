@@ -1,3 +1,3 @@
 """SOSpine benchmark: the library behind the Snakemake workflow and the `sospine` command."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

@@ -210,10 +210,10 @@ def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> 
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_ylabel("AP difference")
         n_trials = rows["n_trials"].dropna().iat[0]
-        how = "paired 95% interval" if has_ci else f"{n_trials:g} test trials: no interval"
+        how = "paired 95% intervals" if has_ci else f"{n_trials:g} test trials: no interval"
         if "p_min" in rows:
-            how += f", smallest possible p {rows['p_min'].dropna().iat[0]:.3g}"
-        ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]} ({how})", fontsize="medium")
+            how += f"; the smallest possible p is {rows['p_min'].dropna().iat[0]:.3g}"
+        ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]}\n({how})", fontsize="medium")
     _save(fig, path)
 
 

@@ -1,0 +1,80 @@
+"""The README a newcomer reads: short, pointing at pages that exist, its figures those the code gives,
+its version the package's, and no notes of ours in it."""
+
+import re
+import tomllib
+
+import pandas as pd
+import pytest
+
+from sospine import __version__
+
+from .conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_readme_is_short_and_its_links_exist():
+    assert len(README.splitlines()) <= 250
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", README):
+        assert (ROOT / target).exists(), target
+
+
+def test_one_version_everywhere():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    citation = re.search(r"^version: (\S+)$", (ROOT / "CITATION.cff").read_text(), re.M).group(1)
+    assert project == citation == __version__
+    clusters = (ROOT / "docs" / "clusters.md").read_text()
+    assert f'tag="v{project}"' in clusters and f"@v{project}" in clusters and f"--tag v{project}" in clusters
+
+
+def test_no_notes_of_ours_in_user_text():
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        for phrase in ("our CI", "our machines", "was lent", "our development machines", "<owner>"):
+            assert phrase not in text, (page.name, phrase)
+
+
+def test_the_headline_table_is_what_scoring_gives(real_dir, tmp_path):
+    from sospine.scoring import score_files
+
+    score_files(real_dir / "sospine_bbox.csv", real_dir / "sospine_detections_3.6_0.05.csv", tmp_path, bootstrap=0)
+    table = pd.read_csv(tmp_path / "ap_per_class.csv").set_index("label")
+    rows = re.findall(
+        r"^\| (needle driver|grasper|nerve hook|needle|durotomy) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", README, re.M
+    )
+    assert len(rows) == 5
+    for label, _paper, paper_rules, voc in rows:
+        assert f"{table.loc[label, 'ap_paper']:.3f}" == paper_rules, label
+        assert f"{table.loc[label, 'ap_voc']:.3f}" == voc, label
+
+
+def test_the_table1_figures_are_the_data(real_dir):
+    from sospine.split import split_dataset
+    from sospine.stats import table1
+    from sospine.tables import read_annotations, with_frame_columns
+
+    boxes = with_frame_columns(read_annotations(real_dir / "sospine_bbox.csv"))
+    settings = {
+        "method": "paper",
+        "test_trials": ["S4A1", "Clip0", "S8A2", "S6A3"],
+        "val_trials": 0,
+        "val_frames": 0,
+        "test_fraction": 0.2,
+        "seed": 0,
+        "validation": "trials",
+    }
+    _, _, frames = split_dataset(boxes.drop_duplicates("trial_frame"), settings)
+    counts = frames["split"].value_counts()
+    assert "21,371 boxes" in README and int(boxes["label"].notna().sum()) == 21371
+    assert "12,866 training and 2,828 test frames" in README
+    assert counts["test"] == 2828 and counts.drop("test").sum() == 12866
+    assert table1(boxes, frames) is not None
+
+
+@pytest.mark.parametrize("line", [text for text in README.splitlines() if text.startswith(("snakemake ", "make "))])
+def test_every_command_shown_is_one_snakemake_or_make_accepts(line):
+    words = line.split("#")[0].split()
+    assert words[0] in ("snakemake", "make")
+    if words[0] == "make":
+        assert words[1] in re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M)
