@@ -88,36 +88,34 @@ def assert_consistent(workdir, args):
     assert not (workdir / "results" / ".sospine.lock").exists()
 
 
-# one chain per signal order: each stop lands in the job the previous recovery left to do
+# the rules a chain stops in, in the order a run reaches them (and, for the training, the console
+# line after which it is stopped: halfway, with a checkpoint on disk)
+STOPS = [
+    ("export_yolo", None),
+    ("train", r"train yolo: epoch 1/3"),
+    ("predict", None),
+    ("score", None),
+    ("leaderboard", None),
+]
+# one chain per signal order (the signals alternate along it): each stop lands in the job the
+# previous recovery left to do; a config change makes the export and everything after it rerun
 CHAINS = {
-    "sigint-first": (
-        "export={max_side: 80}",
-        [
-            ("export_yolo", signal.SIGINT, None),
-            ("train", signal.SIGKILL, r"train yolo: epoch 1/3"),
-            ("predict", signal.SIGINT, None),
-            ("score", signal.SIGKILL, None),
-            ("leaderboard", signal.SIGINT, None),
-        ],
-    ),
-    "sigkill-first": (
-        "export={max_side: 64}",
-        [
-            ("export_yolo", signal.SIGKILL, None),
-            ("train", signal.SIGINT, r"train yolo: epoch 1/3"),
-            ("predict", signal.SIGKILL, None),
-            ("score", signal.SIGINT, None),
-            ("leaderboard", signal.SIGKILL, None),
-        ],
-    ),
+    "sigint-first": ("export={max_side: 80}", signal.SIGINT),
+    "sigkill-first": ("export={max_side: 64}", signal.SIGKILL),
 }
+
+
+def chain_stops(first: signal.Signals) -> list[tuple[str, signal.Signals, str | None]]:
+    other = signal.SIGKILL if first == signal.SIGINT else signal.SIGINT
+    return [(rule, first if i % 2 == 0 else other, after) for i, (rule, after) in enumerate(STOPS)]
 
 
 @pytest.mark.parametrize("chain", list(CHAINS))
 def test_every_interrupted_job_is_redone_by_the_same_command(finished, chain):
     workdir, config = finished
-    change, stops = CHAINS[chain]
-    args = ["--configfile", config, "--config", change]  # a config change: export and all after it rerun
+    change, first = CHAINS[chain]
+    stops = chain_stops(first)
+    args = ["--configfile", config, "--config", change]
     for index, (rule, sig, after) in enumerate(stops):
         if index and stops[index - 1][1] == signal.SIGKILL:  # the next run recovers the previous stop
             run(workdir, *args, "--unlock")
