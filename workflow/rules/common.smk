@@ -434,6 +434,11 @@ def all_targets():
 FRONT_PAGE = out("report/front_page.rst")
 
 
+def output_dir_of_front_page(wildcards, output):
+    """The output folder, as the front page names it (the folder above report/front_page.rst)."""
+    return str(Path(output[0]).parents[1])
+
+
 def report_figures():
     """The report's figures that the front page links to (those with a name of their own)."""
     figures = [out("stats/box_sizes.png"), out("timelines/test_trials.png")]

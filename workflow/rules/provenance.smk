@@ -44,7 +44,7 @@ rule front_page:
         "../envs/data.yaml"
     params:
         config=config,
-        output_dir=str(RESULTS),
+        output_dir=output_dir_of_front_page,
         figures=report_figures(),
     script:
         "../scripts/front_page.py"
