@@ -221,6 +221,7 @@ def accuracy_cost(board: pd.DataFrame, path: str | Path) -> None:
     """All-class VOC AP against inference ms per frame and against training seconds, for the detectors
     whose cost is known (labelled by name); a note where none is."""
     rows = board[board["label"] == "all"]
+    colours = {name: f"C{i}" for i, name in enumerate(rows["detector"])}  # one colour per detector in both panels
     fig, axes = _subplots(1, 2, figsize=(11, 4.2))
     for ax, column, unit in zip(axes, ("infer_ms", "train_s"), ("inference ms per frame", "training s"), strict=True):
         known = rows[pd.to_numeric(rows.get(column), errors="coerce").notna()] if column in rows else rows.iloc[:0]
@@ -228,7 +229,7 @@ def accuracy_cost(board: pd.DataFrame, path: str | Path) -> None:
             ax.text(0.5, 0.5, f"no detector with a known {unit}", ha="center", va="center", transform=ax.transAxes)
         for row in known.itertuples():
             x = float(getattr(row, column))
-            ax.scatter(x, row.ap_voc, s=40)
+            ax.scatter(x, row.ap_voc, s=40, color=colours[row.detector])
             ax.annotate(row.detector, (x, row.ap_voc), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xlabel(unit)
         ax.set_ylabel("VOC AP, all classes")
