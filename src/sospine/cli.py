@@ -54,6 +54,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
             detection_jitter=args.detection_jitter,
             detection_miss_rate=args.detection_miss_rate,
             detection_false_positives=args.detection_false_positives,
+            outcome_signal=args.outcome_signal,
+            outcome_strength=args.outcome_strength,
         )
     except ValueError as error:
         raise BadDataError(str(error)) from None
@@ -101,7 +103,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     errors = report[report["severity"] == "error"]
     warnings = report[report["severity"] == "warning"]
     info = report[report["severity"] == "info"]
-    print(f"{len(errors)} errors, {len(warnings)} warnings, {len(info)} notes (e.g. empty frames) -> {report_path}")
+    print(f"{len(errors)} errors, {len(warnings)} warnings, {len(info)} info rows (e.g. empty frames) -> {report_path}")
     for row in errors.head(10).itertuples(index=False):
         print(f"  {format_issue(row)}", file=sys.stderr)
     return EXIT_BAD_DATA if len(errors) else EXIT_OK
@@ -195,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=24,
         help="number of trials, 1 to 24: the first N of the real trial names (default 24)",
     )
-    p.add_argument("--frames-per-trial", type=int, default=60, help="frames (1 fps) per trial (default 60)")
+    p.add_argument("--frames-per-trial", type=int, default=120, help="frames (1 fps) per trial (default 120)")
     p.add_argument(
         "--width", type=int, default=1920, help="frame width in pixels, at least 64 (default 1920, as published)"
     )
@@ -211,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detection-miss-rate", type=float, default=0.15, help="share of boxes missed (default 0.15)")
     p.add_argument(
         "--detection-false-positives", type=float, default=0.3, help="false positives per frame (default 0.3)"
+    )
+    p.add_argument(
+        "--outcome-signal",
+        default="",
+        help="tie the outcomes to one metric, e.g. grasper_time_in_view_s (default: none, as in the real file)",
+    )
+    p.add_argument(
+        "--outcome-strength", type=float, default=2.0, help="how strongly --outcome-signal moves them (default 2)"
     )
     p.set_defaults(func=cmd_synth)
 
@@ -242,7 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="score published-format detections against ground-truth boxes")
     p.add_argument("--truth", required=True, help="bbox CSV in the published format")
     p.add_argument("--detections", required=True, help="detections CSV in the published format")
-    p.add_argument("--out", required=True, help="folder for ap_per_class.csv, summary.json, pr_curves.png")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json "
+        "(and validation_report.csv when the files do not validate)",
+    )
     p.add_argument("--test-trials", nargs="+", default=None, help="default: the trials of the detections file")
     p.add_argument("--iou", type=float, default=0.5, help="IoU threshold of ap_voc and ap_paper (default 0.5)")
     p.add_argument(
