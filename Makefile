@@ -85,7 +85,10 @@ image: $(BIN)/python
 	    && podman import build/base.tar $(LOCAL_BASE) && rm -f build/base.tar; } || exit 1; \
 	  base=$(LOCAL_BASE); \
 	fi; \
-	podman build $(PODMAN_FLAGS) --build-arg BASE=$$base -t $(IMAGE) -f Containerfile .
+	deps=$$(ls build/wheels/*.whl | grep -v '/sospine-' | xargs sha256sum | sha256sum | cut -c1-64); \
+	project=$$(sha256sum build/wheels/sospine-*.whl | cut -c1-64); \
+	podman build $(PODMAN_FLAGS) --build-arg BASE=$$base --build-arg DEPENDENCIES_SHA256=$$deps \
+	  --build-arg SOSPINE_SHA256=$$project -t $(IMAGE) -f Containerfile .
 	@echo "built $(IMAGE); run the workflow in it on this checkout with:"
 	@echo "  podman run --rm $(PODMAN_FLAGS) -v \"\$$PWD\":/work $(IMAGE) snakemake --cores 2 --profile profiles/demo"
 

@@ -11,7 +11,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from .conftest import tiny_config
+from .conftest import ROOT, tiny_config
 
 IMAGE = "sospine:latest"
 # podman as this kernel needs it: runc (crun fails on hybrid cgroups) and explicit rlimits
@@ -26,6 +26,19 @@ PODMAN_RUN = [
     "--ulimit",
     "nproc=4096:4096",
 ]
+
+
+# sha256 over the package's Python sources (relative path and content), run here and in the image
+SOURCE_DIGEST = """
+import hashlib, pathlib
+def digest(root=None):
+    import sospine
+    root = pathlib.Path(root or pathlib.Path(sospine.__file__).parent)
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\\0" + path.read_bytes())
+    return h.hexdigest()
+"""
 
 
 def image_available() -> bool:
@@ -48,12 +61,16 @@ def test_the_image_runs_the_workflow_up_to_scoring(image, workdir):
     config = tiny_config(workdir)
     mount = ["-v", f"{workdir}:/work", "-w", "/work"]
     where = subprocess.run(
-        [*PODMAN_RUN, image, "python", "-c", "import sospine, sys; print(sys.prefix, sospine.__version__)"],
+        [*PODMAN_RUN, image, "python", "-c", f"{SOURCE_DIGEST}\nimport sospine, sys; print(sys.prefix, digest())"],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert where.returncode == 0 and where.stdout.startswith("/opt/sospine"), where.stderr[-2000:]
+    # the image holds this checkout's package, not an older build's (a cached layer once kept one)
+    namespace: dict = {"__name__": "digest"}
+    exec(SOURCE_DIGEST, namespace)
+    assert where.stdout.split()[1] == namespace["digest"](ROOT / "src" / "sospine"), "the image is older: make image"
     target = "results/leaderboard/leaderboard.csv"
     result = subprocess.run(
         [

@@ -32,12 +32,11 @@ def finished(tmp_path_factory):
     return workdir, config
 
 
-def stop_at(workdir, args, rule, sig, after=None):
-    """Start `snakemake ARGS`, send `sig` to its process group once `rule`'s job has started (and, if
-    given, once a console line matches `after`); return the whole console output."""
+def start_snakemake(workdir, *args):
+    """`snakemake ARGS` in its own process group (so a signal reaches every job), console on stdout."""
     env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
-    proc = subprocess.Popen(
-        [*SNAKEMAKE, "--cores", "2", *args],
+    return subprocess.Popen(
+        [*SNAKEMAKE, *args],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,
@@ -45,6 +44,12 @@ def stop_at(workdir, args, rule, sig, after=None):
         text=True,
         start_new_session=True,
     )
+
+
+def stop_at(workdir, args, rule, sig, after=None):
+    """Start `snakemake ARGS`, send `sig` to its process group once `rule`'s job has started (and, if
+    given, once a console line matches `after`); return the whole console output."""
+    proc = start_snakemake(workdir, "--cores", "2", *args)
     seen, started, stopped = [], False, False
     deadline = time.monotonic() + 600
     for line in proc.stdout:
@@ -134,16 +139,7 @@ def test_a_second_run_on_the_same_output_folder_is_refused_naming_the_holder(tmp
     shared = str(tmp_path / "shared-results")
     first_config = tiny_config(workdir, "tiny", output_dir=shared, train={"epochs": 3}, scoring={"bootstrap": 0})
     second_config = tiny_config(other, "tiny", output_dir=shared, train={"epochs": 3}, scoring={"bootstrap": 0})
-    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
-    holder = subprocess.Popen(
-        [*SNAKEMAKE, "--cores", "1", "--configfile", first_config],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    holder = start_snakemake(workdir, "--cores", "1", "--configfile", first_config)
     try:
         for line in holder.stdout:
             if "rule synthesize:" in line:

@@ -17,7 +17,7 @@ from sospine import constants
 from sospine.export import export_yolo
 from sospine.synth import SynthSpec, generate
 from sospine.tables import read_annotations, with_frame_columns
-from sospine.train import TrainingError, resolve_device, to_original_pixels
+from sospine.train import TrainingError, dataset_fingerprint, resolve_device, to_original_pixels
 
 from .conftest import ROOT
 
@@ -109,6 +109,22 @@ def test_training_offline_killed_and_resumed(dataset, tmp_path):
     assert (settings / "Ultralytics" / "settings.json").exists() and not (
         tmp_path / "home" / ".config" / "Ultralytics"
     ).exists()
+
+
+def test_the_dataset_fingerprint_is_its_content_but_ultralytics_caches(tmp_path):
+    """A resumed training must find the run folder of the first: ultralytics' label caches, written
+    into the dataset on the first training, do not make it another dataset; a changed label does."""
+    (tmp_path / "labels" / "train").mkdir(parents=True)
+    (tmp_path / "images" / "train").mkdir(parents=True)
+    (tmp_path / "dataset.yaml").write_text("path: .\n")
+    label = tmp_path / "labels" / "train" / "a.txt"
+    label.write_text("0 0.5 0.5 0.1 0.1\n")
+    before = dataset_fingerprint(tmp_path / "dataset.yaml")
+    (tmp_path / "labels" / "train.cache").write_bytes(b"ultralytics")
+    (tmp_path / "labels" / "val.cache.npy").write_bytes(b"ultralytics")
+    assert dataset_fingerprint(tmp_path / "dataset.yaml") == before
+    label.write_text("1 0.5 0.5 0.1 0.1\n")
+    assert dataset_fingerprint(tmp_path / "dataset.yaml") != before
 
 
 def test_device_resolution():

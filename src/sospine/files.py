@@ -12,12 +12,14 @@ from pathlib import Path
 CHUNK = 1 << 20
 
 
-def md5sum(path: str | Path) -> str:
-    """md5 of a file, or of a folder's files (their relative names and contents, sorted)."""
+def md5sum(path: str | Path, skip_suffixes: tuple[str, ...] = ()) -> str:
+    """md5 of a file, or of a folder's files (their relative names and contents, sorted), leaving
+    out files whose name ends with one of `skip_suffixes`."""
     path = Path(path)
     digest = hashlib.md5()
     if path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+        files = (p for p in path.rglob("*") if p.is_file() and not p.name.endswith(skip_suffixes))
+        for child in sorted(files):
             digest.update(str(child.relative_to(path)).encode())
             digest.update(md5sum(child).encode())
         return digest.hexdigest()

@@ -63,6 +63,12 @@ def is_stale(owner: dict) -> bool:
     return bool(recorded and started and started > recorded + 1)
 
 
+def is_live(lock: Path) -> bool:
+    """Whether `lock` is held by a process that may still run."""
+    owner = holder(lock)
+    return owner is not None and not is_stale(owner)
+
+
 def acquire(lock: Path, what: str, *, describe: str = "") -> dict:
     """Create `lock` for this process; take over a stale one; raise LockedError naming a live holder.
     `what` names the locked thing in the message, `describe` what the holder does (e.g. training)."""

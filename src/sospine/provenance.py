@@ -8,7 +8,6 @@ records instead of keeping a second bookkeeping.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import subprocess
@@ -17,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .files import md5sum
+from .records import read_records
 
 PACKAGES = (
     "sospine",
@@ -34,15 +34,8 @@ PACKAGES = (
 
 
 def snakemake_records(workdir: Path) -> dict[str, dict]:
-    records = {}
-    folder = workdir / ".snakemake" / "metadata"
-    for entry in folder.glob("*") if folder.is_dir() else []:
-        try:
-            name = base64.b64decode(entry.name.replace("@", "/") + "=" * (-len(entry.name) % 4)).decode()
-            records[name] = json.loads(entry.read_text())
-        except (ValueError, UnicodeDecodeError):
-            continue
-    return records
+    """Snakemake's record of every file it made in `workdir` (see `sospine.records`)."""
+    return read_records(workdir)
 
 
 def code_version(repo: Path) -> dict:

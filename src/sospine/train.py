@@ -201,8 +201,13 @@ def run_key(args: dict) -> str:
     return hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+# what ultralytics itself writes into a dataset (labels/train.cache, ...) on its first training
+ULTRALYTICS_DATASET_FILES = (".cache", ".cache.npy")
+
+
 def dataset_fingerprint(dataset_yaml: str | Path) -> str:
-    """md5 of a YOLO dataset's content: dataset.yaml and every file under images/ and labels/."""
+    """md5 of a YOLO dataset's content: dataset.yaml and every file under images/ and labels/ but the
+    caches ultralytics adds (a resumed training would otherwise see another dataset and start over)."""
     from .files import md5sum
 
     root = Path(dataset_yaml).parent
@@ -211,7 +216,7 @@ def dataset_fingerprint(dataset_yaml: str | Path) -> str:
     digest = hashlib.md5(Path(dataset_yaml).read_bytes())
     for folder in ("images", "labels"):
         if (root / folder).is_dir():
-            digest.update(md5sum(root / folder).encode())
+            digest.update(md5sum(root / folder, skip_suffixes=ULTRALYTICS_DATASET_FILES).encode())
     return digest.hexdigest()
 
 

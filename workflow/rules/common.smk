@@ -16,7 +16,7 @@ if CHECKOUT is not None and (CHECKOUT / "src" / "sospine" / "constants.py").is_f
 
 from snakemake.utils import min_version, validate
 
-from sospine import constants, locks
+from sospine import constants, locks, records
 from sospine import detectors as detector_config
 from sospine.inputs import ChecksumCache, stamp_inputs
 from sospine.weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
@@ -101,6 +101,13 @@ def take_output_lock():
         locks.acquire(OUTPUT_LOCK, f"output folder {RESULTS}", describe=f"run of the workflow in {Path.cwd()}")
     except locks.LockedError as error:
         fail(str(error))
+    records.record_writer(RESULTS, Path.cwd())
+
+
+# Snakemake's records of what it made live in the checkout, not the output folder: what the checkout
+# that wrote this folder last knows (files it made, jobs it had stopped) is taken over before planning.
+if not locks.is_live(OUTPUT_LOCK) and (_handed_over := records.hand_over(RESULTS, Path.cwd())):
+    print(_handed_over, file=sys.stderr)
 
 
 def give_back_output_lock():
