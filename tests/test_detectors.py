@@ -38,6 +38,7 @@ def test_a_command_detector_resolves_with_its_own_settings():
     detector = resolve(config, None)["frcnn"]
     assert detector.kind == "command" and detector.produced and not detector.trained
     assert (detector.settings["threads"], detector.settings["gpus"], detector.settings["device"]) == (6, 2, "auto")
+    assert detector.settings["mem_mb"] == 32000  # booked like a training unless it says
     assert scored_trials("command", ["S1A2", "S4A1"], ["S4A1"]) == ["S1A2", "S4A1"]  # it predicted every test frame
 
 
@@ -49,6 +50,7 @@ def test_a_command_detector_resolves_with_its_own_settings():
         ({"command": ""}, "expected the shell command to run"),
         ({"command": FRCNN, "threads": 0}, "detectors.x.threads': expected a whole number of at least 1"),
         ({"command": FRCNN, "gpus": "two"}, "detectors.x.gpus'"),
+        ({"command": FRCNN, "mem_mb": 0}, "detectors.x.mem_mb': expected a whole number of at least 1"),
         ({"command": FRCNN, "epochs": 3}, "unknown config key 'epochs' under 'detectors.x'"),
         ({"command": FRCNN, "sha256": "0" * 64}, "resources/detectors/fasterrcnn.py has sha256"),
         ({"command": "echo {output}", "sha256": "0" * 64}, "names no existing file"),

@@ -96,7 +96,7 @@ SlurmdParameters=config_overrides
 GresTypes=gpu
 MpiDefault=none
 ReturnToService=2
-MinJobAge=300
+MinJobAge=3600
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 StateSaveLocation={self.root}/state
@@ -191,7 +191,7 @@ set-resources:
 
 
 def slurm_jobs(cluster: Cluster) -> list[dict[str, str]]:
-    """Every job Slurm still remembers (MinJobAge=300), as scontrol reports it."""
+    """Every job Slurm still remembers (MinJobAge=3600: the whole run), as scontrol reports it."""
     result = subprocess.run(
         ["scontrol", "show", "job", "-o"], env=cluster.env, capture_output=True, text=True, timeout=30, check=True
     )
@@ -249,6 +249,8 @@ def test_a_site_profile_and_the_workflow_profile_on_a_real_slurm(cluster, tmp_pa
     # the command detector: once per fold, with its own threads as CPUs and no GPU (gpus: 0)
     assert len(by_rule["command_detector_fold"]) == 3
     assert {j["NumCPUs"] for j in by_rule["command_detector_fold"]} == {"2"}
+    for job in by_rule["command_detector_fold"]:  # its own mem_mb
+        assert job.get("MinMemoryNode") == "3000M" or "mem=3000M" in job.get("ReqTRES", ""), job["line"]
     assert not any(re.search(r"gres[/:]gpu", j["line"]) for j in by_rule["command_detector_fold"])
     assert {j["NumCPUs"] for j in by_rule["score"]} == {"1"}
     # downloads and trivial rules never went to Slurm

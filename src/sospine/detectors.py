@@ -28,8 +28,9 @@ MODEL_KEYS = ("model", "sha256")
 
 
 #: The keys of a command detector and what they default to (gpus and device from `train`).
-COMMAND_KEYS = ("command", "gpus", "threads", "device", "sha256")
+COMMAND_KEYS = ("command", "gpus", "threads", "mem_mb", "device", "sha256")
 COMMAND_THREADS = 4
+COMMAND_MEM_MB = 32000  # as a training job books
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ def resolve(config: Mapping[str, Any], baseline: str | None, source: str = "mirr
         if "detections" in own:
             found[name] = Detector(name, "file", path=str(own["detections"]))
         elif "command" in own:
-            defaults = {"gpus": train.get("gpus", 1), "threads": COMMAND_THREADS, "device": train.get("device", "auto")}
+            defaults = {
+                **{"gpus": train.get("gpus", 1), "threads": COMMAND_THREADS, "mem_mb": COMMAND_MEM_MB},
+                "device": train.get("device", "auto"),
+            }
             found[name] = Detector(name, "command", settings={**defaults, "sha256": "", **own, "name": name})
         else:
             inherited = {k: v for k, v in train.items() if "model" not in own or k not in MODEL_KEYS}
@@ -205,7 +209,7 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
         )
     if "{output}" not in command:
         messages.append(f"{where}.command': the command must write its detections to {{output}}")
-    for key, minimum in (("gpus", 0), ("threads", 1)):
+    for key, minimum in (("gpus", 0), ("threads", 1), ("mem_mb", 1)):
         value = own.get(key, minimum)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             messages.append(f"{where}.{key}': expected a whole number of at least {minimum}, got {value!r}")

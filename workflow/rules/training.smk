@@ -195,7 +195,7 @@ rule command_detector:
     threads: command_threads
     resources:
         gpu=command_setting("gpus"),
-        mem_mb=32000,
+        mem_mb=command_setting("mem_mb"),
         runtime=24 * 60,
     params:
         command=command_setting("command"),
