@@ -1,3 +1,5 @@
+import hashlib
+
 from sospine.provenance import stale_artifacts
 
 
@@ -34,3 +36,40 @@ def test_a_missing_input_or_record_is_stale_a_published_file_is_not():
         "--forcerun predict (with your usual options)",
     ]
     assert "rerun the rule that makes it" in stale_artifacts(artifacts, records, "out")[0]  # no pattern known
+
+
+def test_an_input_remade_with_the_same_content_is_no_change(tmp_path):
+    """Snakemake does not rerun a job whose input was remade with the content it recorded (its
+    input_checksums); provenance agrees instead of calling the job's outputs stale."""
+    (tmp_path / "out").mkdir()
+    detections = tmp_path / "out" / "detections.csv"
+    detections.write_text("trial_frame,x1,y1,x2,y2,score,label\n")  # a detector that found nothing, twice
+    digest = hashlib.sha256(detections.read_bytes()).hexdigest()
+    records = {
+        "out/detections.csv": {"rule": "predict", "input": [], "starttime": 300.0, "endtime": 310.0},
+        "out/ap.csv": {
+            "rule": "presence_ap",
+            "input": ["out/detections.csv"],
+            "starttime": 100.0,
+            "endtime": 110.0,
+            "input_checksums": {"out/detections.csv": f"sha256:{digest}"},
+        },
+    }
+    artifacts = {"out/detections.csv": _artifact({}), "out/ap.csv": _artifact({"out/detections.csv": "md5"})}
+    assert stale_artifacts(artifacts, records, "out", workdir=tmp_path) == []
+    records["out/ap.csv"]["input_checksums"] = {"out/detections.csv": digest}  # older records: no algorithm
+    assert stale_artifacts(artifacts, records, "out", workdir=tmp_path) == []
+    detections.write_text("trial_frame,x1,y1,x2,y2,score,label\nClip0_frame_00000001.jpeg,1,1,5,5,0.9,needle\n")
+    (problem,) = stale_artifacts(artifacts, records, "out", workdir=tmp_path)
+    assert "out/ap.csv (rule presence_ap) is older than its input out/detections.csv" in problem
+    assert (
+        len(
+            stale_artifacts(
+                artifacts,
+                {**records, "out/ap.csv": {**records["out/ap.csv"], "input_checksums": {}}},
+                "out",
+                workdir=tmp_path,
+            )
+        )
+        == 1
+    )

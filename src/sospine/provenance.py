@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .files import md5sum
+from .files import md5sum, sha256sum
 from .records import read_records
 
 PACKAGES = (
@@ -83,16 +83,30 @@ def producer_of(path: str, producers: dict[str, list[str]] | None) -> str | None
     return None
 
 
+def _same_content_as_used(record: dict, item: str, workdir: Path | None) -> bool:
+    """Whether input `item` still holds the content the job recorded (Snakemake's `input_checksums`,
+    kept for small files): an input remade with the same content does not make the job rerun, so it
+    does not make its outputs stale either."""
+    recorded = (record.get("input_checksums") or {}).get(item)
+    if not recorded or workdir is None:
+        return False
+    algorithm, _, digest = recorded.rpartition(":")
+    path = Path(item) if Path(item).is_absolute() else workdir / item
+    return algorithm in ("", "sha256") and path.is_file() and sha256sum(path) == digest
+
+
 def stale_artifacts(
     artifacts: dict[str, dict],
     records: dict[str, dict],
     made_under: str | None = None,
     producers: dict[str, list[str]] | None = None,
+    workdir: Path | None = None,
 ) -> list[str]:
     """Why artifacts cannot be trusted: an input recorded for it no longer exists, was remade after
-    it (an interrupted or failed rerun upstream left it behind), or is a file the workflow makes
-    (under `made_under`, not a published file) of which Snakemake has no record. Each reason names
-    the rule to rerun and the command."""
+    it with other content (an interrupted or failed rerun upstream left it behind), or is a file the
+    workflow makes (under `made_under`, not a published file) of which Snakemake has no record. Each
+    reason names the rule to rerun and the command. Contents are compared where Snakemake recorded
+    an input's checksum and `workdir` is given; elsewhere a later remake counts as a change."""
 
     def remake(path: str, rule: str | None) -> str:
         rule = rule or producer_of(path, producers)
@@ -117,7 +131,8 @@ def stale_artifacts(
                 )
                 continue
             made = (records.get(item) or {}).get("endtime")
-            if made and record.get("starttime") and made > record["starttime"]:
+            remade = made and record.get("starttime") and made > record["starttime"]
+            if remade and not _same_content_as_used(record, item, workdir):
                 problems.append(
                     f"{path} (rule {record.get('rule')}) is older than its input {item}, remade "
                     f"{_time(made)}; rerun it: snakemake --forcerun {record.get('rule')} (with your usual options)"
@@ -180,7 +195,7 @@ def build(
         elif record is None and not _made_by_workflow(path, made_under):
             entry["source"] = "outside the workflow (configured path)"
         artifacts[path] = entry
-    problems = stale_artifacts(artifacts, records, made_under, producers)
+    problems = stale_artifacts(artifacts, records, made_under, producers, workdir)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise StaleResultsError("stale results: " + "; ".join(problems[:3]) + more)
