@@ -49,6 +49,7 @@ def _mem_mb() -> int:
 
 
 SYSTEM_CONF = Path("/etc/slurm")
+OURS = "# written by the sospine tests, pid "  # the first line of the files the tests write there
 
 
 class Cluster:
@@ -71,17 +72,28 @@ class Cluster:
             "munged": root / "munged.pid",
         }
 
+    @staticmethod
+    def remove_left_behind() -> None:
+        """The files of a test run that was killed before it could remove them (their first line
+        names the run's pid, which is gone): otherwise every later run would skip this test."""
+        for path in (SYSTEM_CONF / "slurm.conf", SYSTEM_CONF / "gres.conf"):
+            first = path.read_text().split("\n", 1)[0] if path.is_file() else ""
+            pid = first.removeprefix(OURS) if first.startswith(OURS) else ""
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                path.unlink()
+
     def write_config(self) -> None:
         # 8 CPUs declared whatever the machine has (config_overrides): a job booked with 8 threads
         # shows that threads, not a profile's cpus_per_task, decide the CPUs
         for sub in ("state", "spool", "munge"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         real_memory = int(_mem_mb() * 0.9)
+        self.remove_left_behind()
         if self.conf.exists() or (SYSTEM_CONF / "gres.conf").exists():
             pytest.skip(f"{SYSTEM_CONF} already holds a Slurm configuration; not touching a real cluster's files")
         SYSTEM_CONF.mkdir(parents=True, exist_ok=True)
         self.written = [self.conf, SYSTEM_CONF / "gres.conf"]
-        self.conf.write_text(f"""
+        self.conf.write_text(f"""{OURS}{os.getpid()}
 ClusterName=sospine-test
 SlurmctldHost={self.host}
 SlurmUser=root
@@ -112,7 +124,7 @@ PartitionName=cpu Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=ALL MaxTime=INFINITE State=UP
 """)
         # a fake GPU: lets the training job's --gpus request be scheduled on a machine without one
-        (SYSTEM_CONF / "gres.conf").write_text(f"NodeName={self.host} Name=gpu File=/dev/null\n")
+        (SYSTEM_CONF / "gres.conf").write_text(f"{OURS}{os.getpid()}\nNodeName={self.host} Name=gpu File=/dev/null\n")
 
     def start(self) -> None:
         self.write_config()
