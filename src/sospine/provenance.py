@@ -33,11 +33,6 @@ PACKAGES = (
 )
 
 
-def snakemake_records(workdir: Path) -> dict[str, dict]:
-    """Snakemake's record of every file it made in `workdir` (see `sospine.records`)."""
-    return read_records(workdir)
-
-
 def code_version(repo: Path) -> dict:
     def git(*args: str) -> str | None:
         try:
@@ -152,7 +147,7 @@ def build(
 ) -> dict:
     """Provenance of `targets` and, transitively, of everything they were made from; refused
     (StaleResultsError) when any of it is stale, see `stale_artifacts`."""
-    records = snakemake_records(workdir)
+    records = read_records(workdir)  # Snakemake's record of every file it made here
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else []
     by_file = {str(Path(manifest_path.parent) / e["file"]): e for e in manifest}
     artifacts: dict[str, dict] = {}
