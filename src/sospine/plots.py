@@ -1,14 +1,27 @@
-"""Figures (seaborn/matplotlib, Agg backend): one function per figure, each writes a PNG."""
+"""Figures: one function per figure, each writes a PNG.
+
+Most are drawn by matplotlib (Agg backend, seaborn where it helps), imported when a figure is drawn.
+The precision-recall figure, which `sospine score` and every scoring job draw, is drawn with Pillow
+(`LineChart`): matplotlib's import alone costs that step more than all of its scoring.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from .constants import BOX_LABELS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from PIL import ImageFont
 
 # seaborn's "colorblind" palette, written out: scoring draws its figures without importing seaborn
 PALETTE = dict(zip(BOX_LABELS, ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"), strict=True))
@@ -16,6 +29,8 @@ PALETTE = dict(zip(BOX_LABELS, ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc
 
 def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):  # noqa: ANN202 - (Figure, Axes or array of them)
     """A figure drawn by Agg, without pyplot (no GUI backend, no global state, a faster import)."""
+    from matplotlib.figure import Figure
+
     figsize = kwargs.pop("figsize", None)
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, **kwargs)
@@ -45,7 +60,7 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
 def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Precision-recall per class with its VOC and paper-rule AP in the legend, like the paper's
     Fig. 3. The legend sits beside the axes, where it hides no curve."""
-    fig, ax = _subplots(figsize=(9, 5))
+    chart = LineChart(title=title, xlabel="recall", ylabel="precision", ylim=(0.0, 1.02))
     ap = table.set_index("label")
     for label in BOX_LABELS:
         curve = curves[curves["label"] == label]
@@ -53,17 +68,96 @@ def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title
         paper = ap["ap_paper"].get(label, float("nan")) if "ap_paper" in ap else float("nan")
         text = f"{label}: AP {voc:.3f} (paper's rules {paper:.3f})"
         if curve.empty:  # keep the class in the legend: its absence is a result too
-            ax.plot([], [], color=PALETTE[label], label=f"{text}, no detections")
-            continue
-        ax.plot(curve["recall"], curve["precision"], color=PALETTE[label], label=text)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=9)
-    _save(fig, path)
+            text += ", no detections"
+        chart.add(text, PALETTE[label], curve["recall"].to_numpy(float), curve["precision"].to_numpy(float))
+    chart.save(path)
+
+
+@cache
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """DejaVu Sans, matplotlib's own font, found without importing matplotlib; Pillow's default
+    font where it is missing."""
+    from PIL import ImageFont
+
+    spec = importlib.util.find_spec("matplotlib")
+    for folder in spec.submodule_search_locations or [] if spec else []:
+        ttf = Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+        if ttf.is_file():
+            return ImageFont.truetype(str(ttf), size)
+    return ImageFont.load_default(size)
+
+
+@dataclass
+class LineChart:
+    """A line chart on [0, 1] x `ylim` with ticks every 0.2 and a legend right of the axes, drawn
+    with Pillow at `scale` times its size and scaled down (smooth lines); the size and look of the
+    matplotlib figures beside it (9 x 5 inches at 110 dpi)."""
+
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    ylim: tuple[float, float] = (0.0, 1.0)
+    size: tuple[int, int] = (990, 550)
+    scale: int = 3
+    lines: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def add(self, label: str, color: str, x: np.ndarray, y: np.ndarray) -> None:
+        self.lines.append((label, color, np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
+
+    def save(self, path: str | Path) -> None:
+        from PIL import Image, ImageDraw
+
+        k = self.scale
+        # font sizes in points, as matplotlib's at 110 dpi
+        ticks_font, label_font, title_font, legend_font = (_font(round(pt * 110 / 72 * k)) for pt in (10, 10, 9, 8))
+        left, top, right, bottom = 72 * k, 36 * k, 628 * k, 486 * k  # the axes, in pixels
+        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        legend_width = max((probe.textlength(label, font=legend_font) for label, *_ in self.lines), default=0)
+        title_width = probe.textlength(self.title, font=title_font)
+        # wide enough for the legend and the title: a long detector name is never cut off
+        width = max(self.size[0] * k, int(right + 50 * k + legend_width + 12 * k), int(title_width + 24 * k))
+        width += -width % k
+        image = Image.new("RGB", (width, self.size[1] * k), "white")
+        draw = ImageDraw.Draw(image)
+        x0, x1 = 0.0, 1.0
+        y0, y1 = self.ylim
+
+        def to_pixels(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            px = left + (np.clip(x, x0, x1) - x0) / (x1 - x0) * (right - left)
+            py = bottom - (np.clip(y, y0, y1) - y0) / (y1 - y0) * (bottom - top)
+            return np.column_stack([px, py])
+
+        for label, color, x, y in self.lines:
+            finite = np.isfinite(x) & np.isfinite(y)
+            points = [tuple(p) for p in to_pixels(x[finite], y[finite]).round(1).tolist()]
+            if len(points) == 1:
+                points = points * 2
+            if points:
+                draw.line(points, fill=color, width=2 * k, joint="curve")
+        draw.rectangle([left, top, right, bottom], outline="black", width=k)
+        for value in np.round(np.arange(0, 1.0001, 0.2), 1):
+            px = left + value * (right - left)
+            draw.line([(px, bottom), (px, bottom + 5 * k)], fill="black", width=k)
+            draw.text((px, bottom + 7 * k), f"{value:.1f}", fill="black", font=ticks_font, anchor="mt")
+            if y0 <= value <= y1:
+                py = bottom - (value - y0) / (y1 - y0) * (bottom - top)
+                draw.line([(left - 5 * k, py), (left, py)], fill="black", width=k)
+                draw.text((left - 8 * k, py), f"{value:.1f}", fill="black", font=ticks_font, anchor="rm")
+        draw.text(((left + right) / 2, bottom + 26 * k), self.xlabel, fill="black", font=label_font, anchor="mt")
+        if self.ylabel:  # drawn level on its own strip, then turned
+            box = draw.textbbox((0, 0), self.ylabel, font=label_font, anchor="lt")
+            strip = Image.new("RGB", (box[2] + 2 * k, box[3] + 2 * k), "white")
+            ImageDraw.Draw(strip).text((k, k), self.ylabel, fill="black", font=label_font, anchor="lt")
+            turned = strip.rotate(90, expand=True)
+            image.paste(turned, (left - 52 * k - turned.width // 2, (top + bottom - turned.height) // 2))
+        if self.title:
+            centre = min(max((left + right) / 2, title_width / 2 + 12 * k), width - title_width / 2 - 12 * k)
+            draw.text((centre, top - 10 * k), self.title, fill="black", font=title_font, anchor="mb")
+        for n, (label, color, _, _) in enumerate(self.lines):
+            y = top + 8 * k + n * 20 * k
+            draw.line([(right + 22 * k, y), (right + 42 * k, y)], fill=color, width=2 * k)
+            draw.text((right + 50 * k, y), label, fill="black", font=legend_font, anchor="lm")
+        image.reduce(k).save(path, dpi=(110, 110))  # a box filter: enough to smooth, fast
 
 
 def pr_title(detector: str, iou: float, trials: list[str]) -> str:

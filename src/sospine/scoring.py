@@ -89,26 +89,87 @@ def prepare_detections(
     return dets.reset_index(drop=True)
 
 
+def _frames_of(*tables: pd.DataFrame) -> np.ndarray:
+    """The frames (stems) of the tables, sorted, each once; distinct values first, then sorted, as
+    a million detections name a few thousand frames."""
+    return np.sort(pd.unique(np.concatenate([t["stem"].astype(str).to_numpy(dtype=object) for t in tables])))
+
+
+def coded(truth: pd.DataFrame, detections: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Copies of both tables whose frames (stems), trials and labels are categoricals with the same
+    categories (frames and trials sorted, labels in BOX_LABELS' order): compared, joined and sorted
+    by integer codes. Tables already coded alike are returned as they are."""
+    stems = pd.CategoricalDtype(pd.Index(_frames_of(truth, detections)))
+    trials = sorted(set(truth["trial"].dropna().astype(str)) | set(detections["trial"].dropna().astype(str)))
+    wanted = {"stem": stems, "trial": pd.CategoricalDtype(trials), "label": pd.CategoricalDtype(list(BOX_LABELS))}
+    tables = []
+    for table in (truth, detections):
+        if all(_coded_as(table[column], dtype) for column, dtype in wanted.items()):
+            tables.append(table)
+            continue
+        table = table.copy()
+        for column, dtype in wanted.items():
+            table[column] = pd.Categorical(table[column], dtype=dtype)
+        tables.append(table)
+    return tables[0], tables[1]
+
+
+def _coded_as(values: pd.Series, dtype: pd.CategoricalDtype) -> bool:
+    # CategoricalDtype's == ignores the order of categories; codes compare only in the same order
+    return isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.equals(dtype.categories)
+
+
+def _stable_order(table: pd.DataFrame, keys: list[str], descending: set[str] = frozenset()) -> np.ndarray:
+    """Row positions of a stable sort by `keys`, the first the most significant: `sort_values(keys,
+    kind="mergesort")`'s order. Sorted by the first key, then each further key only among the rows
+    still tied (a million detections have few rows that tie on score, frame and label); pandas sorts
+    where a key has a missing value (placed last)."""
+    arrays = []
+    for key in keys:
+        values = table[key]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            array = values.cat.codes.to_numpy()
+            missing = array < 0
+        else:
+            array = values.to_numpy(float)
+            missing = np.isnan(array)
+        if missing.any():
+            ascending = [key not in descending for key in keys]
+            return table.reset_index(drop=True).sort_values(keys, ascending=ascending, kind="mergesort").index.to_numpy()
+        arrays.append(-array if key in descending else array)
+    if not arrays or len(table) < 2:
+        return np.arange(len(table))
+    order = np.argsort(arrays[0], kind="stable")
+    first = arrays[0][order]
+    starts = np.r_[True, first[1:] != first[:-1]]  # where a run of equal keys so far begins
+    for array in arrays[1:]:
+        group = np.cumsum(starts) - 1
+        tied = np.flatnonzero(np.bincount(group)[group] > 1)
+        if not len(tied):
+            break
+        rows = order[tied]
+        values = array[rows]
+        within = np.lexsort((values, group[tied]))  # stable: equal rows keep their order so far
+        order[tied] = rows[within]
+        values, runs = values[within], group[tied][within]
+        starts[tied] = np.r_[True, (values[1:] != values[:-1]) | (runs[1:] != runs[:-1])]
+    return order
+
+
 def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 0.5, rule: Rule = "voc") -> Matched:
     """Rank detections and flag true positives by the VOC rule or the paper's (vectorised).
 
-    Frames, trials and labels become categoricals first: a million detections are compared and
-    joined by integer codes, not by strings."""
-    dets = detections[["stem", "trial", "label", "score", *COORDS]].copy()
+    Frames, trials and labels become categoricals first (`coded`): a million detections are
+    compared, joined and sorted by integer codes, not by strings."""
+    truth, dets = coded(truth, detections)
+    dets = dets[["stem", "trial", "label", "score", *COORDS]].copy()
     dets["score"] = dets["score"].astype(float)
-    stems = pd.Index(np.union1d(truth["stem"].to_numpy(str), dets["stem"].to_numpy(str)))
-    trials = sorted(set(truth["trial"].dropna()) | set(dets["trial"].dropna()))
-    for table in (dets, truth := truth.copy()):
-        table["stem"] = pd.Categorical(table["stem"], categories=stems)
-        table["trial"] = pd.Categorical(table["trial"], categories=trials)
-        table["label"] = pd.Categorical(table["label"], categories=list(BOX_LABELS))
     if rule == "voc":
         # a canonical order makes the result independent of the file's row order, ties included
-        order = ["score", "stem", "label", *COORDS]
-        dets = dets.sort_values(order, ascending=[False] + [True] * 6, kind="mergesort")
+        order = _stable_order(dets, ["score", "stem", "label", *COORDS], descending={"score"})
     else:  # the authors' stable sort by score: ties stay in file order
-        dets = dets.sort_values("score", ascending=False, kind="mergesort")
-    dets = dets.reset_index(drop=True)
+        order = _stable_order(dets, ["score"], descending={"score"})
+    dets = dets.take(order).reset_index(drop=True)
     dets["rank"] = np.arange(len(dets))
     gt = truth[["stem", "label", *COORDS]].reset_index(drop=True)
     gt["gt_id"] = np.arange(len(gt))
@@ -116,13 +177,17 @@ def match(truth: pd.DataFrame, detections: pd.DataFrame, iou_threshold: float = 
     iou = paired_iou if rule == "voc" else paired_iou_inclusive
     pairs["iou"] = iou(pairs[COORDS].to_numpy(float), pairs[[f"{c}_gt" for c in COORDS]].to_numpy(float))
     # each detection's best-overlapping truth box (first truth box on ties, like np.argmax)
-    best = pairs.sort_values(["rank", "iou", "gt_id"], ascending=[True, False, True], kind="mergesort")
-    best = best.drop_duplicates("rank")
+    best = pairs.take(_stable_order(pairs, ["rank", "iou", "gt_id"], descending={"iou"}))
+    best = best[~best["rank"].duplicated()]
     hit = best["iou"] >= iou_threshold if rule == "voc" else best["iou"] > iou_threshold
-    hits = best[hit].sort_values("rank")
+    hits = best[hit].sort_values("rank", kind="stable")
     first_on_box = hits[~hits["gt_id"].duplicated(keep="first")]
-    dets["tp"] = dets["rank"].isin(first_on_box["rank"])
-    dets["iou"] = dets["rank"].map(best.set_index("rank")["iou"]).fillna(0.0)
+    tp = np.zeros(len(dets), dtype=bool)
+    tp[first_on_box["rank"].to_numpy()] = True
+    best_iou = np.zeros(len(dets))
+    best_iou[best["rank"].to_numpy()] = best["iou"].fillna(0.0).to_numpy(float)
+    dets["tp"] = tp
+    dets["iou"] = best_iou
     n_truth = truth.groupby(["trial", "label"], observed=True).size().rename("n").reset_index()
     n_truth["trial"] = n_truth["trial"].astype(str)
     n_truth["label"] = n_truth["label"].astype(str)
@@ -383,6 +448,30 @@ def _coco_annotations(table: pd.DataFrame, image_of: dict, class_id: dict, with_
     return records
 
 
+COCO_MAX_DETECTIONS = 100  # per image and class: COCO's largest maxDets, the one its AP uses
+
+
+def coco_candidates(detections: pd.DataFrame, limit: int = COCO_MAX_DETECTIONS) -> pd.DataFrame:
+    """The detections COCO's evaluation can see: per frame and class, the `limit` best by score as
+    COCO rounds it (float32), ties in the table's order, as COCOeval's stable sort leaves them; the
+    rest it drops unseen. Kept in the table's order, so the figures are the same to the last digit.
+
+    >>> table = pd.DataFrame({"stem": ["a"] * 3 + ["b"], "label": "needle", "score": [0.1, 0.9, 0.5, 0.2]})
+    >>> coco_candidates(table, limit=2)["score"].tolist()
+    [0.9, 0.5, 0.2]
+    """
+    if len(detections) <= limit:
+        return detections
+    frame = pd.factorize(detections["stem"])[0]
+    label = pd.factorize(detections["label"])[0]
+    score = -detections["score"].to_numpy(np.float32)
+    order = np.lexsort((np.arange(len(detections)), score, label, frame))
+    group = frame[order].astype(np.int64) * (label.max() + 1) + label[order]
+    starts = np.r_[True, group[1:] != group[:-1]]
+    rank = np.arange(len(order)) - np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    return detections.iloc[np.sort(order[rank < limit])]
+
+
 def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
     """COCO AP at IoU 0.5 and 0.5:0.95, overall and per class, with faster_coco_eval (no torch).
 
@@ -397,7 +486,8 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
     from faster_coco_eval import COCO, COCOeval_faster
 
     class_id = {label: i for i, label in enumerate(BOX_LABELS)}
-    stems = np.union1d(truth["stem"].to_numpy(str), detections["stem"].to_numpy(str))
+    stems = _frames_of(truth, detections)
+    detections = coco_candidates(detections)
     image_of = {stem: i for i, stem in enumerate(stems)}
     present = sorted(set(truth["label"].map(class_id)) | set(detections["label"].map(class_id)))
     datasets = []
@@ -415,7 +505,7 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
         evaluation = COCOeval_faster(datasets[0], datasets[1], iouType="bbox")
         evaluation.params.iouThrs = _float32_linspace(0.5, 0.95, 10)
         evaluation.params.recThrs = _float32_linspace(0.0, 1.0, 101)
-        evaluation.params.maxDets = [1, 10, 100]
+        evaluation.params.maxDets = [1, 10, COCO_MAX_DETECTIONS]
         evaluation.evaluate()
         evaluation.accumulate()
     # precision: (IoU thresholds, recall points, classes, area ranges, max detections); -1 = undefined
@@ -460,9 +550,10 @@ def score(
     truth = prepare_truth(truth_boxes, trials)
     dets = prepare_detections(detections, trials, parsed=parsed)
     dropped = len(detections) - len(dets)
-    matched = match(truth, dets, iou)
-    paper = match(truth, dets, iou, rule="paper")
-    at_iou50 = matched if iou == 0.5 else match(truth, dets, 0.5)
+    coded_truth, coded_dets = coded(truth, dets)  # once for every match below
+    matched = match(coded_truth, coded_dets, iou)
+    paper = match(coded_truth, coded_dets, iou, rule="paper")
+    at_iou50 = matched if iou == 0.5 else match(coded_truth, coded_dets, 0.5)
     table, curves = class_table(matched, paper, at_iou50)
     if dets.empty:
         warnings.warn("the detections file has no detections in the test trials: every AP is 0", stacklevel=2)
@@ -536,9 +627,13 @@ def score_files(
         report.to_csv(out / "validation_report.csv", index=False)
         first = "; ".join(format_issue(r) for r in errors.head(5).itertuples())
         raise ScoringError(f"{len(errors)} validation errors (see {out / 'validation_report.csv'}): {first}")
+    detections = files["detections"].typed
+    # scoring needs the typed table only: the rows as read (a million detections are half a gigabyte
+    # of strings) and the report of warnings go now
+    del report, errors, files
     return write_scores(
         read_annotations(truth_path),
-        files["detections"].typed,
+        detections,
         out,
         test_trials=test_trials,
         iou=iou,

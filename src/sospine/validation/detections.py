@@ -68,13 +68,13 @@ def check_detections(
     if allow_empty and checked.typed is not None and checked.typed.empty and not checked.unparsed:
         checked.issues = [i for i in checked.issues if i["check"] != "has_rows"]
         empty = pd.DataFrame(columns=list(SPECS["detections"].columns))
-        report = pd.DataFrame(checked.issues, columns=REPORT_COLUMNS)
+        report = checked.report()
         return DetectionsCheck(Path(path), report, empty, ["no detections above the score threshold: every AP is 0"])
     known = None
     if truth is not None:
         known = set(split_frame_names(truth["trial_frame"].astype(str))["trial"].dropna())
         _check_detection_trials(known, checked)
-    report = pd.DataFrame(checked.issues, columns=REPORT_COLUMNS)
+    report = checked.report()
     if not report.empty:
         report["_line"] = pd.to_numeric(report["line"], errors="coerce").fillna(0)
         report = report.sort_values(["_line", "column"], kind="stable").drop(columns="_line").reset_index(drop=True)

@@ -4,7 +4,6 @@ traceback), typing it, checking it lazily against its models and across files.""
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,10 @@ class CheckedFile:
     path: Path
     raw: pd.DataFrame  # the file's columns as strings, plus `line`
     typed: pd.DataFrame | None
-    issues: list[dict] = field(default_factory=list)
+    issues: list[dict] = field(default_factory=list)  # one by one, as found
+    #: issues found column-wise (a million detections reaching past the frame), REPORT_COLUMNS each,
+    #: with how many of `issues` were found before them
+    issue_tables: list[tuple[int, pd.DataFrame]] = field(default_factory=list)
     unparsed: dict[int, str] = field(default_factory=dict)  # line -> text of rows that are no record
 
     @property
@@ -65,12 +67,29 @@ class CheckedFile:
             }
         )
 
+    def add_issues(self, table: pd.DataFrame) -> None:
+        self.issue_tables.append((len(self.issues), table[REPORT_COLUMNS]))
+
+    def report(self) -> pd.DataFrame:
+        """Every issue of the file (REPORT_COLUMNS), in the order found."""
+        tables, done = [], 0
+        for before, table in self.issue_tables:
+            tables += [pd.DataFrame(self.issues[done:before], columns=REPORT_COLUMNS), table]
+            done = before
+        tables.append(pd.DataFrame(self.issues[done:], columns=REPORT_COLUMNS))
+        tables = [t for t in tables if len(t)]
+        return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=REPORT_COLUMNS)
+
     def error_lines(self) -> set[int]:
-        return {
+        found = {
             int(i["line"])
             for i in self.issues
             if i["severity"] == "error" and i["line"] not in (None, "") and int(i["line"]) > 1
         }
+        for _, table in self.issue_tables:
+            lines = table.loc[table["severity"] == "error", "line"].astype(int)
+            found.update(lines[lines > 1].tolist())
+        return found
 
 
 def _read_text(checked: CheckedFile) -> str | None:
@@ -111,7 +130,8 @@ def _read_rows(checked: CheckedFile, columns: tuple[str, ...]) -> pd.DataFrame |
     text = _read_text(checked)
     if text is None:
         return None
-    lines = _LINE_BREAK.split(text)
+    # a file without CR has only LF line breaks: str.split is several times faster than the regex
+    lines = text.split("\n") if "\r" not in text else _LINE_BREAK.split(text)
     try:
         header = _parse_line(lines[0])
     except csv.Error as error:
@@ -161,31 +181,25 @@ def _read_rows(checked: CheckedFile, columns: tuple[str, ...]) -> pd.DataFrame |
 def _unquoted_rows(checked: CheckedFile, lines: list[str], header: list[str]) -> pd.DataFrame:
     """The rows of a file without quotes: what `_parse_line` gives line by line, a million rows in a
     second (each line's fields counted first, so a short or long row is still its own issue)."""
-    numbers, kept = [], []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue  # blank line
-        if line.count(",") != len(header) - 1:
-            checked.unparsed[number] = line
-            fields = line.count(",") + 1
-            checked.issue(number, "", "field_count", f"expected {len(header)} fields, got {fields}: {line}")
-            continue
-        numbers.append(number)
-        kept.append(line)
+    body = lines[1:]
+    commas = np.fromiter((line.count(",") for line in body), dtype=np.int64, count=len(body))
+    # a blank line has no comma: only those few are looked at one by one
+    blank = np.zeros(len(body), dtype=bool)
+    for i in np.flatnonzero(commas == 0):
+        blank[i] = not body[i].strip()
+    wrong = ~blank & (commas != len(header) - 1)
+    for i in np.flatnonzero(wrong):
+        number, line = int(i) + 2, body[i]
+        checked.unparsed[number] = line
+        checked.issue(number, "", "field_count", f"expected {len(header)} fields, got {commas[i] + 1}: {line}")
+    keep = np.flatnonzero(~blank & ~wrong)
+    numbers = keep + 2
+    kept = body if len(keep) == len(body) else [body[i] for i in keep]
     if not kept:
         raw = pd.DataFrame(columns=header, dtype=object)
-    else:
-        raw = pd.read_csv(
-            io.StringIO("\n".join(kept)),
-            header=None,
-            names=header,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            quoting=csv.QUOTE_NONE,
-            skip_blank_lines=False,
-            engine="c",
-        ).astype(object)
+    else:  # every kept line has len(header) fields and no quote: its fields are what lies between commas
+        fields = np.array(",".join(kept).split(","), dtype=object).reshape(len(kept), len(header))
+        raw = pd.DataFrame(fields, columns=header, dtype=object, copy=False)
     raw.insert(0, "line", pd.Series(numbers, dtype="int64"))
     return raw
 
@@ -198,20 +212,27 @@ def _numbers(values: list, text: pd.Series) -> pd.Series:
         return pd.to_numeric(text, errors="coerce")
 
 
+def _stripped(column: pd.Series) -> list:
+    """The column's text stripped of surrounding spaces, None for an empty field; each distinct
+    value stripped once (a million detections have a few thousand frame names and five labels)."""
+    codes, distinct = pd.factorize(column.to_numpy(dtype=object), use_na_sentinel=False)
+    cleaned = np.array([None if v is None else (v.strip() or None) for v in distinct.tolist()], dtype=object)
+    return cleaned[codes].tolist() if len(codes) else []
+
+
 def _typed(checked: CheckedFile, spec: FileSpec) -> pd.DataFrame:
     raw = checked.raw
-    typed = pd.DataFrame(index=raw.index)
+    typed = {}
     for column in spec.columns:
         if column in spec.numeric:
             try:  # a clean numeric column (no empty field): numpy parses it, surrounding spaces and all
-                numbers = np.array(raw[column].tolist(), dtype=float)
+                numbers = raw[column].to_numpy(dtype=object).astype(float)
             except (ValueError, TypeError):
                 numbers = None
             if numbers is not None and np.isfinite(numbers).all():  # "nan", "inf" go the long way: named
                 typed[column] = numbers
                 continue
-        # stripped text, None for an empty field (plain lists: several times faster than .str here)
-        values = [None if v is None else (v.strip() or None) for v in raw[column].tolist()]
+        values = _stripped(raw[column])
         if column not in spec.numeric:
             typed[column] = pd.Series(values, index=raw.index, dtype=object)
             continue
@@ -221,7 +242,7 @@ def _typed(checked: CheckedFile, spec: FileSpec) -> pd.DataFrame:
         for idx in np.flatnonzero(bad.to_numpy()):
             checked.issue(int(raw["line"].iat[idx]), column, "number", text.iat[idx])
         typed[column] = numbers.astype(float)
-    return typed
+    return pd.DataFrame(typed, index=raw.index, columns=list(spec.columns))
 
 
 _SCHEMAS: dict[type, pa.DataFrameSchema] = {}
@@ -262,7 +283,7 @@ def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.Data
             failing("Column", name, "field_uniqueness", ~(series.duplicated(keep=False) & series.notna()), series)
         values = series.dropna()
         for check in column.checks:
-            output = check(values).check_output
+            output = _column_check(check, values)
             failing("Column", name, check.name, output.reindex(values.index, fill_value=True), values)
     for check in schema.checks:
         output = check(data).check_output
@@ -271,6 +292,22 @@ def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.Data
         failing("DataFrameSchema", None, check.name, output, data.iloc[:, 0])
     columns = ["schema_context", "column", "check", "failure_case", "index"]
     return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
+
+
+#: pandera's built-in checks that judge each value alone: on a text column they run once per distinct
+#: value (a million detections name a few thousand frames and five labels)
+_PER_VALUE_CHECKS = frozenset({"str_matches", "str_contains", "str_startswith", "str_endswith", "isin", "notin"})
+
+
+def _column_check(check: pa.Check, values: pd.Series) -> pd.Series:
+    """`check`'s pass/fail of each value, each distinct text value checked once where the check
+    judges values one by one."""
+    if check.name in _PER_VALUE_CHECKS and values.dtype == object and len(values) > 1:
+        codes, distinct = pd.factorize(values)
+        if len(distinct) < len(values):
+            passed = check(pd.Series(distinct, dtype=object)).check_output.to_numpy(dtype=bool)
+            return pd.Series(passed[codes], index=values.index)
+    return check(values).check_output
 
 
 #: the columns a frame-wide check's failure is reported at
@@ -315,16 +352,19 @@ def _report_failures(checked: CheckedFile, model: type[pa.DataFrameModel], sever
             values[rows] = checked.raw[column].to_numpy(dtype=object)[found["position"].to_numpy()[rows]]
     texts = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
     lines = checked.raw["line"].to_numpy()[found["position"].to_numpy()]
-    checked.issues.extend(
-        {
-            "file": checked.name,
-            "line": int(line),
-            "column": column if isinstance(column, str) else "",
-            "check": check,
-            "value": text if len(text) <= MAX_VALUE_CHARS else shown(text),
-            "severity": severity,
-        }
-        for line, column, check, text in zip(lines, found["column"], found["check"], texts, strict=True)
+    columns = found["column"].to_numpy(dtype=object)
+    checked.add_issues(
+        pd.DataFrame(
+            {
+                "file": checked.name,
+                "line": lines.astype(np.int64),
+                "column": [column if isinstance(column, str) else "" for column in columns],
+                "check": found["check"].to_numpy(dtype=object),
+                "value": [text if len(text) <= MAX_VALUE_CHARS else shown(text) for text in texts],
+                "severity": severity,
+            },
+            columns=REPORT_COLUMNS,
+        )
     )
 
 
@@ -369,7 +409,11 @@ def check_file(kind: str, path: str | Path) -> CheckedFile:
 
 
 def _trial_of(frames: pd.Series) -> pd.Series:
-    return frames.astype("string").str.extract(rf"^({constants.TRIAL_PATTERN})_frame_", expand=False)
+    """The trial each frame name starts with (NaN where none); each distinct name is read once."""
+    codes, distinct = pd.factorize(frames.astype("string"))
+    trials = pd.Series(distinct).str.extract(rf"^({constants.TRIAL_PATTERN})_frame_", expand=False)
+    found = trials.to_numpy(dtype=object, na_value=None)[codes]
+    return pd.Series(found, index=frames.index, dtype="string", name=frames.name).where(codes >= 0)
 
 
 def cross_check(files: dict[str, CheckedFile]) -> None:
@@ -417,8 +461,9 @@ def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, Chec
     Several detections files are given as `detections:<name>` (one per detector)."""
     files = {key: check_file(key.split(":")[0], path) for key, path in paths.items() if path}
     cross_check(files)
-    rows = [issue for checked in files.values() for issue in checked.issues]
-    report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    tables = [checked.report() for checked in files.values()]
+    tables = [t for t in tables if len(t)]
+    report = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=REPORT_COLUMNS)
     if not report.empty:
         report["_line"] = pd.to_numeric(report["line"], errors="coerce").fillna(0)
         report = report.sort_values(["file", "_line", "column"], kind="stable").drop(columns="_line")
