@@ -127,7 +127,7 @@ class LineChart:
             py = bottom - (np.clip(y, y0, y1) - y0) / (y1 - y0) * (bottom - top)
             return np.column_stack([px, py])
 
-        for label, color, x, y in self.lines:
+        for _, color, x, y in self.lines:
             finite = np.isfinite(x) & np.isfinite(y)
             points = [tuple(p) for p in to_pixels(x[finite], y[finite]).round(1).tolist()]
             if len(points) == 1:

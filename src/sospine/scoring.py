@@ -135,7 +135,8 @@ def _stable_order(table: pd.DataFrame, keys: list[str], descending: set[str] = f
             missing = np.isnan(array)
         if missing.any():
             ascending = [key not in descending for key in keys]
-            return table.reset_index(drop=True).sort_values(keys, ascending=ascending, kind="mergesort").index.to_numpy()
+            ordered = table.reset_index(drop=True).sort_values(keys, ascending=ascending, kind="mergesort")
+            return ordered.index.to_numpy()
         arrays.append(-array if key in descending else array)
     if not arrays or len(table) < 2:
         return np.arange(len(table))

@@ -19,7 +19,7 @@ from ..tables import split_frame_names
 from .models import SPECS
 from .quarantine import split_rows
 from .reading import _check_detection_trials, check_file
-from .report import REPORT_COLUMNS, format_issue
+from .report import format_issue
 
 #: errors shown on the console line; the log and the report hold them all
 SHOWN_ERRORS = 5
