@@ -85,7 +85,8 @@ def prepare_detections(
     parsed = split_frame_names(own["trial_frame"]) if parsed is None else parsed.reset_index(drop=True)
     dets = pd.concat([own, parsed], axis=1)
     if trials is not None:
-        dets = dets[dets["trial"].isin(trials)]
+        tested = dets["trial"].isin(trials)
+        dets = dets if tested.all() else dets[tested]  # a filter copies every column, even to keep all
     return dets.reset_index(drop=True)
 
 
@@ -99,6 +100,8 @@ def coded(truth: pd.DataFrame, detections: pd.DataFrame) -> tuple[pd.DataFrame, 
     """Copies of both tables whose frames (stems), trials and labels are categoricals with the same
     categories (frames and trials sorted, labels in BOX_LABELS' order): compared, joined and sorted
     by integer codes. Tables already coded alike are returned as they are."""
+    if _coded_alike(truth, detections):
+        return truth, detections
     stems = pd.CategoricalDtype(pd.Index(_frames_of(truth, detections)))
     trials = sorted(set(truth["trial"].dropna().astype(str)) | set(detections["trial"].dropna().astype(str)))
     wanted = {"stem": stems, "trial": pd.CategoricalDtype(trials), "label": pd.CategoricalDtype(list(BOX_LABELS))}
@@ -112,6 +115,23 @@ def coded(truth: pd.DataFrame, detections: pd.DataFrame) -> tuple[pd.DataFrame, 
             table[column] = pd.Categorical(table[column], dtype=dtype)
         tables.append(table)
     return tables[0], tables[1]
+
+
+def _coded_alike(truth: pd.DataFrame, detections: pd.DataFrame) -> bool:
+    """Both tables `coded` together already: the same sorted categories for frames and trials, and
+    BOX_LABELS for labels."""
+    for column in ("stem", "trial", "label"):
+        dtypes = truth[column].dtype, detections[column].dtype
+        if not all(isinstance(dtype, pd.CategoricalDtype) for dtype in dtypes):
+            return False
+        categories = dtypes[0].categories
+        if not categories.equals(dtypes[1].categories):
+            return False
+        if column == "label" and list(categories) != list(BOX_LABELS):
+            return False
+        if column != "label" and not categories.is_monotonic_increasing:
+            return False
+    return True
 
 
 def _coded_as(values: pd.Series, dtype: pd.CategoricalDtype) -> bool:
@@ -463,14 +483,21 @@ def coco_candidates(detections: pd.DataFrame, limit: int = COCO_MAX_DETECTIONS) 
     """
     if len(detections) <= limit:
         return detections
-    frame = pd.factorize(detections["stem"])[0]
+    frame = pd.factorize(detections["stem"])[0].astype(np.int64)
     label = pd.factorize(detections["label"])[0]
-    score = -detections["score"].to_numpy(np.float32)
-    order = np.lexsort((np.arange(len(detections)), score, label, frame))
-    group = frame[order].astype(np.int64) * (label.max() + 1) + label[order]
-    starts = np.r_[True, group[1:] != group[:-1]]
+    group = frame * (label.max() + 1) + label
+    sizes = np.bincount(group)
+    crowded = np.flatnonzero(sizes[group] > limit)  # only these rows can be cut
+    if not len(crowded):
+        return detections
+    # the crowded rows by group, then score as COCO rounds it, descending; a stable sort keeps ties in order
+    score = -detections["score"].to_numpy(np.float32)[crowded]
+    order = crowded[np.lexsort((score, group[crowded]))]
+    starts = np.r_[True, group[order][1:] != group[order][:-1]]
     rank = np.arange(len(order)) - np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
-    return detections.iloc[np.sort(order[rank < limit])]
+    keep = np.ones(len(detections), dtype=bool)
+    keep[order[rank >= limit]] = False
+    return detections[keep]
 
 
 def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -622,9 +649,14 @@ def score_files(
     from .validation import format_issue, validate
 
     out = Path(out_dir)
-    report, files = validate({"bbox": truth_path, "detections": detections_path})
+    paths = {"bbox": truth_path, "detections": detections_path}
+    # whether the files can be scored is a question of errors; the warnings (a million detections
+    # reaching past the frame are a million of them) go into the report only when it is written
+    report, files = validate(paths, errors_only=True)
     errors = report[report["severity"] == "error"]
     if not errors.empty:
+        report, _ = validate(paths)
+        errors = report[report["severity"] == "error"]
         report.to_csv(out / "validation_report.csv", index=False)
         first = "; ".join(format_issue(r) for r in errors.head(5).itertuples())
         raise ScoringError(f"{len(errors)} validation errors (see {out / 'validation_report.csv'}): {first}")

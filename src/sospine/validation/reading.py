@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.backends.pandas.builtin_checks  # noqa: F401 - registers the built-in checks' functions for pandas
 import pandera.pandas as pa
 
 from .. import constants
@@ -225,11 +226,15 @@ def _typed(checked: CheckedFile, spec: FileSpec) -> pd.DataFrame:
     typed = {}
     for column in spec.columns:
         if column in spec.numeric:
-            try:  # a clean numeric column (no empty field): numpy parses it, surrounding spaces and all
-                numbers = raw[column].to_numpy(dtype=object).astype(float)
+            # a clean numeric column (numbers and empty fields only): numpy parses it, surrounding
+            # spaces and all; "nan", "inf" and anything else go the long way, where they are named
+            fields = raw[column].to_numpy(dtype=object)
+            empty = fields == ""
+            try:
+                numbers = np.where(empty, "nan", fields).astype(float) if empty.any() else fields.astype(float)
             except (ValueError, TypeError):
                 numbers = None
-            if numbers is not None and np.isfinite(numbers).all():  # "nan", "inf" go the long way: named
+            if numbers is not None and np.isfinite(numbers[~empty]).all():
                 typed[column] = numbers
                 continue
         values = _stripped(raw[column])
@@ -286,7 +291,7 @@ def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.Data
             output = _column_check(check, values)
             failing("Column", name, check.name, output.reindex(values.index, fill_value=True), values)
     for check in schema.checks:
-        output = check(data).check_output
+        output = _run_check(check, data)
         if isinstance(output, pd.DataFrame):
             output = output.all(axis=1)
         failing("DataFrameSchema", None, check.name, output, data.iloc[:, 0])
@@ -305,9 +310,24 @@ def _column_check(check: pa.Check, values: pd.Series) -> pd.Series:
     if check.name in _PER_VALUE_CHECKS and values.dtype == object and len(values) > 1:
         codes, distinct = pd.factorize(values)
         if len(distinct) < len(values):
-            passed = check(pd.Series(distinct, dtype=object)).check_output.to_numpy(dtype=bool)
+            passed = _run_check(check, pd.Series(distinct, dtype=object)).to_numpy(dtype=bool)
             return pd.Series(passed[codes], index=values.index)
-    return check(values).check_output
+    return _run_check(check, values)
+
+
+def _run_check(check: pa.Check, data: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """What `check(data).check_output` is, without the failure cases pandera collects on the way
+    (most of its cost): the check's function on NA-free values, or on the frame where rows that are
+    all NA pass (pandera's `ignore_na`). Grouped and element-wise checks are left to pandera.
+    tests/test_validation.py holds this to pandera's own validation."""
+    if check.groupby is not None or check.element_wise:
+        return check(data).check_output
+    output = check._check_fn(data, **check._check_kwargs)
+    if isinstance(output, pd.Series | pd.DataFrame) and output.empty and not pd.api.types.is_bool_dtype(output):
+        output = output.astype(bool)
+    if isinstance(data, pd.DataFrame) and check.ignore_na and data.index.equals(output.index):
+        output = output | (data.isna().all(axis="columns") if isinstance(output, pd.Series) else data.isna())
+    return output
 
 
 #: the columns a frame-wide check's failure is reported at
@@ -383,8 +403,9 @@ def _check_name(check: str) -> str:
     return check
 
 
-def check_file(kind: str, path: str | Path) -> CheckedFile:
-    """Validate one file; its `issues` list holds every problem found, errors and warnings."""
+def check_file(kind: str, path: str | Path, *, errors_only: bool = False) -> CheckedFile:
+    """Validate one file; its `issues` list holds every problem found, errors and warnings
+    (`errors_only`: errors alone, for a caller that only asks whether the file can be used)."""
     if kind not in SPECS:
         raise ValueError(f"unknown file kind {kind!r}; expected one of {KINDS}")
     spec = SPECS[kind]
@@ -401,6 +422,8 @@ def check_file(kind: str, path: str | Path) -> CheckedFile:
     if raw.empty:
         return checked
     _report_failures(checked, spec.errors, "error")
+    if errors_only:
+        return checked
     if spec.warnings is not None:
         _report_failures(checked, spec.warnings, "warning")
     if spec.info is not None:
@@ -456,10 +479,13 @@ def _check_detection_trials(known: set[str], detections: CheckedFile) -> None:
             )
 
 
-def validate(paths: dict[str, str | Path]) -> tuple[pd.DataFrame, dict[str, CheckedFile]]:
+def validate(
+    paths: dict[str, str | Path], *, errors_only: bool = False
+) -> tuple[pd.DataFrame, dict[str, CheckedFile]]:
     """Validate every given file (kind -> path) and cross-check them; return the report and files.
-    Several detections files are given as `detections:<name>` (one per detector)."""
-    files = {key: check_file(key.split(":")[0], path) for key, path in paths.items() if path}
+    Several detections files are given as `detections:<name>` (one per detector). `errors_only`:
+    leave out the warnings and information of each file's own checks (see `check_file`)."""
+    files = {key: check_file(key.split(":")[0], path, errors_only=errors_only) for key, path in paths.items() if path}
     cross_check(files)
     tables = [checked.report() for checked in files.values()]
     tables = [t for t in tables if len(t)]
