@@ -479,9 +479,7 @@ def _check_detection_trials(known: set[str], detections: CheckedFile) -> None:
             )
 
 
-def validate(
-    paths: dict[str, str | Path], *, errors_only: bool = False
-) -> tuple[pd.DataFrame, dict[str, CheckedFile]]:
+def validate(paths: dict[str, str | Path], *, errors_only: bool = False) -> tuple[pd.DataFrame, dict[str, CheckedFile]]:
     """Validate every given file (kind -> path) and cross-check them; return the report and files.
     Several detections files are given as `detections:<name>` (one per detector). `errors_only`:
     leave out the warnings and information of each file's own checks (see `check_file`)."""
