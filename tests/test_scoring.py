@@ -306,11 +306,14 @@ def test_scoring_imports_no_torch(real_dir, tmp_path):
         "import sys; from sospine.cli import main; "
         f"code = main(['score', '--truth', r'{real_dir / 'sospine_bbox.csv'}', '--detections', "
         f"r'{real_dir / 'sospine_detections_3.6_0.05.csv'}', '--out', r'{tmp_path}']); "
+        "plotted = 'matplotlib' in sys.modules; "
         "import sospine.leaderboard, sospine.permutation, sospine.validation.detections; "
-        "assert code == 0; print('torch' in sys.modules, 'torchmetrics' in sys.modules)"
+        "assert code == 0; print('torch' in sys.modules, 'torchmetrics' in sys.modules, plotted)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split()[-2:] == ["False", "False"], result.stdout
+    # nor matplotlib: its import alone cost scoring more than the scoring (the PR figure is Pillow's)
+    assert result.stdout.split()[-3:] == ["False", "False", "False"], result.stdout
+    assert (tmp_path / "pr_curves.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("case", ["jitter", "shuffled_scores", "dropped", "swapped", "duplicated", "reordered", "ties"])
@@ -372,3 +375,51 @@ def test_fold_summary_has_every_fold_then_mean_and_std():
     assert table.loc["S2", "test_trials"] == "S2A2 S2A3"
     assert table.loc["mean", "map_paper_all"] == pytest.approx(0.4)
     assert table.loc["std", "map_voc_all"] == pytest.approx(np.std([0.2, 0.6], ddof=1))
+
+
+def test_stable_order_is_pandas_stable_sort():
+    """The VOC ranking's sort (first key, then each further key among ties only) gives pandas'
+    stable multi-key order, descending keys, categories and missing values included."""
+    from sospine.scoring import _stable_order
+
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        n = int(rng.integers(0, 50))
+        table = pd.DataFrame(
+            {
+                "score": rng.integers(0, 4, n) / 4,
+                "stem": pd.Categorical(rng.choice(list("abc"), n), categories=list("cab")),
+                "x": rng.integers(0, 2, n).astype(float),
+                "rank": rng.integers(0, 3, n),
+            }
+        )
+        if trial % 9 == 0 and n:
+            table.loc[0, "x"] = np.nan  # placed last, as pandas does
+        for keys, descending in (
+            (["score", "stem", "x", "rank"], {"score"}),
+            (["x", "stem"], {"x", "stem"}),
+            (["rank"], set()),
+        ):
+            ascending = [key not in descending for key in keys]
+            expected = table.sort_values(keys, ascending=ascending, kind="mergesort").index.to_numpy()
+            assert (_stable_order(table, keys, descending) == expected).all(), (keys, table)
+
+
+def test_pr_figure_fits_long_names_and_empty_classes(tmp_path):
+    """The Pillow-drawn PR figure: the legend and the title are never cut off, however long the
+    detector's name, and a class without detections stays in the legend."""
+    from PIL import Image
+
+    from sospine.plots import pr_curves
+
+    curves = pd.DataFrame(
+        {"label": "grasper", "recall": [0.0, 0.5, 0.9], "precision": [1.0, 0.8, 0.6], "score": 0.5, "f1": 0.5}
+    )
+    table = pd.DataFrame({"label": ["needle", "grasper"], "ap_voc": [0.0, 0.7], "ap_paper": [0.0, 0.69]})
+    short, long = tmp_path / "short.png", tmp_path / "long.png"
+    pr_curves(curves, table, short, "yolo: precision-recall")
+    pr_curves(curves, table, long, "a" * 180 + ": precision-recall")
+    with Image.open(short) as small, Image.open(long) as wide:
+        assert small.width >= 990 and wide.width > small.width and small.height == wide.height == 550
+        pixels = np.asarray(wide.convert("L"))
+        assert pixels[:, -8:].min() == 255  # a white margin on the right: nothing runs off the edge
