@@ -533,7 +533,10 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
         evaluation = COCOeval_faster(datasets[0], datasets[1], iouType="bbox")
         evaluation.params.iouThrs = _float32_linspace(0.5, 0.95, 10)
         evaluation.params.recThrs = _float32_linspace(0.0, 1.0, 101)
-        evaluation.params.maxDets = [1, 10, COCO_MAX_DETECTIONS]
+        # only what the figures read: all areas, COCO's 100 detections (each area range and maxDets
+        # is evaluated on its own, so the others change nothing here)
+        evaluation.params.maxDets = [COCO_MAX_DETECTIONS]
+        evaluation.params.areaRng, evaluation.params.areaRngLbl = [[0, 1e10]], ["all"]
         evaluation.evaluate()
         evaluation.accumulate()
     # precision: (IoU thresholds, recall points, classes, area ranges, max detections); -1 = undefined

@@ -1,22 +1,24 @@
-"""Validation of the published SOSpine files with pandera, reported line by line.
+"""Validation of the published SOSpine files, reported line by line.
 
 Each file is read as text first (so that file-level faults — empty, binary, not UTF-8, wrong
 header, short or long rows — become one report row each instead of a traceback), then typed and
-checked lazily against pandera DataFrameModels: one model for errors and one for the published
-files' known quirks, which are warnings. Every report row names the file, the 1-based line in the
-file (header = line 1), the column, the check, the offending value and the severity.
+checked lazily against its rules: one set for errors and one for the published files' known
+quirks, which are warnings. Every report row names the file, the 1-based line in the file
+(header = line 1), the column, the check, the offending value and the severity.
 
-The modules: `models` (what is valid), `reading` (reading, typing, checking), `report` (the report's
-format, summary and gate), `quarantine` (kept and quarantined rows), `detections` (every detections
-file, once, into the validated table scoring reads). Everything is importable from
-`sospine.validation` directly; `detections` is the one path every detections file takes.
+The modules: `rules` (what is valid, in pandera's terms), `models` (the rules as pandera schemas,
+held by the tests to the same failures), `reading` (reading, typing, checking), `report` (the
+report's format, summary and gate), `quarantine` (kept and quarantined rows), `detections` (every
+detections file, once, into the validated table scoring reads). Everything but `models` is
+importable from `sospine.validation` directly, without importing pandera; `detections` is the one
+path every detections file takes.
 """
 
 from .detections import DetectionsCheck, check_detections, read_validated
-from .models import KINDS, MAX_PIXEL, SPECS, FileSpec
 from .quarantine import split_rows, write_validated
 from .reading import CheckedFile, check_file, cross_check, validate
 from .report import FILE_LEVEL_CHECKS, REPORT_COLUMNS, SEVERITIES, format_issue, gate_message, summarize
+from .rules import KINDS, MAX_PIXEL, SPECS, FileSpec
 
 __all__ = [
     "DetectionsCheck",

@@ -16,10 +16,10 @@ import pandas as pd
 
 from .. import constants
 from ..tables import split_frame_names
-from .models import SPECS
 from .quarantine import split_rows
 from .reading import _check_detection_trials, check_file
 from .report import format_issue
+from .rules import SPECS
 
 #: errors shown on the console line; the log and the report hold them all
 SHOWN_ERRORS = 5

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .models import SPECS
 from .reading import CheckedFile
+from .rules import SPECS
 
 
 def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.backends.pandas.builtin_checks  # noqa: F401 - registers the built-in checks' functions for pandas
-import pandera.pandas as pa
 
 from .. import constants
 from ..constants import COORDS
-from .models import KINDS, SPECS, FileSpec
 from .report import REPORT_COLUMNS
+from .rules import KINDS, SPECS, Check, FileSpec, Model
 
 csv.field_size_limit(2**31 - 1)  # an over-long field is a bad value of its row, not the end of the file
 #: report values longer than this are cut (a 1 MB field is shown by its start and its length)
@@ -250,19 +248,16 @@ def _typed(checked: CheckedFile, spec: FileSpec) -> pd.DataFrame:
     return pd.DataFrame(typed, index=raw.index, columns=list(spec.columns))
 
 
-_SCHEMAS: dict[type, pa.DataFrameSchema] = {}
-
-
-def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.DataFrame:
-    """What `model.validate(data, lazy=True)` reports as failure cases (schema_context, column, check,
-    failure_case, index), found by running the model's checks directly.
+def failure_cases(model: Model, data: pd.DataFrame) -> pd.DataFrame:
+    """What pandera's `schema(model).validate(data, lazy=True)` reports as failure cases
+    (schema_context, column, check, failure_case, index), found by running the model's checks
+    directly (`models.schema`; tests/test_validation.py holds the two to the same failures).
 
     The frames reaching here are already typed and have exactly the model's columns (see `_typed`),
     so the model's checks are all there is to run: its nullability and uniqueness, each column's
     checks and the frame-wide ones. pandera's own orchestration of the same checks spends most of
     its time formatting failure cases (a second per published file with its 1,700 warnings).
     """
-    schema = _SCHEMAS.get(model) or _SCHEMAS.setdefault(model, model.to_schema())
     found = []
 
     def failing(context: str, column: str | None, check: str, mask: pd.Series, values: pd.Series) -> None:
@@ -280,7 +275,7 @@ def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.Data
                 )
             )
 
-    for name, column in schema.columns.items():
+    for name, column in model.columns.items():
         series = data[name]
         if not column.nullable:
             failing("Column", name, "not_nullable", series.notna(), series)
@@ -290,8 +285,10 @@ def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.Data
         for check in column.checks:
             output = _column_check(check, values)
             failing("Column", name, check.name, output.reindex(values.index, fill_value=True), values)
-    for check in schema.checks:
-        output = _run_check(check, data)
+    for check in model.checks:
+        output = check.test(data)
+        # rows with every value missing pass, as pandera's ignore_na has it
+        output = output | (data.isna().all(axis="columns") if isinstance(output, pd.Series) else data.isna())
         if isinstance(output, pd.DataFrame):
             output = output.all(axis=1)
         failing("DataFrameSchema", None, check.name, output, data.iloc[:, 0])
@@ -299,35 +296,16 @@ def failure_cases(model: type[pa.DataFrameModel], data: pd.DataFrame) -> pd.Data
     return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
 
 
-#: pandera's built-in checks that judge each value alone: on a text column they run once per distinct
-#: value (a million detections name a few thousand frames and five labels)
-_PER_VALUE_CHECKS = frozenset({"str_matches", "str_contains", "str_startswith", "str_endswith", "isin", "notin"})
-
-
-def _column_check(check: pa.Check, values: pd.Series) -> pd.Series:
-    """`check`'s pass/fail of each value, each distinct text value checked once where the check
-    judges values one by one."""
-    if check.name in _PER_VALUE_CHECKS and values.dtype == object and len(values) > 1:
+def _column_check(check: Check, values: pd.Series) -> pd.Series:
+    """`check`'s pass/fail of each (non-missing) value; a check that judges values one by one runs
+    once per distinct text value (a million detections name a few thousand frames and five labels)."""
+    if check.per_value and values.dtype == object and len(values) > 1:
         codes, distinct = pd.factorize(values)
         if len(distinct) < len(values):
-            passed = _run_check(check, pd.Series(distinct, dtype=object)).to_numpy(dtype=bool)
+            passed = check.test(pd.Series(distinct, dtype=object)).to_numpy(dtype=bool)
             return pd.Series(passed[codes], index=values.index)
-    return _run_check(check, values)
-
-
-def _run_check(check: pa.Check, data: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
-    """What `check(data).check_output` is, without the failure cases pandera collects on the way
-    (most of its cost): the check's function on NA-free values, or on the frame where rows that are
-    all NA pass (pandera's `ignore_na`). Grouped and element-wise checks are left to pandera.
-    tests/test_validation.py holds this to pandera's own validation."""
-    if check.groupby is not None or check.element_wise:
-        return check(data).check_output
-    output = check._check_fn(data, **check._check_kwargs)
-    if isinstance(output, pd.Series | pd.DataFrame) and output.empty and not pd.api.types.is_bool_dtype(output):
-        output = output.astype(bool)
-    if isinstance(data, pd.DataFrame) and check.ignore_na and data.index.equals(output.index):
-        output = output | (data.isna().all(axis="columns") if isinstance(output, pd.Series) else data.isna())
-    return output
+    output = check.test(values)
+    return output.astype(bool) if output.empty else output
 
 
 #: the columns a frame-wide check's failure is reported at
@@ -343,7 +321,7 @@ _WIDE_COLUMNS = {
 }
 
 
-def _report_failures(checked: CheckedFile, model: type[pa.DataFrameModel], severity: str) -> None:
+def _report_failures(checked: CheckedFile, model: Model, severity: str) -> None:
     """Every failure of `model`'s checks as an issue at its line and column (vectorised: a million
     detections reaching past the frame are a million warnings, reported in seconds)."""
     data = checked.typed
