@@ -500,6 +500,19 @@ def coco_candidates(detections: pd.DataFrame, limit: int = COCO_MAX_DETECTIONS) 
     return detections[keep]
 
 
+def _import_faster_coco_eval() -> None:
+    """faster_coco_eval, imported without OpenCV where OpenCV is not loaded yet: faster_coco_eval needs it only for segment boundaries, never for boxes, and its
+    import was a fifth of a published file's COCO figures (the project's venv has it for ultralytics)."""
+    import sys
+
+    if "faster_coco_eval" not in sys.modules and "cv2" not in sys.modules:
+        sys.modules["cv2"] = None  # `import cv2` fails: faster_coco_eval goes on without it
+        try:
+            import faster_coco_eval  # noqa: F401 - imported here, once, without OpenCV
+        finally:
+            del sys.modules["cv2"]  # a later `import cv2` imports it as usual
+
+
 def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[str, float]]:
     """COCO AP at IoU 0.5 and 0.5:0.95, overall and per class, with faster_coco_eval (no torch).
 
@@ -511,6 +524,7 @@ def coco_map(truth: pd.DataFrame, detections: pd.DataFrame) -> dict[str, dict[st
     import contextlib
     import io
 
+    _import_faster_coco_eval()
     from faster_coco_eval import COCO, COCOeval_faster
 
     class_id = {label: i for i, label in enumerate(BOX_LABELS)}

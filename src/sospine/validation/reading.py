@@ -409,12 +409,15 @@ def check_file(kind: str, path: str | Path, *, errors_only: bool = False) -> Che
     return checked
 
 
+_TRIAL_OF = re.compile(rf"^({constants.TRIAL_PATTERN})_frame_")
+
+
 def _trial_of(frames: pd.Series) -> pd.Series:
-    """The trial each frame name starts with (NaN where none); each distinct name is read once."""
-    codes, distinct = pd.factorize(frames.astype("string"))
-    trials = pd.Series(distinct).str.extract(rf"^({constants.TRIAL_PATTERN})_frame_", expand=False)
-    found = trials.to_numpy(dtype=object, na_value=None)[codes]
-    return pd.Series(found, index=frames.index, dtype="string", name=frames.name).where(codes >= 0)
+    """The trial each frame name starts with (NA where none); each distinct name is read once."""
+    codes, distinct = pd.factorize(frames.to_numpy(dtype=object))
+    found = [m[1] if isinstance(v, str) and (m := _TRIAL_OF.match(v)) else None for v in distinct.tolist()]
+    trials = np.array([*found, None], dtype=object)[codes]  # code -1 (a missing name): the None at the end
+    return pd.Series(trials, index=frames.index, dtype="string", name=frames.name)
 
 
 def cross_check(files: dict[str, CheckedFile]) -> None:
