@@ -501,8 +501,9 @@ def coco_candidates(detections: pd.DataFrame, limit: int = COCO_MAX_DETECTIONS) 
 
 
 def _import_faster_coco_eval() -> None:
-    """faster_coco_eval, imported without OpenCV where OpenCV is not loaded yet: faster_coco_eval needs it only for segment boundaries, never for boxes, and its
-    import was a fifth of a published file's COCO figures (the project's venv has it for ultralytics)."""
+    """faster_coco_eval, imported without OpenCV where OpenCV is not loaded yet: faster_coco_eval
+    needs it only for segment boundaries, never for boxes, and its import was a fifth of a published
+    file's COCO figures (the project's venv has OpenCV for ultralytics)."""
     import sys
 
     if "faster_coco_eval" not in sys.modules and "cv2" not in sys.modules:
