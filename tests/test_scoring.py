@@ -407,7 +407,7 @@ def test_stable_order_is_pandas_stable_sort():
 
 def test_pr_figure_fits_long_names_and_empty_classes(tmp_path):
     """The Pillow-drawn PR figure: the legend and the title are never cut off, however long the
-    detector's name, and a class without detections stays in the legend."""
+    detector's name (line breaks and all), and a class without detections stays in the legend."""
     from PIL import Image
 
     from sospine.plots import pr_curves
@@ -418,7 +418,7 @@ def test_pr_figure_fits_long_names_and_empty_classes(tmp_path):
     table = pd.DataFrame({"label": ["needle", "grasper"], "ap_voc": [0.0, 0.7], "ap_paper": [0.0, 0.69]})
     short, long = tmp_path / "short.png", tmp_path / "long.png"
     pr_curves(curves, table, short, "yolo: precision-recall")
-    pr_curves(curves, table, long, "a" * 180 + ": precision-recall")
+    pr_curves(curves, table, long, "a" * 180 + "\nb: precision-recall")  # a line break in a name too
     with Image.open(short) as small, Image.open(long) as wide:
         assert small.width >= 990 and wide.width > small.width and small.height == wide.height == 550
         pixels = np.asarray(wide.convert("L"))

@@ -382,6 +382,27 @@ def test_the_direct_checks_find_what_pandera_finds(tmp_path, real_dir):
         assert {_check_name(name) for name in declared} <= found, (spec.errors.name, declared, found)
 
 
+def test_the_rules_still_validate_as_pandera_models_did(tmp_path):
+    """`Boxes.validate(frame, lazy=True)`, as when the rules were pandera classes, is pandera's."""
+    import pandera.pandas as pa
+
+    from sospine.validation.models import Boxes
+
+    frame = pd.DataFrame(
+        {
+            "trial_frame": ["S1A2_frame_00000001.jpeg"],
+            "x1": [9.0],
+            "y1": [1.0],
+            "x2": [5.0],
+            "y2": [5.0],
+            "label": ["grasper"],
+        }
+    )
+    with pytest.raises(pa.errors.SchemaErrors, match="x1<=x2"):
+        Boxes.validate(frame, lazy=True)
+    assert Boxes.validate(frame.assign(x1=1.0)).shape == (1, 6)
+
+
 def test_validation_and_scoring_do_not_import_pandera():
     """The rules run without pandera (its import alone costs as much as scoring a published file);
     pandera is imported for its schemas (`sospine.validation.models`) only."""

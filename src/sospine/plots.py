@@ -87,6 +87,11 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size)
 
 
+def _one_line(text: str) -> str:
+    """Text for one line of a figure: line breaks (a detector named "a\nb") become spaces."""
+    return " ".join(str(text).splitlines())
+
+
 @dataclass
 class LineChart:
     """A line chart on [0, 1] x `ylim` with ticks every 0.2 and a legend right of the axes, drawn
@@ -102,11 +107,12 @@ class LineChart:
     lines: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def add(self, label: str, color: str, x: np.ndarray, y: np.ndarray) -> None:
-        self.lines.append((label, color, np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
+        self.lines.append((_one_line(label), color, np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
 
     def save(self, path: str | Path) -> None:
         from PIL import Image, ImageDraw
 
+        self.title, self.xlabel, self.ylabel = map(_one_line, (self.title, self.xlabel, self.ylabel))
         k = self.scale
         # font sizes in points, as matplotlib's at 110 dpi
         ticks_font, label_font, title_font, legend_font = (_font(round(pt * 110 / 72 * k)) for pt in (10, 10, 9, 8))

@@ -481,8 +481,8 @@ def coco_candidates(detections: pd.DataFrame, limit: int = COCO_MAX_DETECTIONS) 
     >>> coco_candidates(table, limit=2)["score"].tolist()
     [0.9, 0.5, 0.2]
     """
-    if len(detections) <= limit:
-        return detections
+    if len(detections) <= limit or detections["score"].isna().any():
+        return detections  # (a missing score is COCO's to refuse, wherever it sits)
     frame = pd.factorize(detections["stem"])[0].astype(np.int64)
     label = pd.factorize(detections["label"])[0]
     group = frame * (label.max() + 1) + label

@@ -75,7 +75,7 @@ def split_frame_names(names: pd.Series) -> pd.DataFrame:
         {
             "trial": pd.Series(trials[codes], index=names.index, dtype=object),
             "frame": frames.take(codes),
-            "stem": stems[codes],
+            "stem": stems[codes] if len(codes) else [],
         },
         index=names.index,
     )

@@ -64,6 +64,17 @@ class Model:
     checks: tuple[Check, ...] = ()
     strict: bool = True
 
+    # what the pandera DataFrameModel classes these rules once were offered: imports pandera
+    def to_schema(self):  # noqa: ANN201 - pandera.DataFrameSchema
+        """The rules as a pandera DataFrameSchema (`models.schema`)."""
+        from .models import schema
+
+        return schema(self)
+
+    def validate(self, data: pd.DataFrame, **kwargs: Any) -> pd.DataFrame:
+        """pandera's validation of `data` by these rules (`lazy=True` and the rest as pandera's)."""
+        return self.to_schema().validate(data, **kwargs)
+
 
 def str_matches(pattern: str) -> Check:
     return Check("str_matches", lambda s: s.str.match(pattern, na=False), ("str_matches", pattern), per_value=True)
