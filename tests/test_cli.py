@@ -4,6 +4,7 @@ import sys
 import pytest
 
 from sospine.cli import main
+from sospine.constants import BBOX_CSV, PAPER_DETECTIONS_CSV
 
 from .conftest import ROOT
 
@@ -85,3 +86,21 @@ def test_profiles_already_installed_are_never_overwritten(tmp_path, capsys):
     backups = list(target.glob("slurm.bak-*"))
     assert len(backups) == 1 and "slurm_account: site" in (backups[0] / "config.yaml").read_text()
     assert (target / "slurm" / "config.yaml").read_text() == (ROOT / "profiles" / "slurm" / "config.yaml").read_text()
+
+
+def test_score_leaves_only_this_runs_files_in_its_folder(synthetic, tmp_path, capsys):
+    """Scores, then a file that cannot be scored, then scores again, into one folder: each run's files
+    alone, never an earlier run's scores beside a new validation report or the reverse."""
+    out = tmp_path / "scores"
+    truth, detections = synthetic[BBOX_CSV], synthetic[PAPER_DETECTIONS_CSV]
+    good = ["score", "--truth", str(truth), "--detections", str(detections)]
+    scored = {"ap_per_class.csv", "per_trial_ap.csv", "pr_curves.csv", "pr_curves.png", "summary.json"}
+    assert main([*good, "--out", str(out), "--bootstrap", "0"]) == 0
+    assert {p.name for p in out.iterdir()} == scored
+    bad = tmp_path / "bad.csv"
+    bad.write_text(detections.read_text().replace(",", ";", 1))  # the header is not the published one
+    assert main(["score", "--truth", str(truth), "--detections", str(bad), "--out", str(out)]) == 1
+    assert {p.name for p in out.iterdir()} == {"validation_report.csv"}
+    assert main([*good, "--out", str(out), "--bootstrap", "0"]) == 0
+    assert {p.name for p in out.iterdir()} == scored
+    capsys.readouterr()

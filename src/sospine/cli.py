@@ -255,8 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         required=True,
-        help="folder for ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png, summary.json "
-        "(and validation_report.csv when the files do not validate)",
+        help="folder for ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png and, last, summary.json "
+        "(validation_report.csv instead when the files do not validate); an earlier run's files there "
+        "are removed first",
     )
     p.add_argument("--test-trials", nargs="+", default=None, help="default: the trials of the detections file")
     p.add_argument("--iou", type=float, default=0.5, help="IoU threshold of ap_voc and ap_paper (default 0.5)")

@@ -651,6 +651,12 @@ def score(
     }
 
 
+# what write_scores writes, summary.json last; score_files writes VALIDATION_REPORT instead when the
+# files cannot be scored
+SCORE_OUTPUTS = ("ap_per_class.csv", "per_trial_ap.csv", "pr_curves.csv", "pr_curves.png", "summary.json")
+VALIDATION_REPORT = "validation_report.csv"
+
+
 def score_files(
     truth_path: str | Path,
     detections_path: str | Path,
@@ -667,6 +673,10 @@ def score_files(
     from .validation import format_issue, validate
 
     out = Path(out_dir)
+    # the folder holds this run's files alone: an earlier run's scores never sit beside this run's
+    # validation report (or the reverse), and summary.json, written last, marks a finished run
+    for stale in (*SCORE_OUTPUTS, VALIDATION_REPORT):
+        (out / stale).unlink(missing_ok=True)
     paths = {"bbox": truth_path, "detections": detections_path}
     # whether the files can be scored is a question of errors; the warnings (a million detections
     # reaching past the frame are a million of them) go into the report only when it is written
@@ -675,9 +685,9 @@ def score_files(
     if not errors.empty:
         report, _ = validate(paths)
         errors = report[report["severity"] == "error"]
-        report.to_csv(out / "validation_report.csv", index=False)
+        report.to_csv(out / VALIDATION_REPORT, index=False)
         first = "; ".join(format_issue(r) for r in errors.head(5).itertuples())
-        raise ScoringError(f"{len(errors)} validation errors (see {out / 'validation_report.csv'}): {first}")
+        raise ScoringError(f"{len(errors)} validation errors (see {out / VALIDATION_REPORT}): {first}")
     detections = files["detections"].typed
     # scoring needs the typed table only: the rows as read (a million detections are half a gigabyte
     # of strings) and the report of warnings go now
