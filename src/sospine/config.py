@@ -205,6 +205,44 @@ def describe_error(error: jsonschema.ValidationError) -> str:
 # Training arguments the workflow sets itself; in train.extra they would clash with those
 RESERVED_TRAIN_KEYS = ("data", "project", "name", "model", "resume", "exist_ok")
 TRAIN_SETTINGS = ("epochs", "imgsz", "batch", "device", "seed", "workers", "plots")
+# ultralytics arguments that make it load a file of its own choosing: a checkpoint (a pickle, which
+# can run code) or a file of further arguments (which could name one); weights reach training only
+# as the model, through its sha256 and sospine.checkpoints' gate
+FILE_LOADING_KEYS = {
+    "cfg": "a file of further training arguments would pass around the checks of these ones; set its keys here",
+    "distill_model": "distillation loads a teacher checkpoint that no sha256 vouches for; not supported",
+    "pretrained": "only true or false here; to start from weights give them as the model "
+    "(model: PATH.pt with sha256: ...), where their checksum is checked",
+}
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".torchscript")
+
+
+def extra_problems(extra: object, where: str) -> list[str]:
+    """What is wrong with a `train.extra` (or `detectors.NAME.extra`) mapping: keys the workflow sets,
+    train settings given twice, and every way of naming a file for ultralytics to load.
+
+    >>> extra_problems({"patience": 20, "pretrained": False}, "train.extra")
+    []
+    >>> [p.split(":")[0] for p in extra_problems({"cfg": "o.yaml", "pretrained": "x.pt", "w": "a.pth"}, "train.extra")]
+    ["config key 'train.extra.cfg'", "config key 'train.extra.pretrained'", "config key 'train.extra.w'"]
+    """
+    if not isinstance(extra, Mapping):
+        return []
+    messages = []
+    for key in sorted(extra, key=str):
+        value = extra[key]
+        if key in RESERVED_TRAIN_KEYS:
+            messages.append(f"config key '{where}.{key}': set by the workflow itself, not allowed here")
+        elif key in TRAIN_SETTINGS:
+            messages.append(f"config key '{where}.{key}': use train.{key} instead")
+        elif key in FILE_LOADING_KEYS and not (key == "pretrained" and isinstance(value, bool)):
+            messages.append(f"config key '{where}.{key}': {FILE_LOADING_KEYS[key]}")
+        elif isinstance(value, str) and value.strip().lower().endswith(CHECKPOINT_SUFFIXES):
+            messages.append(
+                f"config key '{where}.{key}': {value} names a checkpoint file, which ultralytics would load past "
+                "its checksum; weights reach training only as the model (with sha256)"
+            )
+    return messages
 
 
 def check(config: Mapping, schema: Mapping) -> None:
@@ -212,13 +250,11 @@ def check(config: Mapping, schema: Mapping) -> None:
     validator_class = jsonschema.validators.validator_for(schema)
     errors = sorted(validator_class(schema).iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     messages = [describe_error(error) for error in errors]
-    extra = (config.get("train") or {}).get("extra") or {}
-    if isinstance(extra, Mapping):
-        for key in sorted(extra):
-            if key in RESERVED_TRAIN_KEYS:
-                messages.append(f"config key 'train.extra.{key}': set by the workflow itself, not allowed here")
-            elif key in TRAIN_SETTINGS:
-                messages.append(f"config key 'train.extra.{key}': use train.{key} instead")
+    messages += extra_problems((config.get("train") or {}).get("extra"), "train.extra")
+    detectors = config.get("detectors")
+    for name, own in (detectors.items() if isinstance(detectors, Mapping) else []):
+        if isinstance(own, Mapping):
+            messages += extra_problems(own.get("extra"), f"detectors.{name}.extra")
     if not messages and isinstance(config.get("train"), Mapping):
         from .detectors import problems
 

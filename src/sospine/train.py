@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import platform
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -40,6 +39,8 @@ def offline_ultralytics(settings_dir: str | Path):
     settings_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_CONFIG_DIR"] = str(settings_dir)
     os.environ["YOLO_OFFLINE"] = "1"
+    # ultralytics' own restricted loading for every checkpoint it reads (after sospine.checkpoints' gate)
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
     # ultralytics downloads Arial.ttf for its plots unless the font is in its settings folder:
     # provide matplotlib's DejaVu Sans under those names instead
@@ -55,8 +56,11 @@ def offline_ultralytics(settings_dir: str | Path):
             shutil.copyfile(dejavu, partial)  # whole or not at all: a full disk leaves no cut font
             partial.replace(font)
     import ultralytics
+    import ultralytics.nn.tasks
     import ultralytics.utils.tqdm
     from ultralytics.utils import SETTINGS
+
+    ultralytics.nn.tasks.SAFE_LOAD = True  # also where ultralytics was imported before the variable was set
 
     # progress bars as plain final lines, without carriage-return redraws: the log stays readable
     ultralytics.utils.tqdm.is_noninteractive_console = lambda: True
@@ -122,57 +126,13 @@ def dataloader_workers(setting: int | str, threads: int, device: str) -> int:
     return max(1, threads // len(device.split(",")))
 
 
-def _model_classes() -> list[type]:
-    """The classes an ultralytics checkpoint is made of: every class of torch.nn's modules and of
-    ultralytics' networks (its tasks, modules, losses and namespaces). Loading admits these and
-    nothing else (no function, no os.system): a crafted pickle is refused before it can run."""
-    import importlib
-    import inspect
-    import pkgutil
-
-    import torch.nn.modules
-    import ultralytics.nn.modules
-
-    modules = []
-    for package in (torch.nn.modules, ultralytics.nn.modules):
-        modules.append(package)
-        modules += [
-            importlib.import_module(m.name) for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
-        ]
-    for name in ("ultralytics.nn.tasks", "ultralytics.utils", "ultralytics.utils.loss", "ultralytics.utils.tal"):
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError:  # an ultralytics without it: its classes cannot be in a checkpoint either
-            continue
-    return sorted(
-        {value for module in modules for value in vars(module).values() if inspect.isclass(value)},
-        key=lambda cls: f"{cls.__module__}.{cls.__qualname__}",
-    )
-
-
 def checkpoint_problem(path: str | Path) -> str | None:
     """Why a checkpoint or weights file may not be loaded, or None: not a complete torch archive
-    (an HTML page, cut short by a full disk or a kill), or a pickle that asks for anything but model
-    classes (it could run code; torch's restricted unpickler refuses it)."""
-    from .weights import torch_archive_problem
+    (an HTML page, cut short by a full disk or a kill), or a pickle that holds anything but a model
+    (see `sospine.checkpoints`, the gate every checkpoint passes)."""
+    from .checkpoints import problem
 
-    problem = torch_archive_problem(path)
-    if problem:
-        return problem
-    import torch
-
-    try:
-        with torch.serialization.safe_globals(_model_classes()):
-            torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - the unpickler's refusal or a broken archive, in its words
-        text = " ".join(str(error).split())
-        wanted = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
-        if wanted:
-            return f"a pickle that asks for {wanted.group(1)}, not a model class: it could run code"
-        if "weights only load failed" in text.lower():
-            return f"a pickle that asks for more than model classes, which could run code ({text[:200]})"
-        return f"does not load ({text[:300]})"
-    return None
+    return problem(path)
 
 
 def set_aside(run_dir: Path, reason: str) -> Path:
@@ -231,9 +191,9 @@ def forget_unsaved_epochs(run_dir: Path) -> int:
     ultralytics writes an epoch's metrics before its checkpoint, so a job killed between the two
     leaves a row for an epoch that the resumed run trains again (and would log twice).
     """
-    import torch
+    from .checkpoints import read
 
-    checkpoint = torch.load(run_dir / "weights" / "last.pt", map_location="cpu", weights_only=False)
+    checkpoint = read(run_dir / "weights" / "last.pt")
     saved = int(checkpoint.get("epoch", -1)) + 1  # 0-based epoch index in the checkpoint
     results = run_dir / "results.csv"
     if results.exists() and saved > 0:
@@ -286,6 +246,11 @@ def train(
     loaded only when their sha256 (`sha256`, or the published one) matches. `progress` gets one line
     per epoch and the resume, reuse and restart notes.
     """
+    from .config import extra_problems
+
+    refused = extra_problems(extra or {}, "extra")
+    if refused:  # the configuration check refuses these first; a direct call is held to the same gate
+        raise TrainingError("; ".join(refused))
     work = Path(work_dir).resolve()
     offline_ultralytics(work / "ultralytics")
     detector_class = ultralytics_class(model)
