@@ -54,6 +54,16 @@ def test_a_command_detector_resolves_with_its_own_settings():
         ({"command": FRCNN, "epochs": 3}, "unknown config key 'epochs' under 'detectors.x'"),
         ({"command": FRCNN, "sha256": "0" * 64}, "resources/detectors/fasterrcnn.py has sha256"),
         ({"command": "echo {output}", "sha256": "0" * 64}, "names no existing file"),
+        ({"command": "echo { > {output}"}, "detectors.x.command': a lone '{' (write {{ and }} for literal braces)"),
+        ({"command": "echo } > {output}"}, "a lone '}'"),
+        ({"command": "det.py --out {output!r}"}, "placeholder {output!r} has a conversion or format"),
+        ({"command": "det.py --name 'mine --out {output}"}, "(an unbalanced quote)"),
+        ({"command": FRCNN, "timeout_min": 0}, "detectors.x.timeout_min': expected a whole number of at least 1"),
+        (
+            {"command": FRCNN, "sha256": "AB" * 32},
+            "has uppercase letters; write it as sha256sum prints it: " + "ab" * 32,
+        ),
+        ({"command": FRCNN, "sha256": 10**63}, "YAML read it as a number (it has no letters); put it in quotes"),
     ],
 )
 def test_a_bad_command_entry_is_named(entry, message, monkeypatch):
@@ -76,6 +86,71 @@ def test_placeholders_are_filled_shell_quoted():
     assert unknown_placeholders("a {dataset} {{literal}} {output}") == []
     filled = fill("run --images {images} --output {output}", {"images": "/data/my images", "output": "/o/d.csv"})
     assert filled == "run --images '/data/my images' --output /o/d.csv"
+
+
+HOSTILE = ["/r/my results/$(touch {m})/d.csv", "/r/`touch {m}`/d.csv", '/r/it\'s "x" $HOME;touch {m}/d.csv']
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "printf '%s\\n' {output}",  # bare
+        "printf '%s\\n' \"{output}\"",  # in double quotes
+        "printf '%s\\n' '{output}'",  # in single quotes
+        "printf '%s\\n' \"--out={output}\" >/dev/stdout",  # inside a larger double-quoted word
+    ],
+)
+def test_a_placeholder_is_one_word_whether_or_not_it_was_quoted_and_never_runs(tmp_path, template, value):
+    """Substituted once, quoted for where it stands: bash sees the path itself, character for
+    character, as one argument, and nothing in it runs."""
+    marker = tmp_path / "it-ran"
+    path = value.format(m=marker)
+    log = tmp_path / "command.log"
+    run(fill(template, {"output": path}), log, say=lambda line: None)
+    printed = log.read_text().splitlines()[1:]
+    assert printed == [("--out=" if "--out=" in template else "") + path]
+    assert not marker.exists()
+
+
+def test_the_log_keeps_the_command_line_and_every_line_through_the_jobs_own_stream(tmp_path):
+    log_path = tmp_path / "command.log"
+    with open(log_path, "w", buffering=1) as job_log:  # as setup_logging opens it
+        job_log.write("job header\n")
+        run("for i in 1 2 3; do echo line $i; done", job_log, say=lambda line: None)
+        job_log.write("job footer\n")
+    assert log_path.read_text().splitlines() == [
+        "job header",
+        "$ for i in 1 2 3; do echo line $i; done",
+        "line 1",
+        "line 2",
+        "line 3",
+        "job footer",
+    ]
+
+
+def test_a_command_that_never_ends_is_stopped_with_everything_it_started(tmp_path):
+    import time
+
+    child = tmp_path / "child.pid"
+    started = time.monotonic()
+    with pytest.raises(CommandError, match=r"still running after 0.05 min \(timeout_min\) and was stopped"):
+        run(f"sleep 600 & echo $! > {child}; echo waiting; wait", tmp_path / "log", say=lambda _: None, timeout_s=3)
+    assert time.monotonic() - started < 30
+    pid = int(child.read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_the_file_a_command_runs_is_found_after_its_interpreter_whatever_its_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("python_detector.py", "det.py"):
+        (tmp_path / name).write_text("print(1)\n")
+    assert checked_file("python python_detector.py --out {output}") == Path("python_detector.py")
+    assert checked_file("python3.11 -u det.py {output}") == Path("det.py")
+    assert checked_file("{python} det.py {output}") == Path("det.py")
+    assert checked_file("python -c 'print(1)' {output}") is None
+    assert checked_file("python 'unbalanced {output}") is None  # the configuration check names it
 
 
 def test_a_failing_command_says_its_last_lines(tmp_path):
@@ -131,6 +206,14 @@ def test_detections_map_back_to_frame_pixels_exactly():
     np.testing.assert_allclose(mapped[["x1", "y1", "x2", "y2"]].to_numpy(), [[96, 54, 192, 108], [20, 40, 61, 80.5]])
     with pytest.raises(CommandError, match="not the split's test images: S9A9_frame_00000001"):
         to_frame_pixels(raw.assign(trial_frame="S9A9_frame_00000001.jpg"), coco)
+    # frame pixels written by mistake: named in the command's own file, with its own value
+    frame_pixels = raw.assign(x2=[1900.0, 30.5])
+    with pytest.raises(CommandError) as error:
+        to_frame_pixels(frame_pixels, coco, source="the command's output /w/detections.csv")
+    assert str(error.value).startswith(
+        "the command's output /w/detections.csv: 1 boxes far outside the images the command was given, e.g. "
+        "S1A2_frame_00000001.jpg: x2 = 1900 on an image of 96 x 54 px"
+    )
 
 
 def test_costs_are_known_or_empty(tmp_path):
@@ -182,3 +265,43 @@ def test_the_gpu_benchmark_runs_on_the_cpu_at_tiny_scale(tmp_path):
     assert any(line.startswith("bare yolo train: ") and "s/epoch" in line for line in lines), result.stdout
     assert any(line.startswith("ratio workflow / bare: ") for line in lines)
     assert "GPU utilisation not sampled (no nvidia-smi" in result.stdout or "GPU utilisation mean" in result.stdout
+
+
+def test_a_model_file_whose_name_and_head_disagree_is_one_line(tmp_path):
+    from sospine.config import ConfigError, check, coerce, deep_merge
+
+    from .test_config import FILE_CONFIG, SCHEMA
+
+    yolo_head = (ROOT / "resources" / "models" / "yolo11t-sospine.yaml").read_text()
+    misnamed = tmp_path / "rtdetr-small.yaml"
+    misnamed.write_text(yolo_head)
+    config = coerce(deep_merge(FILE_CONFIG, {"detectors": {"rt": {"model": str(misnamed)}}}), SCHEMA)
+    with pytest.raises(ConfigError, match=r"detectors.rt.model': .*rtdetr-small.yaml is named like an RT-DETR model"):
+        check(config, SCHEMA)
+    rtdetr_head = tmp_path / "small.yaml"
+    rtdetr_head.write_text((ROOT / "resources" / "models" / "rtdetr-sospine.yaml").read_text())
+    config = coerce(deep_merge(FILE_CONFIG, {"train": {"model": str(rtdetr_head)}}), SCHEMA)
+    with pytest.raises(ConfigError, match=r"train.model': .*small.yaml has an RTDETRDecoder head but is not named"):
+        check(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("sha256", "message"),
+    [
+        ("AB" * 32, "config key 'train.sha256': has uppercase letters; write it as sha256sum prints it: " + "ab" * 32),
+        (10**63, "config key 'train.sha256': YAML read it as a number (it has no letters); put it in quotes"),
+        ("abc", "config key 'train.sha256': expected the file's sha256, 64 hex digits as sha256sum prints them"),
+    ],
+)
+def test_a_checksum_that_is_not_one_is_said_in_words(sha256, message):
+    from sospine.config import ConfigError, check, coerce, deep_merge
+
+    from .test_config import FILE_CONFIG, SCHEMA
+
+    config = coerce(deep_merge(FILE_CONFIG, {"train": {"sha256": sha256}}), SCHEMA)
+    with pytest.raises(ConfigError) as error:
+        check(config, SCHEMA)
+    assert str(error.value).startswith(message)
+    detector = coerce(deep_merge(FILE_CONFIG, {"detectors": {"ft": {"model": "mine.pt", "sha256": sha256}}}), SCHEMA)
+    with pytest.raises(ConfigError, match="config key 'detectors.ft.sha256': "):
+        check(detector, SCHEMA)

@@ -123,6 +123,43 @@ def test_the_baselines_names_are_reserved():
     assert list(found) == ["mine", "synthetic_reference"]
 
 
+@pytest.mark.parametrize(
+    ("detectors", "expected"),
+    [
+        ({"orc": {"command": "x {output}"}, "orc-S1": {"detections": "f.csv"}}, ["'orc-S1' ends like a leave-one-"]),
+        ({"orc": {}, "orc-S12": {}}, ["'orc-S12' ends like a leave-one-surgeon-out fold's name (<detector>-S12)"]),
+        ({"orc": {}, "orc-loso": {}}, ["'orc-loso' ends like a leave-one-surgeon-out summary's name"]),
+        ({"a" * 300: {}}, ["' (300 characters) is too long: at most 64 characters (it names files)"]),
+        ({"Yolo": {}, "yolo": {}}, ["'yolo' and 'Yolo' differ only in case"]),
+        ({"orc": {}, "orc-S1x": {}, "S1": {}, "orc_S1": {}}, []),
+    ],
+)
+def test_names_that_could_share_another_detectors_or_a_folds_files_are_refused(detectors, expected):
+    """One line each, whatever the split (switching to leave-one-surgeon-out later cannot swap results)."""
+    from sospine.detectors import name_problems
+
+    problems = name_problems({"train": {"name": "yolo"}, "detectors": detectors})
+    assert len(problems) == len(expected), problems
+    for problem, wanted in zip(problems, expected, strict=True):
+        assert problem.startswith("config key 'detectors': ") and wanted in problem
+
+
+def test_a_colliding_name_stops_the_workflow_before_any_job(workdir):
+    """Under leave-one-surgeon-out, a command detector `orc` and a file detector `orc-S1`: refused at
+    start with one line (the file would otherwise never be read and orc's fold S1 ranked in its place)."""
+    from .conftest import run, tiny_config
+
+    mine = workdir / "orc-S1.csv"
+    mine.write_text(HEADER + "\n")
+    detectors = {"orc": {"command": "python x.py --out {output}"}, "orc-S1": {"detections": str(mine)}}
+    config = tiny_config(workdir, "loso", detectors=detectors)
+    result = run(workdir, "-n", "--configfile", config, check=False)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "'orc-S1' ends like a leave-one-surgeon-out fold's name" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and not (workdir / "results").exists()
+
+
 def test_an_unknown_reference_is_named():
     assert reference_problem("auto", ["a"]) is None
     assert "'mne' is not a detector of this run; known: yolo, mine" in reference_problem("mne", ["yolo", "mine"])

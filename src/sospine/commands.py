@@ -10,17 +10,21 @@ detections file takes. Its wall time is recorded as its training time; a `cost.j
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import signal
 import string
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
@@ -46,71 +50,201 @@ class CommandError(RuntimeError):
     """A command detector that failed or wrote no usable detections; the message says which and why."""
 
 
+def placeholder_problem(command: str) -> str | None:
+    """Why `command` cannot be filled in (a lone brace, a placeholder with a format or conversion),
+    or None.
+
+    >>> placeholder_problem("echo { > {output}")
+    "a lone '{' (write {{ and }} for literal braces)"
+    >>> placeholder_problem("det.py --out {output!r}"), placeholder_problem("det.py --out {output}")
+    ('placeholder {output!r} has a conversion or format; write {output} alone', None)
+    """
+    try:
+        fields = list(string.Formatter().parse(command))
+    except ValueError as error:
+        brace = "}" if "'}'" in str(error) else "{"
+        return f"a lone '{brace}' (write {{{{ and }}}} for literal braces)"
+    for _, name, spec, conversion in fields:
+        if name is not None and (spec or conversion):
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            return f"placeholder {shown} has a conversion or format; write {{{name}}} alone"
+    return None
+
+
 def unknown_placeholders(command: str) -> list[str]:
     """Placeholders of `command` that are not in PLACEHOLDERS (`{{` and `}}` are literal braces).
 
     >>> unknown_placeholders("train.py --data {dataset} --out {output} --gpu {gpu}")
     ['{gpu}']
     """
+    if placeholder_problem(command):
+        return []
     fields = [name for _, name, _, _ in string.Formatter().parse(command) if name is not None]
     return [f"{{{name}}}" for name in fields if name not in PLACEHOLDERS]
 
 
-def fill(command: str, values: Mapping[str, str]) -> str:
-    """The command with every placeholder replaced by its value, shell-quoted."""
-    return command.format_map({key: shlex.quote(str(value)) for key, value in values.items()})
+def fill(command: str, values: Mapping[str, object]) -> str:
+    """The command with every placeholder replaced by its value, quoted once for where it stands:
+    bare, inside "double" or inside 'single' quotes. A value is always one word to the shell and
+    never runs (`$(...)`, backticks, spaces and quotes in a path stay characters of the path).
+
+    >>> print(fill('det.py --out {output} --log "{work_dir}/x.log"', {"output": "a b.csv", "work_dir": "$(rm x)"}))
+    det.py --out 'a b.csv' --log "\\$(rm x)/x.log"
+    """
+    filled, state = [], ""
+    for literal, name, _, _ in string.Formatter().parse(command):
+        filled.append(literal)
+        state = _quote_state_after(literal, state)
+        if name is not None:
+            filled.append(_quoted(str(values[name]), state))
+    return "".join(filled)
+
+
+def _quote_state_after(text: str, state: str) -> str:
+    """The shell's quoting after `text` ('', "'" or '"'), starting in `state`."""
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif state == "'":
+            state = "" if char == "'" else state
+        elif char == "\\":
+            escaped = True
+        elif state == '"':
+            state = "" if char == '"' else state
+        elif char in "'\"":
+            state = char
+    return state
+
+
+def _quoted(value: str, state: str) -> str:
+    if state == "'":  # close, an escaped quote, reopen
+        return value.replace("'", "'\"'\"'")
+    if state == '"':  # inside double quotes only these four are special
+        return "".join("\\" + c if c in '\\"$`' else c for c in value)
+    return shlex.quote(value)
+
+
+#: interpreters a command may start with; the file it runs is the next word naming a file
+INTERPRETER = re.compile(r"(?:python|pypy|bash|sh|zsh|Rscript|julia|node|perl|ruby|env)[\d.]*")
 
 
 def checked_file(command: str) -> Path | None:
-    """The file a command runs (its first word naming an existing file: a script or a program), whose
-    sha256 the `sha256` setting pins; None when it names none.
+    """The file a command runs (a script after its interpreter, or a program), whose content is
+    tracked (a changed file reruns the detector) and whose sha256 the `sha256` setting pins; None
+    when it names none.
 
     >>> checked_file("python resources/detectors/fasterrcnn.py --output {output}").name
     'fasterrcnn.py'
     """
-    for word in shlex.split(command.replace("{", "").replace("}", "")):
-        if Path(word).is_file() and not Path(word).name.startswith("python"):
+    try:
+        words = shlex.split(command.replace("{", "").replace("}", ""))
+    except ValueError:  # an unbalanced quote: the configuration check names it
+        return None
+    for position, word in enumerate(words):
+        if position == 0 and INTERPRETER.fullmatch(Path(word).name):
+            continue
+        if Path(word).is_file():
             return Path(word)
     return None
 
 
 def run(
-    command: str, log_path: str | Path, *, env: Mapping[str, str] | None = None, say: Callable[[str], None] = print
+    command: str,
+    log: TextIO | str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    say: Callable[[str], None] = print,
+    timeout_s: float | None = None,
 ) -> float:
-    """Run `command` in bash, its output into `log_path` (and each line to `say`); return its wall
-    seconds. A failure raises CommandError with the command's last lines."""
+    """Run `command` in bash, its output into `log` and each line to `say`; return its wall seconds.
+    `log` is the job's open log (its one writer: a second handle on the same file would overwrite
+    lines) or a path to append to. A failure, or a command still running after `timeout_s`, raises
+    CommandError with the command's last lines; the command's whole process group is stopped with
+    it, also when this process is told to stop."""
+    if not hasattr(log, "write"):
+        with open(log, "a", encoding="utf-8") as stream:
+            return run(command, stream, env=env, say=say, timeout_s=timeout_s)
     environment = dict(os.environ if env is None else env)
     # `python` in a command is the workflow's own interpreter, whatever PATH says
     environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = time.monotonic()
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"$ {command}\n")
-        log.flush()
-        process = subprocess.Popen(
-            ["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
-        )
+    log.write(f"$ {command}\n")
+    log.flush()
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=environment,
+        start_new_session=True,  # its own process group, stopped as a whole
+    )
+    expired: list[bool] = []
+
+    def expire() -> None:
+        expired.append(True)
+        _stop_group(process)
+
+    timer = threading.Timer(timeout_s, expire) if timeout_s else None
+    previous = {sig: signal.signal(sig, _stopping(process)) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if timer:
+            timer.start()
         assert process.stdout is not None
         for line in process.stdout:
             log.write(line)
             tail.append(line.rstrip())
             say(line.rstrip())
         returncode = process.wait()
+    finally:
+        if timer:
+            timer.cancel()
+        _stop_group(process)  # whatever it left running in the background
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.flush()
     seconds = time.monotonic() - started
+    last = "\n".join(f"  | {line}" for line in tail)
+    if expired:
+        raise CommandError(
+            f"the command was still running after {timeout_s / 60:g} min (timeout_min) and was stopped; "
+            f"its last lines:\n{last}"
+        )
     if returncode:
-        last = "\n".join(f"  | {line}" for line in tail)
         raise CommandError(
             f"the command exited with status {returncode} after {seconds:.0f} s; its last lines:\n{last}"
         )
     return seconds
 
 
+def _stop_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _stopping(process: subprocess.Popen) -> Callable[[int, object], None]:
+    def handler(signum: int, frame: object) -> None:
+        _stop_group(process)
+        raise SystemExit(128 + signum)
+
+    return handler
+
+
 _STEM = re.compile(r"\.(?:jpeg|jpg)$")
 
 
-def to_frame_pixels(raw: pd.DataFrame, coco_test: Mapping) -> pd.DataFrame:
+#: how far past the image it was given a box may reach before it is read as a box in other pixels
+#: (frame pixels written by mistake): half the image on every side
+REACH = 0.5
+
+
+def to_frame_pixels(raw: pd.DataFrame, coco_test: Mapping, source: str | Path = "the command's output") -> pd.DataFrame:
     """A command's detections (exported-image pixels, published columns) in frame pixels, with the
-    frames' own names. Detections on images that are not test images are refused, naming some."""
+    frames' own names. Detections on images that are not test images, boxes far outside the image
+    the command was given (frame pixels written by mistake) and boxes that do not map to finite
+    frame pixels are refused, naming `source` (the command's own file) and its values."""
     from .train import to_original_pixels
 
     images = {_STEM.sub("", image["trial_frame"]): image for image in coco_test["images"]}
@@ -118,8 +252,20 @@ def to_frame_pixels(raw: pd.DataFrame, coco_test: Mapping) -> pd.DataFrame:
     unknown = sorted(set(stems) - set(images))
     if unknown:
         shown = ", ".join(unknown[:5]) + (f" ... ({len(unknown)} in all)" if len(unknown) > 5 else "")
-        raise CommandError(f"detections on images that are not the split's test images: {shown}")
+        raise CommandError(f"{source}: detections on images that are not the split's test images: {shown}")
     mapped = raw.copy()
+    size = pd.DataFrame([images[stem] for stem in stems], index=raw.index)[["width", "height"]].astype(float)
+    extent = pd.concat([size["width"], size["height"]] * 2, axis=1, keys=COORDS)
+    coordinates = raw[COORDS].astype(float)
+    far = (coordinates > extent * (1 + REACH)) | (coordinates < -extent * REACH)
+    if far.to_numpy().any():
+        row, column = next((r, c) for r, c in far.stack()[far.stack()].index)
+        raise CommandError(
+            f"{source}: {int(far.any(axis=1).sum())} boxes far outside the images the command was given, e.g. "
+            f"{raw.at[row, 'trial_frame']}: {column} = {raw.at[row, column]:g} on an image of "
+            f"{size.at[row, 'width']:g} x {size.at[row, 'height']:g} px; write boxes in the pixels of the exported "
+            "images ({images}), which the workflow maps to frame pixels"
+        )
     for stem, rows in stems.groupby(stems).groups.items():
         image = images[stem]
         mapped.loc[rows, COORDS] = to_original_pixels(raw.loc[rows, COORDS].to_numpy(float), image)

@@ -194,6 +194,10 @@ def merge_overrides(config: Mapping, file_config: Mapping, schema: Mapping) -> d
 def describe_error(error: jsonschema.ValidationError) -> str:
     """`data.source: 'ftp' is not one of ['figshare', 'mirror', 'synthetic']`-style message."""
     path = ".".join(str(part) for part in error.absolute_path) or "<config>"
+    if path.endswith("sha256"):
+        from .weights import checksum_problem
+
+        return checksum_problem(error.instance, path) or f"config key '{path}': {error.message}"
     if error.validator == "additionalProperties":
         extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
@@ -252,12 +256,13 @@ def check(config: Mapping, schema: Mapping) -> None:
     messages = [describe_error(error) for error in errors]
     messages += extra_problems((config.get("train") or {}).get("extra"), "train.extra")
     detectors = config.get("detectors")
-    for name, own in (detectors.items() if isinstance(detectors, Mapping) else []):
+    for name, own in detectors.items() if isinstance(detectors, Mapping) else []:
         if isinstance(own, Mapping):
             messages += extra_problems(own.get("extra"), f"detectors.{name}.extra")
     if not messages and isinstance(config.get("train"), Mapping):
-        from .detectors import problems
+        from .detectors import name_problems, problems
 
+        messages += name_problems(config)
         messages += problems(config, schema["properties"]["train"])
     if messages:
         raise ConfigError("; ".join(messages))

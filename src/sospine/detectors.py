@@ -11,6 +11,8 @@ The paper's YOLOv4 detections join as a file detector when the data source has t
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,9 +30,10 @@ MODEL_KEYS = ("model", "sha256")
 
 
 #: The keys of a command detector and what they default to (gpus and device from `train`).
-COMMAND_KEYS = ("command", "gpus", "threads", "mem_mb", "device", "sha256")
+COMMAND_KEYS = ("command", "gpus", "threads", "mem_mb", "timeout_min", "device", "sha256")
 COMMAND_THREADS = 4
 COMMAND_MEM_MB = 32000  # as a training job books
+COMMAND_TIMEOUT_MIN = 24 * 60  # as a training job's runtime
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,43 @@ def family(model: str) -> Literal["rtdetr", "yolo"]:
     ('rtdetr', 'rtdetr', 'yolo')
     """
     return "rtdetr" if Path(model).name.lower().startswith("rtdetr") else "yolo"
+
+
+def family_problem(model: str, where: str) -> str | None:
+    """Why a local model .yaml's name and its head disagree (a YOLO head in a file named `rtdetr*`,
+    or an RT-DETR decoder in one that is not), or None: the name picks the ultralytics class, which
+    would fail deep in the training job.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "rtdetr-mine.yaml")
+    >>> _ = open(path, "w").write("nc: 5\\nhead:\\n  - [[16, 19, 22], 1, Detect, [nc]]\\n")
+    >>> "rtdetr-mine.yaml is named like an RT-DETR model (rtdetr*) but its head" in family_problem(path, "train.model")
+    True
+    """
+    import yaml
+
+    path = Path(model)
+    if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        return None
+    try:
+        head = (yaml.safe_load(path.read_text()) or {}).get("head") or []
+        modules = {str(layer[2]) for layer in head if isinstance(layer, list) and len(layer) > 2}
+    except (yaml.YAMLError, OSError, AttributeError) as error:
+        return f"config key '{where}': {model} is not a model .yaml ultralytics can read ({error})"
+    decoder = any("RTDETRDecoder" in module for module in modules)
+    named = family(model) == "rtdetr"
+    if decoder == named or not modules:
+        return None
+    shown = f".../{path.name}" if len(str(model)) > 40 else model
+    if named:
+        return (
+            f"config key '{where}': {shown} is named like an RT-DETR model (rtdetr*) but its head has no "
+            "RTDETRDecoder: ultralytics would build it as RT-DETR; give the file a name that does not start with rtdetr"
+        )
+    return (
+        f"config key '{where}': {shown} has an RTDETRDecoder head but is not named rtdetr*: ultralytics' RTDETR "
+        "class trains such a model; give the file a name that starts with rtdetr"
+    )
 
 
 def baseline_name(config: Mapping[str, Any], source: str) -> str:
@@ -97,6 +137,7 @@ def resolve(config: Mapping[str, Any], baseline: str | None, source: str = "mirr
         elif "command" in own:
             defaults = {
                 **{"gpus": train.get("gpus", 1), "threads": COMMAND_THREADS, "mem_mb": COMMAND_MEM_MB},
+                "timeout_min": COMMAND_TIMEOUT_MIN,
                 "device": train.get("device", "auto"),
             }
             found[name] = Detector(name, "command", settings={**defaults, "sha256": "", **own, "name": name})
@@ -121,6 +162,51 @@ def reserved_name_problems(config: Mapping[str, Any], source: str) -> list[str]:
         for name in names
         if name in reserved
     ]
+
+
+#: Longest detector name: it names files and folders, with a fold's and a log's suffix beside it.
+MAX_NAME_LENGTH = 64
+#: Endings of the names the workflow makes from a detector's: a leave-one-surgeon-out fold's
+#: (`<detector>-S3`: its predictions, detections and scores) and the folds' summary (`<detector>-loso`).
+GENERATED_ENDINGS = re.compile(r"-(?:S\d+|loso)$")
+
+
+def name_problems(config: Mapping[str, Any]) -> list[str]:
+    """One line per detector name that could collide with the files of another detector or of a
+    fold, or that a file system cannot hold; under any split, so that switching to
+    leave-one-surgeon-out later cannot swap results.
+
+    >>> [line.split(": ")[1][:40] for line in name_problems({"detectors": {"orc": {}, "orc-S1": {}, "Orc": {}}})]
+    ["'orc-S1' ends like a leave-one-surgeon-o", "'Orc' and 'orc' differ only in case; on "]
+    >>> name_problems({"train": {"name": "a" * 70}})[0][-60:]
+    'racters) is too long: at most 64 characters (it names files)'
+    """
+    detectors = config.get("detectors")
+    if isinstance(detectors, Mapping) and detectors:
+        names, where = [str(name) for name in detectors], "detectors"
+    else:
+        names, where = [str((config.get("train") or {}).get("name", ""))], "train.name"
+    messages, seen = [], {}
+    for name in names:
+        shown = f"{name[:40]}...' ({len(name)} characters)" if len(name) > MAX_NAME_LENGTH else f"{name}'"
+        if len(name) > MAX_NAME_LENGTH:
+            messages.append(
+                f"config key '{where}': '{shown} is too long: at most {MAX_NAME_LENGTH} characters (it names files)"
+            )
+        ending = GENERATED_ENDINGS.search(name)
+        if ending:
+            messages.append(
+                f"config key '{where}': '{shown} ends like a leave-one-surgeon-out "
+                f"{'fold' if ending.group(0) != '-loso' else 'summary'}'s name (<detector>{ending.group(0)}), "
+                "whose files it would share; give it another name"
+            )
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            messages.append(
+                f"config key '{where}': '{shown} and '{other}' differ only in case; on a case-insensitive file "
+                "system they would share files: give one another name"
+            )
+    return messages
 
 
 def reference_problem(reference: str, names: list[str]) -> str | None:
@@ -150,8 +236,13 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
     """One message per invalid detector entry (the schema checks types; this checks meaning)."""
     import jsonschema
 
+    from .weights import checksum_problem
+
     messages = []
     train_keys = set(train_schema.get("properties", {}))
+    if not config.get("detectors"):
+        problem = family_problem(str(config["train"].get("model", "")), "train.model")
+        messages += [problem] if problem else []
     for name, own in (config.get("detectors") or {}).items():
         where = f"config key 'detectors.{name}'"
         if not isinstance(own, Mapping):
@@ -177,18 +268,25 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                 f"{allowed}"
             )
         merged = {**dict(config["train"]), **{k: v for k, v in own.items() if k in train_keys}}
+        model_where = f"detectors.{name}.model" if "model" in own else "train.model"
+        problem = family_problem(str(merged.get("model", "")), model_where)
+        if problem:
+            messages.append(problem)
         validator = jsonschema.validators.validator_for(train_schema)(train_schema)
         for error in validator.iter_errors(merged):
             key = ".".join(str(p) for p in error.absolute_path)
-            if key.split(".")[0] in own:
+            if key == "sha256":
+                messages.append(checksum_problem(error.instance, f"detectors.{name}.sha256") or error.message)
+            elif key.split(".")[0] in own:
                 messages.append(f"config key 'detectors.{name}.{key}': {error.message}")
     return messages
 
 
 def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
     """What is wrong with a command detector's entry (keys, types, placeholders, the checked file)."""
-    from .commands import PLACEHOLDERS, checked_file, unknown_placeholders
+    from .commands import PLACEHOLDERS, checked_file, placeholder_problem, unknown_placeholders
     from .files import sha256sum
+    from .weights import checksum_problem
 
     where = f"config key 'detectors.{name}"
     messages = []
@@ -202,6 +300,13 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
             *messages,
             f"{where}.command': expected the shell command to run, e.g. 'python my_detector.py --output {{output}}'",
         ]
+    problem = placeholder_problem(command)
+    if problem:
+        messages.append(f"{where}.command': {problem}")
+    try:
+        shlex.split(command)
+    except ValueError as error:  # bash would stop at it too, after the job started
+        messages.append(f"{where}.command': {error} (an unbalanced quote)")
     unknown = unknown_placeholders(command)
     if unknown:
         messages.append(
@@ -209,7 +314,7 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
         )
     if "{output}" not in command:
         messages.append(f"{where}.command': the command must write its detections to {{output}}")
-    for key, minimum in (("gpus", 0), ("threads", 1), ("mem_mb", 1)):
+    for key, minimum in (("gpus", 0), ("threads", 1), ("mem_mb", 1), ("timeout_min", 1)):
         value = own.get(key, minimum)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             messages.append(f"{where}.{key}': expected a whole number of at least {minimum}, got {value!r}")
@@ -217,8 +322,9 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
         messages.append(f"{where}.device': expected auto, cpu, cuda or a device index, got {own['device']!r}")
     sha256 = own.get("sha256") or ""
     if sha256:
-        if not isinstance(sha256, str) or len(sha256) != 64 or set(sha256) - set("0123456789abcdef"):
-            messages.append(f"{where}.sha256': expected 64 lowercase hex digits")
+        problem = checksum_problem(sha256, f"detectors.{name}.sha256")
+        if problem:
+            messages.append(problem)
         else:
             path = checked_file(command)
             if path is None:

@@ -16,6 +16,7 @@ which refuses anything but model classes, before ultralytics sees them.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -46,6 +47,31 @@ def expected_sha256(model: str, configured: str | None = None) -> str | None:
     ('0ebbc80d', None, 'abab')
     """
     return configured or KNOWN_SHA256.get(Path(model).name)
+
+
+def checksum_problem(value: object, where: str) -> str | None:
+    """Why a configured sha256 is not one, in words (None for a checksum or nothing).
+
+    >>> checksum_problem("ab" * 32, "train.sha256"), checksum_problem("", "train.sha256")
+    (None, None)
+    >>> checksum_problem("AB" * 32, "train.sha256")[:71]
+    "config key 'train.sha256': has uppercase letters; write it as sha256sum"
+    >>> checksum_problem(1234, "detectors.x.sha256")
+    "config key 'detectors.x.sha256': YAML read it as a number (it has no letters); put it in quotes: sha256: '1234'"
+    """
+    if value is None or value == "" or (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value)):
+        return None
+    where = f"config key '{where}'"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return f"{where}: expected the file's sha256 (64 hex digits as sha256sum prints them), got {value!r}"
+    if isinstance(value, int | float):
+        return f"{where}: YAML read it as a number (it has no letters); put it in quotes: sha256: '{value}'"
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return f"{where}: has uppercase letters; write it as sha256sum prints it: {value.lower()}"
+    return (
+        f"{where}: expected the file's sha256, 64 hex digits as sha256sum prints them; got {value[:80]!r} "
+        f"({len(value)} characters)"
+    )
 
 
 def untrusted_problem(model: str, configured: str | None, where: str) -> str | None:

@@ -196,7 +196,7 @@ rule command_detector:
     resources:
         gpu=command_setting("gpus"),
         mem_mb=command_setting("mem_mb"),
-        runtime=24 * 60,
+        runtime=command_setting("timeout_min"),  # the scheduler's limit and the command's timeout
     params:
         command=command_setting("command"),
         device=command_setting("device"),
