@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from sospine.constants import BOX_LABELS, INSTRUMENTS
-from sospine.leaderboard import LeaderboardError, common_trials, rank, reference_of
+from sospine.leaderboard import LeaderboardError, common_trials, headline, headline_text, rank, reference_of
 from sospine.synth import SynthSpec, generate
 from sospine.tables import read_annotations, split_frame_names
 
@@ -125,3 +125,36 @@ def test_the_paper_detections_rank_beside_a_degraded_copy(real_dir):
     assert diff.loc["grasper", "diff"] == 0
     assert diff.loc["needle driver", "note"].startswith("with 4 test trials no difference can reach p < 0.05")
     assert diff.loc["needle driver", "p_value"] == 0.125  # the smallest four trials allow, however large the drop
+
+
+def test_a_class_without_truth_is_left_out_of_every_mean_alike(release):
+    """No nerve-hook box in the test trials (its detections stay, all false positives): the board's
+    `instruments` and `all` average the classes with truth, and the paired table tests that same
+    quantity, so its difference is the board's and it has a p-value and an interval."""
+    truth, dets, trials = release
+    no_hook = truth[truth["label"] != "nerve hook"]
+    weaker = dets[dets["score"] > 0.5]
+    assert (weaker["label"] == "nerve hook").any()
+    detections = {"a": dets, "b": weaker}
+    board, paired = rank(no_hook, detections, {n: trials for n in detections}, reference="a", n_resamples=200)
+    kept = [c for c in BOX_LABELS if c != "nerve hook"]
+    means = {}
+    for name, table in detections.items():
+        rows = board[board["detector"] == name].set_index("label")
+        expected = {label: reference_voc_ap(no_hook, table, label) for label in kept}
+        assert np.isnan(rows.loc["nerve hook", "ap_voc"]) and rows.loc["nerve hook", "n_truth"] == 0
+        assert rows.loc["all", "ap_voc"] == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
+        instruments = [expected[c] for c in INSTRUMENTS if c in kept]
+        assert rows.loc["instruments", "ap_voc"] == pytest.approx(np.mean(instruments), abs=1e-12)
+        assert rows.loc[["all", "instruments"], ["ci95_low", "ci95_high"]].notna().all().all()
+        means[name] = rows.loc[["all", "instruments"], "ap_voc"]
+    diff = paired.set_index("label")
+    for label in ("all", "instruments"):
+        assert diff.loc[label, "diff"] == pytest.approx(means["b"][label] - means["a"][label], abs=1e-12)
+        assert diff.loc[label, ["p_value", "p_holm", "ci95_low", "ci95_high"]].notna().all(), diff.loc[label]
+        assert diff.loc[label, "ci95_low"] <= diff.loc[label, "diff"] <= diff.loc[label, "ci95_high"]
+    assert np.isnan(diff.loc["nerve hook", "p_value"])
+    assert diff["note"].str.contains("no truth box of nerve hook").all()
+    top = headline(board, paired).set_index("detector").loc["b"]
+    assert top["diff_all"] == pytest.approx(top["ap_all"] - means["a"]["all"], abs=1e-12)
+    assert 0 < top["p_value"] <= 1 and "nerve hook" in headline_text(board, paired)

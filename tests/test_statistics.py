@@ -207,3 +207,46 @@ def test_the_leave_one_surgeon_out_pool_is_tested_over_its_trials():
     assert set(paired["n_trials"]) == {22} and paired["ci95_low"].notna().all()
     assert paired["test"].str.startswith("Monte Carlo").all() and (paired["p_value"] > 0).all()
     assert paired["note"].str.startswith("p_holm").all()
+
+
+def test_a_class_without_truth_leaves_the_means_of_the_others_and_a_p_value():
+    """No needle box in the trials: the permutation test's mAP differences average the four classes
+    with truth, as an independent enumeration does, and the board's differences are those."""
+    truth, a, b = heterogeneous_release(5, frames=15, seed=9)
+    truth = truth[truth["label"] != "needle"]
+    trials = trial_names(5)
+    ma, mb, n_truth = matched_pair(truth, a, b, trials)
+    assert "needle" not in n_truth and (ma.detections["label"] == "needle").any()
+    test = paired_permutation(ma.detections, mb.detections, n_truth, trials)
+    expected = brute_force_differences(ma.detections, mb.detections, n_truth, trials)
+    kept = [c for c in BOX_LABELS if c != "needle"]
+    for label, group in (("all", kept), ("instruments", [c for c in INSTRUMENTS if c in kept])):
+        mean = expected[group].mean(axis=1).to_numpy()
+        assert np.allclose(test.differences[label], mean, atol=1e-12), label
+        assert test.p_value(label) == pytest.approx(np.mean(np.abs(mean) >= abs(mean[0]) - 1e-12))
+    board, paired = rank(truth, {"a": a, "b": b}, {"a": trials, "b": trials}, reference="b", n_resamples=0)
+    ap = board.set_index(["detector", "label"])["ap_voc"]
+    for label in ("all", "instruments"):
+        row = paired.set_index("label").loc[label]
+        assert row["diff"] == pytest.approx(ap[("a", label)] - ap[("b", label)], abs=1e-12)
+        assert row["diff"] == pytest.approx(test.observed(label), abs=1e-12)
+        assert row["p_value"] == test.p_value(label)
+
+
+def test_the_interval_of_a_mean_keeps_its_classes_in_every_resample():
+    """Needle boxes in one trial of twelve: a resample without that trial has no needle AP, and its
+    mean over the other four classes is another quantity than the board's `all`; the interval is the
+    spread of the five-class mean over the resamples that have all five."""
+    trials = sorted(trial_names(12))  # the board's order, which the resample weights follow
+    truth, a, _ = heterogeneous_release(12, frames=12, seed=10)
+    trial = split_frame_names(truth["trial_frame"])["trial"].to_numpy()
+    truth = truth[(truth["label"] != "needle").to_numpy() | (trial == trials[0])]
+    board, _ = rank(truth, {"a": a}, {"a": trials}, reference="a", n_resamples=300, seed=4)
+    matched, _, _ = matched_pair(truth, a, a, trials)
+    replicates = bootstrap_samples(matched, trials, resample_weights(len(trials), 300, 4))
+    assert replicates["needle"].isna().mean() > 0.2  # resamples without the needle's trial
+    rows = board.set_index("label")
+    for label, group in (("all", list(BOX_LABELS)), ("instruments", list(INSTRUMENTS))):
+        mean = replicates[group].mean(axis=1, skipna=False)  # NaN where a class has no truth: left out
+        expected = t_interval(rows.loc[label, "ap_voc"], mean, len(trials))
+        assert rows.loc[label, ["ci95_low", "ci95_high"]].tolist() == pytest.approx(list(expected), abs=1e-12)

@@ -7,21 +7,25 @@ p-value respects that trials, not frames, are the units, so with the paper's fou
 cannot go below 0.125, and the table says so. Intervals (`sospine.scoring.t_interval`, from one trial
 bootstrap shared by all detectors, so that differences are paired) are given only from
 `MIN_TRIALS_FOR_INTERVAL` trials on. Holm's adjustment across the table's rows guards against reading
-one small p among many comparisons as a finding.
+one small p among many comparisons as a finding. The `instruments` and `all` rows are means over the
+classes with a truth box in the test trials (a class without any has no AP): the same classes for
+the point estimate, its interval, the paired difference and its p-value, so that the paired table
+tests the board's figures; the note says which classes are left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, INSTRUMENTS
-from .permutation import MONTE_CARLO_SAMPLES, holm, paired_permutation, smallest_p
+from .permutation import MONTE_CARLO_SAMPLES, holm, paired_permutation, scored_classes, smallest_p
 from .scoring import MIN_TRIALS_FOR_INTERVAL, bootstrap_samples, interval_note, resample_weights, score, t_interval
 
-#: The leaderboard's rows per detector: the classes, then the means over the instruments and all five.
+#: The leaderboard's rows per detector: the classes, then the means over the instruments and all five
+#: (over those of them with truth in the test trials: `averaged`).
 LABELS: tuple[str, ...] = (*BOX_LABELS, "instruments", "all")
 BOARD_COLUMNS = [
     "rank",
@@ -87,13 +91,35 @@ def reference_of(names: list[str], wanted: str, baseline: str | None) -> str:
     return baseline if baseline in names else names[0]
 
 
-def _point(table: pd.DataFrame, column: str) -> dict[str, float]:
-    values = table.set_index("label")[column]
-    return {
-        **values.to_dict(),
-        "instruments": float(values[list(INSTRUMENTS)].mean()),
-        "all": float(values[list(BOX_LABELS)].mean()),
-    }
+def averaged(n_truth: Mapping[str, float]) -> dict[str, list[str]]:
+    """What each mean row averages: the classes with truth in the scored trials (`scored_classes`),
+    one definition for the point estimate, its interval and the paired test.
+
+    >>> averaged({"needle": 3, "needle driver": 5, "grasper": 0, "nerve hook": 1, "durotomy": 9})["instruments"]
+    ['needle driver', 'nerve hook']
+    """
+    return {"instruments": scored_classes(n_truth, INSTRUMENTS), "all": scored_classes(n_truth, BOX_LABELS)}
+
+
+def without_truth(n_truth: Mapping[str, float]) -> list[str]:
+    """The classes without any truth box in the scored trials: no AP, and left out of every mean."""
+    return [label for label in BOX_LABELS if label not in scored_classes(n_truth)]
+
+
+def with_means(values: pd.DataFrame, means: Mapping[str, list[str]]) -> pd.DataFrame:
+    """`values` (a column per class; rows: the point estimates, or bootstrap resamples) with a column
+    per mean of `means` over its classes (NaN for a mean of no class).
+
+    >>> aps = pd.DataFrame([[0.5, 0.1, 0.3, np.nan, 0.2]], columns=BOX_LABELS)
+    >>> with_means(aps, {"all": ["needle", "grasper", "durotomy"]})["all"].round(6).tolist()
+    [0.333333]
+    """
+    out = values[list(BOX_LABELS)].copy()
+    for name, kept in means.items():
+        # skipna=False: a resample in which an averaged class has no truth has no mean (it drops out
+        # of the interval) rather than a mean over other classes, which would be another quantity
+        out[name] = values[kept].mean(axis=1, skipna=False) if kept else np.nan
+    return out
 
 
 def rank(
@@ -119,15 +145,18 @@ def rank(
     for name, table in detections.items():
         scored = score(truth, table, test_trials=trials, iou=iou, bootstrap=0)
         matched[name] = scored["matched"]
-        columns = {c: _point(scored["table"], c) for c in ("ap_voc", "ap50_coco", "ap50_95_coco", "ap_paper")}
-        counts = scored["table"].set_index("label")[["n_truth", "n_detections"]]
-        n_truth = counts["n_truth"].to_dict()
+        per_class = scored["table"].set_index("label")
+        counts = per_class[["n_truth", "n_detections"]]
+        n_truth = counts["n_truth"].to_dict()  # the same truth and trials for every detector
+        means = averaged(n_truth)
+        columns = {
+            c: with_means(per_class[[c]].T, means).iloc[0].to_dict()
+            for c in ("ap_voc", "ap50_coco", "ap50_95_coco", "ap_paper")
+        }
         if weights is not None:
-            samples[name] = bootstrap_samples(scored["matched"], trials, weights).rename(
-                columns={"map_voc_instruments": "instruments", "map_voc_all": "all"}
-            )
+            samples[name] = with_means(bootstrap_samples(scored["matched"], trials, weights), means)
         for label in LABELS:
-            group = list(BOX_LABELS) if label == "all" else list(INSTRUMENTS) if label == "instruments" else [label]
+            group = means.get(label, [label])
             point = columns["ap_voc"][label]
             low, high = t_interval(point, samples[name][label], len(trials)) if weights is not None else (np.nan,) * 2
             rows.append(
@@ -205,7 +234,7 @@ def paired(
     table["p_min"] = smallest_p(len(trials))
     table["n_trials"] = len(trials)
     table["test"] = described
-    table["note"] = paired_note(len(trials), len(table), note)
+    table["note"] = paired_note(len(trials), len(table), note, without_truth(n_truth))
     return table[PAIRED_COLUMNS]
 
 
@@ -223,10 +252,24 @@ def add_costs(board: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
     return board.drop(columns=[c for c in COST_COLUMNS if c in board]).merge(known, on="detector", how="left")
 
 
-def paired_note(n_trials: int, n_rows: int, interval: str | None) -> str:
-    """What the paired table can and cannot show, in words."""
+def means_note(missing: Sequence[str]) -> str | None:
+    """Which classes the means leave out, in words; None when every class has truth.
+
+    >>> means_note(["nerve hook"])
+    'no truth box of nerve hook in the test trials: it has no AP, and instruments and all average the other classes'
+    """
+    if not missing:
+        return None
+    return (
+        f"no truth box of {', '.join(missing)} in the test trials: "
+        f"{'it has' if len(missing) == 1 else 'they have'} no AP, and instruments and all average the other classes"
+    )
+
+
+def paired_note(n_trials: int, n_rows: int, interval: str | None, missing: Sequence[str] = ()) -> str:
+    """What the paired table can and cannot show, in words (and which classes the means leave out)."""
     floor = smallest_p(n_trials)
-    parts = []
+    parts = [note] if (note := means_note(missing)) else []
     if floor > 0.05:
         parts.append(
             f"with {n_trials} test trials no difference can reach p < 0.05: the smallest p-value a paired test over "
@@ -267,6 +310,12 @@ def headline(board: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _truth_counts(board: pd.DataFrame) -> dict[str, float]:
+    """Truth boxes per class, from the board's class rows (the same for every detector)."""
+    rows = board[board["label"].isin(BOX_LABELS)].drop_duplicates("label")
+    return rows.set_index("label")["n_truth"].to_dict()
+
+
 def headline_text(board: pd.DataFrame, paired: pd.DataFrame) -> str:
     """The headline as console text: the table, the reference and what the test can show."""
     table = headline(board, paired)
@@ -280,8 +329,10 @@ def headline_text(board: pd.DataFrame, paired: pd.DataFrame) -> str:
     trials = board["test_trials"].iat[0] if len(board) else ""
     lines = [f"leaderboard on {board['n_trials'].iat[0] if len(board) else 0} test trials ({trials}), VOC AP:"]
     lines.append(shown.to_string(index=False))
-    if len(paired):
+    if len(paired):  # its note says which classes the means leave out
         lines.append(f"differences: each detector minus {paired['reference'].iat[0]}; {paired['note'].iat[0]}")
+    elif len(board) and (note := means_note(without_truth(_truth_counts(board)))):
+        lines.append(note)
     return "\n".join(lines)
 
 

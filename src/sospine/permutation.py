@@ -10,12 +10,13 @@ with the paper's four test trials. Above `EXACT_MAX_TRIALS` trials a seeded Mont
 arrangements replaces the full enumeration; its resolution is 1 / (samples + 1).
 
 Every arrangement is scored as the leaderboard scores (VOC all-point AP at the configured IoU, the
-mAPs as means of the class APs) without matching again: a detection's true-positive flag depends
-only on its own frame's truth, so each detector is matched once per trial and an arrangement only
-decides which detector's detections of a trial count for which side. The two detectors' detections
-of a class are merged once in the leaderboard's rank order (score, then frame and box, a total order),
-so each side's ranking under any arrangement is a subsequence of that merge; cumulative counts at
-each true positive are a matrix product of the arrangements with per-trial count differences.
+mAPs as means of the APs of the classes with truth in the trials, `scored_classes`) without matching
+again: a detection's true-positive flag depends only on its own frame's truth, so each detector is
+matched once per trial and an arrangement only decides which detector's detections of a trial count
+for which side. The two detectors' detections of a class are merged once in the leaderboard's rank
+order (score, then frame and box, a total order), so each side's ranking under any arrangement is a
+subsequence of that merge; cumulative counts at each true positive are a matrix product of the
+arrangements with per-trial count differences.
 """
 
 from __future__ import annotations
@@ -44,6 +45,16 @@ def smallest_p(n_trials: int) -> float:
     (0.125, 0.0625, 1.1920928955078125e-07)
     """
     return 2.0 / 2**n_trials if n_trials else 1.0
+
+
+def scored_classes(n_truth: Mapping[str, float], group: Sequence[str] = BOX_LABELS) -> list[str]:
+    """The classes of `group` that a mean AP averages: those with a truth box in the scored trials (a
+    class without any has no AP, and a swap of detections between trials never gives it one).
+
+    >>> scored_classes({"needle": 3, "grasper": 0}, ["needle", "grasper", "nerve hook"])
+    ['needle']
+    """
+    return [label for label in group if n_truth.get(label, 0) > 0]
 
 
 def arrangements(n_trials: int, seed: int = 0, samples: int = MONTE_CARLO_SAMPLES) -> tuple[np.ndarray, bool]:
@@ -197,8 +208,10 @@ def paired_permutation(
         merged = _merge(a[a["label"] == label], b[b["label"] == label], trials, n_truth.get(label, 0))
         differences[label] = _class_differences(merged, swapped)
     stacked = pd.DataFrame(differences)
-    differences["instruments"] = stacked[list(INSTRUMENTS)].mean(axis=1, skipna=False).to_numpy()
-    differences["all"] = stacked[list(BOX_LABELS)].mean(axis=1, skipna=False).to_numpy()
+    for name, group in (("instruments", INSTRUMENTS), ("all", BOX_LABELS)):
+        # the board's means: over the classes with truth, the same in every arrangement
+        kept = scored_classes(n_truth, group)
+        differences[name] = stacked[kept].mean(axis=1).to_numpy() if kept else np.full(len(swapped), np.nan)
     return PermutationTest(differences, exact, len(trials))
 
 
