@@ -10,7 +10,14 @@ from sklearn.metrics import average_precision_score
 from sospine import analytics
 from sospine.analytics.apm import apm_agreement, apms, bland_altman, concordance
 from sospine.analytics.prediction import no_video_features, out_of_fold, prediction_table
-from sospine.analytics.presence_ap import confidences, presence_ap_table, presence_aps, presence_paired, truth_presence
+from sospine.analytics.presence_ap import (
+    confidences,
+    presence_ap_table,
+    presence_aps,
+    presence_note,
+    presence_paired,
+    truth_presence,
+)
 from sospine.constants import BOX_LABELS
 from sospine.permutation import arrangements
 from sospine.synth import SynthSpec, plan
@@ -87,6 +94,44 @@ def test_presence_ap_intervals_from_ten_trials():
     table = presence_ap_table(truth, {"a": confidences(frames, release.detections)}, trials, n_resamples=200)
     assert table[["ci95_low", "ci95_high"]].notna().all().all()
     assert ((table["ci95_low"] <= table["presence_ap"]) & (table["presence_ap"] <= table["ci95_high"])).all()
+
+
+def test_a_detector_that_detects_nothing_of_a_tool_has_presence_ap_0():
+    """scikit-learn gives a constant confidence the tool's prevalence; a detector without a detection of
+    the tool retrieves no frame (recall stays 0): AP 0 with the interval [0, 0], in the paired table
+    too, and the note says so. Wherever the detector has detections the AP stays scikit-learn's."""
+    release, frames = small_release(trials=12, frames=10)
+    trials = sorted(frames["trial"].unique())
+    truth = truth_presence(frames, release.bbox)
+    detections = release.detections
+    conf = {
+        "full": confidences(frames, detections),
+        "no_needle": confidences(frames, detections[detections["label"] != "needle"]),
+        "empty": confidences(frames, detections.iloc[:0]),
+    }
+    table = presence_ap_table(truth, conf, trials, n_resamples=200)
+    rows = table.set_index(["detector", "tool"])
+    undetected = {("no_needle", "needle")} | {("empty", tool) for tool in BOX_LABELS}
+    for name in conf:
+        for tool in BOX_LABELS:
+            row = rows.loc[(name, tool)]
+            assert truth[tool].any() and row["n_detected"] == (conf[name][tool] > 0).sum()
+            if (name, tool) in undetected:
+                assert row["n_detected"] == 0 and average_precision_score(truth[tool], conf[name][tool]) > 0
+                assert row["presence_ap"] == 0 and row["ci95_low"] == 0 and row["ci95_high"] == 0
+            else:
+                expected = average_precision_score(truth[tool], conf[name][tool])
+                assert row["n_detected"] > 0 and row["presence_ap"] == pytest.approx(expected, abs=1e-12)
+    paired = presence_paired(truth, conf, trials, reference="full").set_index(["detector", "tool"])
+    for name, tool in undetected:
+        assert paired.loc[(name, tool), "diff"] == pytest.approx(-rows.loc[("full", tool), "presence_ap"], abs=1e-12)
+    # a bootstrap resample alike: one that draws only frames without a detection retrieves nothing
+    scores, present = np.array([0.0, 0.7, 0.0, 0.0]), np.array([True, True, False, True])
+    aps = presence_aps(scores, present, np.array([[1.0, 0, 2, 1], [1, 1, 1, 1]]))
+    assert aps[0] == 0 and aps[1] == pytest.approx(average_precision_score(present, scores), abs=1e-12)
+    note = presence_note(table)
+    assert "no_needle: no detection of needle" in note and "empty: no detection of any tool" in note
+    assert "presence AP 0" in note and presence_note(table[table["detector"] == "full"]) == ""
 
 
 def lin_ccc(x, y):

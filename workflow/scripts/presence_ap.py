@@ -2,7 +2,13 @@ import pandas as pd
 
 from sospine import plots
 from sospine.analytics import frame_index
-from sospine.analytics.presence_ap import confidences, presence_ap_table, presence_paired, truth_presence
+from sospine.analytics.presence_ap import (
+    confidences,
+    presence_ap_table,
+    presence_note,
+    presence_paired,
+    truth_presence,
+)
 from sospine.detectors import scored_trials
 from sospine.leaderboard import LeaderboardError, common_trials, for_reading, reference_of
 from sospine.split import tested_trials
@@ -35,3 +41,5 @@ for_reading(table.rename(columns={"presence_ap": "ap_voc"})).rename(columns={"ap
 for_reading(paired).to_csv(snakemake.output.paired, index=False)
 plots.presence_ap(table, paired, snakemake.output.figure)
 log.info("presence AP on %d frames of %s:\n%s", len(frames), trials, table.to_string(index=False))
+if note := presence_note(table):  # what the table's zeros mean, where a detector found nothing
+    log.warning("%s", note)

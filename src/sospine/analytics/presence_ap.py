@@ -4,7 +4,10 @@ literature: per tool, average precision over the test frames, threshold-free.
 A frame's presence confidence for a tool is the highest score of that tool's detections in the frame
 (0 where there is none); the truth is whether the tool is annotated there. AP is scikit-learn's
 `average_precision_score` (the step-wise sum of precision times the gain in recall over the distinct
-confidences, without interpolation), the figure tool-presence papers report. The intervals and the
+confidences, without interpolation), the figure tool-presence papers report, with one exception: a
+detector without any detection of the tool in the frames (every confidence 0) retrieves nothing, so
+its recall stays 0 and its AP is 0, where scikit-learn, ranking every frame in one tie at 0, would
+give the tool's prevalence. The intervals and the
 paired comparisons follow the box leaderboard: trials are the units (a trial bootstrap from
 `MIN_TRIALS_FOR_INTERVAL` trials on, exact paired permutation tests swapping two detectors'
 confidences inside trials, Holm across the table).
@@ -22,7 +25,17 @@ from ..permutation import MONTE_CARLO_SAMPLES, arrangements, holm, smallest_p
 from ..scoring import MIN_TRIALS_FOR_INTERVAL, resample_weights, t_interval
 from ..tables import split_frame_names
 
-PRESENCE_AP_COLUMNS = ["detector", "tool", "presence_ap", "ci95_low", "ci95_high", "n_frames", "n_present", "n_trials"]
+PRESENCE_AP_COLUMNS = [
+    "detector",
+    "tool",
+    "presence_ap",
+    "ci95_low",
+    "ci95_high",
+    "n_frames",
+    "n_present",
+    "n_detected",
+    "n_trials",
+]
 PRESENCE_PAIRED_COLUMNS = ["detector", "reference", "tool", "diff", "p_value", "p_holm", "p_min", "n_trials", "test"]
 
 
@@ -52,11 +65,14 @@ def truth_presence(frames: pd.DataFrame, boxes: pd.DataFrame) -> pd.DataFrame:
 
 def presence_aps(scores: np.ndarray, present: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """scikit-learn's average precision of `scores` against `present`, under each row of frame
-    weights at once (a trial bootstrap re-weights frames by how often their trial was drawn).
+    weights at once (a trial bootstrap re-weights frames by how often their trial was drawn); 0 for a
+    row that weighs no frame with a positive score (no detection: nothing retrieved).
 
     >>> aps = presence_aps(np.array([0.9, 0.8, 0.8, 0.1]), np.array([True, False, True, False]), np.ones((1, 4)))
     >>> round(float(aps[0]), 6)  # sklearn.metrics.average_precision_score: 0.5 * 1 + 0.5 * 2/3
     0.833333
+    >>> presence_aps(np.zeros(4), np.array([True, False, True, False]), np.ones((1, 4))).tolist()  # sklearn: 0.5
+    [0.0]
     """
     weights = np.atleast_2d(np.asarray(weights, dtype=float))
     order = np.argsort(-np.asarray(scores, dtype=float), kind="mergesort")
@@ -71,7 +87,11 @@ def presence_aps(scores: np.ndarray, present: np.ndarray, weights: np.ndarray) -
         precision = np.where(seen > 0, tp / seen, 0.0)
         recall = np.where(total > 0, tp / total, np.nan)
     gain = np.diff(np.concatenate([np.zeros((len(weights), 1)), recall], axis=1), axis=1)
-    return np.where(total[:, 0] > 0, (gain * precision).sum(axis=1), np.nan)
+    # a confidence of 0 is no detection: scikit-learn's one tie of every frame would "retrieve" them
+    # all at the prevalence, though nothing was ever detected
+    retrieved = (weights[:, ranked > 0] > 0).any(axis=1)
+    ap = np.where(retrieved, (gain * precision).sum(axis=1), 0.0)
+    return np.where(total[:, 0] > 0, ap, np.nan)
 
 
 def presence_ap_table(
@@ -107,10 +127,30 @@ def presence_ap_table(
                     "ci95_high": high,
                     "n_frames": int(keep.sum()),
                     "n_present": int(present.sum()),
+                    "n_detected": int((scores > 0).sum()),
                     "n_trials": len(trials),
                 }
             )
     return pd.DataFrame(rows, columns=PRESENCE_AP_COLUMNS)
+
+
+def presence_note(table: pd.DataFrame) -> str:
+    """The detectors and tools of a presence AP table without any detection in its frames, in words
+    (their AP is 0); empty when every detector detects every tool somewhere.
+
+    >>> table = pd.DataFrame({"detector": ["a", "a", "b"], "tool": ["needle", "grasper", "needle"]})
+    >>> presence_note(table.assign(n_detected=[0, 3, 0])).split(": ", 1)[1]
+    'a: no detection of needle; b: no detection of any tool'
+    """
+    parts = []
+    for name, rows in table.groupby("detector", sort=False):
+        missing = rows.loc[rows["n_detected"] == 0, "tool"].tolist()
+        if missing:
+            what = "any tool" if len(missing) == len(rows) else ", ".join(missing)
+            parts.append(f"{name}: no detection of {what}")
+    if not parts:
+        return ""
+    return "no detection in these frames, so nothing retrieved and presence AP 0: " + "; ".join(parts)
 
 
 def presence_paired(
