@@ -245,6 +245,37 @@ def test_new_content_under_an_old_mtime_rewrites_the_stamp(tmp_path):
     assert json.loads(Path(stamp).read_text())["md5"] == hashlib.md5(b"b\n").hexdigest()
 
 
+def test_a_moved_folder_keeps_its_stamps_and_only_new_content_rewrites_one(tmp_path):
+    """A project (checkout and output folder) copied elsewhere: each input's absolute path is new, but
+    the stamp of a file of the same name and content is kept, unchanged, so nothing made from it
+    looks out of date; jobs that only name the stamps find the same ones."""
+    import shutil
+
+    before = tmp_path / "before"
+    for name, text in (("model.yaml", "nc: 5\n"), ("copy/model.yaml", "nc: 5\n"), ("dets.csv", "x\n")):
+        (before / name).parent.mkdir(parents=True, exist_ok=True)
+        (before / name).write_text(text)
+    inputs = ("model.yaml", "copy/model.yaml", "dets.csv")
+
+    def stamps(root, write=True):
+        files = {name: root / name for name in inputs}
+        return stamp_inputs(files, root / "inputs", ChecksumCache(root / "inputs" / "checksums.json"), write=write)
+
+    first = stamps(before)
+    assert len(set(first.values())) == 3  # two files of one name and content keep a stamp each
+    times = {Path(p).name: os.stat(p).st_mtime_ns for p in first.values()}
+    time.sleep(0.02)
+    after = tmp_path / "after"
+    shutil.copytree(before, after, copy_function=shutil.copy2)
+    moved = stamps(after)
+    assert [Path(p).name for p in moved.values()] == [Path(p).name for p in first.values()]  # adopted, each its own
+    assert {Path(p).name: os.stat(p).st_mtime_ns for p in moved.values()} == times  # none rewritten
+    assert stamps(after, write=False) == moved  # a job on a cluster node names the same ones
+    (after / "dets.csv").write_text("y\n")
+    changed = stamps(after)[str(after / "dets.csv")]
+    assert json.loads(Path(changed).read_text())["md5"] == hashlib.md5(b"y\n").hexdigest()
+
+
 # --- weights --------------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ is read once, not at every start.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -79,27 +80,82 @@ class ChecksumCache:
         self.changed = False
 
 
+INDEX = "index.json"  # input path -> its stamp's file name, for jobs that only name the stamps
+
+
+def _recorded(stamp: Path) -> dict:
+    found = _read_json(stamp)
+    return found if isinstance(found, dict) else {}
+
+
+def _recorded_md5(stamp: Path) -> str | None:
+    return _recorded(stamp).get("md5")
+
+
+def _common_tail(a: str, b: str) -> int:
+    """How many trailing path parts two paths share."""
+    shared = 0
+    for x, y in zip(reversed(Path(a).parts), reversed(Path(b).parts), strict=False):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
 def stamp_inputs(
     files: Mapping[str, str | Path], stamp_dir: str | Path, cache: ChecksumCache, *, write: bool = True
 ) -> dict[str, str]:
     """Input path -> its stamp file under `stamp_dir` (rewritten only when the checksum changed).
 
-    `write=False` (a job reading the workflow again on a cluster node) only names the stamps.
+    A stamp is named by the input's absolute path; when the output folder was moved, or another
+    checkout takes it over, that path is new, and the stamp of a file of the same name and the same
+    content is kept instead (unchanged, so nothing made from it looks out of date). `write=False` (a
+    job reading the workflow again on a cluster node) only names the stamps, as the start wrote them.
     """
     stamp_dir = Path(stamp_dir)
-    stamps = {}
-    for path in files.values():
-        stamp = stamp_dir / stamp_name(path)
-        stamps[str(path)] = str(stamp)
-        if not write or not Path(path).is_file():
-            continue
-        record = {"path": str(Path(path).resolve()), "md5": cache.checksum(path)}
+    if not write:
         try:
-            recorded = json.loads(stamp.read_text(encoding="utf-8"))
+            index = json.loads((stamp_dir / INDEX).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            recorded = None
-        if recorded != record:
+            index = {}
+        return {str(p): str(stamp_dir / index.get(str(p), stamp_name(p))) for p in files.values()}
+    paths = [Path(p) for p in files.values()]
+    checksums = {str(p): cache.checksum(p) for p in paths if p.is_file()}
+    names = {str(p): stamp_name(p) for p in paths}
+    claimed = {name for name in names.values() if (stamp_dir / name).is_file()}
+    for path in paths:
+        name = names[str(path)]
+        if name in claimed or str(path) not in checksums:
+            continue
+        prefix = name.rsplit("-", 1)[0]
+        # of two stamps with the same content, the one whose path ends most like this one's
+        candidates = sorted(
+            stamp_dir.glob(f"{glob.escape(prefix)}-*"),
+            key=lambda c: (-_common_tail(_recorded(c).get("path", ""), str(path.resolve())), c.name),
+        )
+        for candidate in candidates:
+            if candidate.name not in claimed and _recorded_md5(candidate) == checksums[str(path)]:
+                names[str(path)] = candidate.name  # the same file's stamp from where the folder was before
+                claimed.add(candidate.name)
+                break
+    for path in paths:
+        stamp = stamp_dir / names[str(path)]
+        if str(path) in checksums and _recorded_md5(stamp) != checksums[str(path)]:
             stamp_dir.mkdir(parents=True, exist_ok=True)
+            record = {"path": str(path.resolve()), "md5": checksums[str(path)]}
             stamp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    index = dict(names)
+    if index and _read_json(stamp_dir / INDEX) != index:
+        stamp_dir.mkdir(parents=True, exist_ok=True)
+        temporary = stamp_dir / f"{INDEX}.{os.getpid()}.tmp"
+        temporary.write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
+        temporary.replace(stamp_dir / INDEX)
     cache.save()
-    return stamps
+    return {path: str(stamp_dir / name) for path, name in names.items()}
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
