@@ -305,3 +305,23 @@ def test_a_checksum_that_is_not_one_is_said_in_words(sha256, message):
     detector = coerce(deep_merge(FILE_CONFIG, {"detectors": {"ft": {"model": "mine.pt", "sha256": sha256}}}), SCHEMA)
     with pytest.raises(ConfigError, match="config key 'detectors.ft.sha256': "):
         check(detector, SCHEMA)
+
+
+@pytest.mark.slow
+def test_a_shell_expression_in_the_output_folder_stays_a_path_with_quoted_placeholders(workdir):
+    """An output folder holding a space, `$(...)` and backticks, and a command that quotes its
+    placeholders as a careful user would ("{coco}"): the command gets the paths as they are, nothing
+    in them runs, and its log starts with the command line."""
+    from .conftest import run, tiny_config
+
+    output_dir = "res dir $(touch RAN-DOLLAR) `touch RAN-TICK`"
+    oracle = f'python "{ROOT / "tests" / "oracle_detector.py"}" "{{coco}}" \'{{output}}\''
+    config = tiny_config(workdir, detectors={"oracle": {"command": oracle, "threads": 1}}, baseline={"detections": ""})
+    target = f"{output_dir}/predictions/oracle.csv"
+    result = run(workdir, target, "--configfile", config, "--config", f"output_dir={output_dir}", check=False)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert not list(workdir.rglob("RAN-*")), "a path ran as a shell command"
+    assert (workdir / target).is_file()
+    log_lines = (workdir / output_dir / "logs" / "command" / "oracle.log").read_text().splitlines()
+    command_lines = [line for line in log_lines if line.startswith("$ python ")]
+    assert len(command_lines) == 1 and "oracle: " in "\n".join(log_lines)
