@@ -20,6 +20,7 @@ from sospine.analytics.presence_ap import (
 )
 from sospine.constants import BOX_LABELS
 from sospine.permutation import arrangements
+from sospine.scoring import MIN_TRIALS_FOR_INTERVAL
 from sospine.synth import SynthSpec, plan
 
 
@@ -175,6 +176,48 @@ def test_a_detector_that_sees_what_the_annotator_sees_reproduces_every_metric():
     worse = apm_agreement(truth, apms(pd.concat([truth_table, half]), empty, [], "detections:copy"), "copy")
     row = worse.set_index("metric").loc["grasper_time_in_view_s"]
     assert row["bias"] < 0 and row["verdict"] != "reproduces it"
+
+
+def trial_table(**metrics) -> pd.DataFrame:
+    """APMs per trial (rows S1A1, S2A1, ...), one column per metric."""
+    n = len(next(iter(metrics.values())))
+    return pd.DataFrame(metrics, index=pd.Index([f"S{i + 1}A1" for i in range(n)], name="trial"), dtype=float)
+
+
+def test_too_few_trials_give_no_interval_and_no_verdict_of_reproduction():
+    """Identical values on 3 trials are CCC 1, but 3 trials cannot show that a detector reproduces a
+    metric: no interval and no verdict below the trials an interval needs (as on the leaderboard)."""
+    rng = np.random.default_rng(4)
+    for n in (2, 3, MIN_TRIALS_FOR_INTERVAL - 1):
+        x = rng.normal(300, 60, n)
+        for y in (x, x + rng.normal(0, 5, n)):  # the same values, and close ones
+            row = apm_agreement(trial_table(m=x), trial_table(m=y), "d").iloc[0]
+            assert row["ccc"] == pytest.approx(lin_ccc(x, y), abs=1e-12) and row["n_trials"] == n
+            assert np.isnan(row["ci95_low"]) and np.isnan(row["ci95_high"])
+            assert (
+                row["verdict"] == f"too few trials to judge: {n}, where at least {MIN_TRIALS_FOR_INTERVAL} are needed"
+            )
+    x = rng.normal(300, 60, MIN_TRIALS_FOR_INTERVAL)
+    row = apm_agreement(trial_table(m=x), trial_table(m=x), "d").iloc[0]
+    assert row["verdict"] == "reproduces it" and row["ci95_low"] == row["ci95_high"] == 1
+
+
+def test_constant_annotations_say_agreement_cannot_be_measured():
+    """A metric the annotations give the same value in every trial has no CCC (its variance is 0),
+    however many trials, and the verdict says so rather than blaming their number."""
+    constant = "the annotations give the same value in every trial: agreement cannot be measured"
+    for n in (3, 12):
+        x = np.full(n, 42.0)
+        for y in (x, x + np.arange(n)):
+            row = apm_agreement(trial_table(m=x), trial_table(m=y), "d").iloc[0]
+            assert row["verdict"] == constant and row["agreement"] == "undefined"
+            assert np.isnan(row[["ccc", "ci95_low", "ci95_high"]].astype(float)).all()
+            assert row["bias"] == pytest.approx(np.mean(y - x))  # Bland-Altman still holds
+    # a detector that gives one value where the annotations vary does not reproduce them
+    row = apm_agreement(trial_table(m=np.arange(12.0)), trial_table(m=np.full(12, 5.0)), "d").iloc[0]
+    assert (
+        row["ccc"] == 0 and row["verdict"] == "does not reproduce it: the detector gives the same value in every trial"
+    )
 
 
 def ground_truth_apms(release):

@@ -4,6 +4,10 @@ interval, and Bland-Altman bias and limits of agreement.
 
 APMs are what the timelines give per trial: each tool's seconds in view and number of entries into
 the field, each phase's total seconds and number of occurrences.
+
+Trials are the units, as on the leaderboard: below `MIN_TRIALS_FOR_INTERVAL` of them there is no
+interval and no verdict (identical values on 3 trials are CCC 1, which shows nothing), and a metric
+the annotations give the same value in every trial has no CCC at all (its variance is 0).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..scoring import MIN_TRIALS_FOR_INTERVAL
 from .outcomes import tool_metrics
 
 APM_AGREEMENT_COLUMNS = [
@@ -32,6 +37,8 @@ APM_AGREEMENT_COLUMNS = [
 MCBRIDE = ((0.99, "almost perfect"), (0.95, "substantial"), (0.90, "moderate"), (-np.inf, "poor"))
 #: a detector reproduces a metric when even the CCC's lower 95% bound reaches this (McBride's "moderate")
 REPRODUCES_AT = 0.90
+#: the verdict on a metric without variance in the annotations (Lin's CCC is 0/0 or 0 whatever the detector)
+CONSTANT_TRUTH = "the annotations give the same value in every trial: agreement cannot be measured"
 _Z975 = 1.959963984540054
 
 
@@ -69,14 +76,14 @@ def concordance(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     n = len(x)
     if n < 2:
         return np.nan, np.nan, np.nan
-    if np.array_equal(x, y):
-        return 1.0, 1.0, 1.0
     mx, my = x.mean(), y.mean()
     vx, vy = x.var(), y.var()
     sxy = ((x - mx) * (y - my)).mean()
     denominator = vx + vy + (mx - my) ** 2
-    if denominator == 0:
+    if denominator == 0:  # the same constant on both sides: 0/0, not 1
         return np.nan, np.nan, np.nan
+    if np.array_equal(x, y):
+        return 1.0, 1.0, 1.0
     ccc = 2 * sxy / denominator
     if n < 4 or vx == 0 or vy == 0 or abs(ccc) >= 1:
         return float(ccc), np.nan, np.nan
@@ -115,13 +122,25 @@ def strength(ccc: float) -> str:
     return next(word for bound, word in MCBRIDE if ccc > bound)
 
 
-def verdict(ccc: float, low: float, high: float, n: int) -> str:
+def verdict(
+    ccc: float, low: float, high: float, n: int, *, truth_constant: bool = False, detected_constant: bool = False
+) -> str:
     """Whether the detector reproduces the metric, plainly: from the CCC's interval, never from the
-    point estimate alone."""
-    if np.isnan(ccc):
-        return f"cannot tell: the metric does not vary over these {n} trials"
-    if np.isnan(low):
-        return f"cannot tell: {n} trials are too few for an interval"
+    point estimate alone, and not at all below `MIN_TRIALS_FOR_INTERVAL` trials.
+
+    >>> verdict(1.0, 1.0, 1.0, 3)
+    'too few trials to judge: 3, where at least 10 are needed'
+    >>> verdict(float("nan"), float("nan"), float("nan"), 12, truth_constant=True)
+    'the annotations give the same value in every trial: agreement cannot be measured'
+    """
+    if truth_constant and n >= 2:  # whatever the number of trials: more of the same would not help
+        return CONSTANT_TRUTH
+    if n < MIN_TRIALS_FOR_INTERVAL:
+        return f"too few trials to judge: {n}, where at least {MIN_TRIALS_FOR_INTERVAL} are needed"
+    if detected_constant:  # the annotations vary, the detector does not: CCC 0
+        return "does not reproduce it: the detector gives the same value in every trial"
+    if np.isnan(ccc) or np.isnan(low):
+        return "cannot tell: the CCC has no interval here"
     if low >= REPRODUCES_AT:
         return "reproduces it"
     if high < REPRODUCES_AT:
@@ -130,13 +149,18 @@ def verdict(ccc: float, low: float, high: float, n: int) -> str:
 
 
 def apm_agreement(truth: pd.DataFrame, detected: pd.DataFrame, detector: str) -> pd.DataFrame:
-    """Per APM, the detector's values against the annotations' over the trials both have."""
+    """Per APM, the detector's values against the annotations' over the trials both have: the CCC with
+    its interval from `MIN_TRIALS_FOR_INTERVAL` trials on (none for a metric the annotations hold
+    constant), Bland-Altman bias and limits, and the verdict."""
     trials = truth.index.intersection(detected.index)
     rows = []
     for metric in truth.columns:
         x = truth.loc[trials, metric].to_numpy(float)
         y = detected.reindex(trials)[metric].fillna(0).to_numpy(float) if metric in detected else np.zeros(len(trials))
-        ccc, low, high = concordance(x, y)
+        truth_constant = len(x) >= 2 and bool(np.all(x == x[0]))
+        ccc, low, high = concordance(x, y) if not truth_constant else (np.nan,) * 3
+        if len(trials) < MIN_TRIALS_FOR_INTERVAL:  # as on the leaderboard: none would cover at its 95%
+            low = high = np.nan
         bias, loa_low, loa_high = bland_altman(x, y)
         rows.append(
             {
@@ -150,7 +174,14 @@ def apm_agreement(truth: pd.DataFrame, detected: pd.DataFrame, detector: str) ->
                 "loa_high": loa_high,
                 "n_trials": len(trials),
                 "agreement": strength(ccc),
-                "verdict": verdict(ccc, low, high, len(trials)),
+                "verdict": verdict(
+                    ccc,
+                    low,
+                    high,
+                    len(trials),
+                    truth_constant=truth_constant,
+                    detected_constant=len(y) >= 2 and bool(np.all(y == y[0])),
+                ),
             }
         )
     return pd.DataFrame(rows, columns=APM_AGREEMENT_COLUMNS)
