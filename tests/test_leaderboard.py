@@ -158,3 +158,5 @@ def test_a_class_without_truth_is_left_out_of_every_mean_alike(release):
     top = headline(board, paired).set_index("detector").loc["b"]
     assert top["diff_all"] == pytest.approx(top["ap_all"] - means["a"]["all"], abs=1e-12)
     assert 0 < top["p_value"] <= 1 and "nerve hook" in headline_text(board, paired)
+    alone, nothing = rank(no_hook, {"a": dets}, {"a": trials}, reference="a", n_resamples=0)
+    assert nothing.empty and "no truth box of nerve hook" in headline_text(alone, nothing)  # said without a pair too

@@ -269,7 +269,7 @@ def means_note(missing: Sequence[str]) -> str | None:
 def paired_note(n_trials: int, n_rows: int, interval: str | None, missing: Sequence[str] = ()) -> str:
     """What the paired table can and cannot show, in words (and which classes the means leave out)."""
     floor = smallest_p(n_trials)
-    parts = [note] if (note := means_note(missing)) else []
+    parts = []
     if floor > 0.05:
         parts.append(
             f"with {n_trials} test trials no difference can reach p < 0.05: the smallest p-value a paired test over "
@@ -281,6 +281,8 @@ def paired_note(n_trials: int, n_rows: int, interval: str | None, missing: Seque
         parts.append(interval)
     elif n_trials < MIN_TRIALS_FOR_INTERVAL:  # bootstrap 0 gives its own note
         parts.append(f"no intervals below {MIN_TRIALS_FOR_INTERVAL} test trials")
+    if note := means_note(missing):  # last: what the test can show stays the note's first words
+        parts.append(note)
     return "; ".join(parts)
 
 
