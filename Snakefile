@@ -24,10 +24,6 @@ include: "workflow/rules/analytics.smk"
 include: "workflow/rules/provenance.smk"
 
 
-localrules:
-    all,
-
-
 onstart:
     take_output_lock()
 
@@ -46,7 +42,8 @@ check_ready_for_report()
 rule all:
     default_target: True
     input:
-        all_targets(),
-        fold_targets,
+        PLAN.all_targets(),
+        get_fold_targets,
         out("provenance.json"),
         FRONT_PAGE,
+    localrule: True

@@ -331,3 +331,35 @@ def json_text(value: Any) -> str:
     if value is None:
         return ""
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
+
+
+def load_workflow_config(
+    schema_path: str | Path,
+    defaults_path: str | Path,
+    *,
+    module_config: Mapping | None,
+    argv: list[str] | None,
+    checkout: Path,
+    configfiles: list[str | Path],
+    command_line: Mapping,
+) -> dict:
+    """The workflow's checked configuration: `defaults_path` (config/config.yaml) under the command
+    line's config files and --config values, or, used as a module, under the deploying workflow's
+    `module_config` (the command line then belongs to that workflow). `argv` (the main process's
+    command line; None in a job) has its profiles and --config values read strictly: a key given
+    twice is refused, where Snakemake's own reading would keep the last one without a word. The
+    --config values are merged as given, so an empty mapping replaces a default. Raises ConfigError."""
+    schema = load_yaml(schema_path)
+    merged = load_yaml(defaults_path)
+    if module_config is not None:
+        merged, command_line = deep_merge(merged, dict(module_config)), {}
+    else:
+        if argv is not None:
+            for profile in profile_files(argv, checkout):
+                load_yaml(profile)
+            check_command_line_config(argv)
+        for path in configfiles:
+            merged = deep_merge(merged, load_yaml(path))
+    checked = deep_merge(merged, merge_overrides(dict(command_line), merged, schema))
+    check(checked, schema)
+    return checked

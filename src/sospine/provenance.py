@@ -240,3 +240,21 @@ def _roots(path: str, artifacts: dict[str, dict], seen: set[str] | None = None) 
 
 def _time(value: float | None) -> str | None:
     return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds") if value else None
+
+
+def rule_producers(rules) -> dict[str, list[str]]:  # noqa: ANN001 - Snakemake's rules
+    """Rule name -> the patterns (regular expressions) of the files it makes, for the provenance
+    record to name the rule that remakes a file."""
+    from snakemake.io import regex_from_filepattern
+
+    return {r.name: [regex_from_filepattern(str(o)) for o in r.products()] for r in rules if r.products()}
+
+
+def static_rule_params(rules) -> dict[str, dict]:  # noqa: ANN001 - Snakemake's rules
+    """Each rule's named params known at parse time (not functions of a job), for the record."""
+    named = {}
+    for rule in rules:
+        params = {k: v for k, v in rule.params.items() if not callable(v)}
+        if params:
+            named[rule.name] = params
+    return named

@@ -7,8 +7,8 @@ rule presence:
     input:
         bbox=rules.boxes.output.bbox,
         split=rules.split.output.trials,
-        detections=detector_detections,
-        scores=detector_scores,
+        detections=list(PLAN.detection_tables().values()),
+        scores=PLAN.score_tables(),
     output:
         presence=report(out("timelines/presence.csv"), category="Timelines", caption="../report/presence.rst"),
         metrics=report(
@@ -22,7 +22,7 @@ rule presence:
     conda:
         "../envs/data.yaml"
     params:
-        detectors=detector_names,
+        detectors=list(PLAN.detection_tables()),
         threshold=ANALYTICS["presence_threshold"],
         min_gap=ANALYTICS["min_gap_frames"],
         min_run=ANALYTICS["min_run_frames"],
@@ -75,7 +75,7 @@ rule presence_ap:
     input:
         bbox=rules.boxes.output.bbox,
         split=rules.split.output.trials,
-        detections=leaderboard_detections,
+        detections=get_leaderboard_detections,
     output:
         table=report(out("presence/presence_ap.csv"), category="Presence", caption="../report/presence_ap.rst"),
         paired=report(out("presence/paired.csv"), category="Presence", caption="../report/presence_paired.rst"),
@@ -85,10 +85,10 @@ rule presence_ap:
     conda:
         "../envs/data.yaml"
     params:
-        files_per_detector=files_per_detector,
-        kinds={name: d.kind for name, d in DETECTORS.items()},
+        files_per_detector=get_files_per_detector,
+        kinds=DETECTOR_KINDS,
         reference=config["leaderboard"]["reference"],
-        baseline=BASELINE,
+        baseline=PLAN.baseline,
         bootstrap=config["scoring"]["bootstrap"],
         seed=config["split"]["seed"],
     script:

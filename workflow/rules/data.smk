@@ -1,19 +1,18 @@
 # Getting the published files into <output_dir>/raw/ (one of three sources), then validating them.
 
 
-# Never submitted to a cluster: downloads (compute nodes often have no internet) and rules that
-# only move a few bytes, which would otherwise each wait in the scheduler's queue.
-localrules:
-    data_source,
-    validation_gate,
+# Never submitted to a cluster (`localrule: True`, which a module import keeps): downloads (compute
+# nodes often have no internet) and rules that only move a few bytes, which would otherwise each wait
+# in the scheduler's queue.
 
 
 rule data_source:
-    """Records which data source this output folder's results are made from."""
     output:
         DATA_SOURCE_STAMP,
     log:
         out("logs/data_source.log"),
+    """Records which data source this output folder's results are made from."""
+    localrule: True
     params:
         identity=DATA_SOURCE,
     run:
@@ -51,9 +50,6 @@ elif SOURCE == "figshare":
     # them reruns nothing; verified bytes live in <output_dir>/downloads/, which no job declares.
     FIGSHARE = config["data"]["figshare"]
 
-    localrules:
-        fetch_manifest,
-
     for _record, _doi in FIGSHARE["records"].items():
 
         rule:
@@ -82,6 +78,7 @@ elif SOURCE == "figshare":
             manifest=MANIFEST,
         log:
             out("logs/fetch_manifest.log"),
+        localrule: True
         run:
             from sospine.fetch import merge_manifests
 
@@ -91,9 +88,9 @@ else:
 
     rule mirror:
         input:
-            files=[external(mirror_dir() / name) for name in PROVIDED.values()],
+            files=[external(PLAN.mirror_dir / name) for name in PROVIDED.values()],
             # new content under an old mtime (cp -p, rsync -t) re-plans the copy and what follows
-            stamps=[stamp_of(mirror_dir() / name) for name in PROVIDED.values()],
+            stamps=[stamp_of(PLAN.mirror_dir / name) for name in PROVIDED.values()],
         output:
             RAW_OUTPUTS,
             manifest=MANIFEST,
@@ -102,7 +99,7 @@ else:
         conda:
             "../envs/data.yaml"
         params:
-            mirror_dir=str(mirror_dir()),
+            mirror_dir=str(PLAN.mirror_dir),
             names=list(PROVIDED.values()),
             copy_below_mb=config["data"]["mirror_copy_below_mb"],
         script:
@@ -111,12 +108,12 @@ else:
 
 rule validate:
     input:
-        unpack(validation_inputs),
+        unpack(get_validation_inputs),
         stamp=DATA_SOURCE_STAMP,
     output:
         report=out("validation/report.csv"),
         summary=report(out("validation/summary.csv"), category="Validation", caption="../report/validation_summary.rst"),
-        kept=[out(f"validation/kept/{DATA_FILES[k]}") for k in validated_kinds()],
+        kept=[out(f"validation/kept/{DATA_FILES[k]}") for k in PLAN.validated_kinds()],
         quarantine=directory(out("validation/quarantine")),
     log:
         out("logs/validate.log"),
@@ -133,9 +130,10 @@ rule validation_gate:
         report=rules.validate.output.report,
         kept=rules.validate.output.kept,
     output:
-        clean=[validated_path(k) for k in validated_kinds()],
+        clean=[validated_path(k) for k in PLAN.validated_kinds()],
     log:
         out("logs/validation_gate.log"),
+    localrule: True
     conda:
         "../envs/data.yaml"
     params:

@@ -16,7 +16,7 @@ rule boxes:
     conda:
         "../envs/data.yaml"
     params:
-        use=boxes_source(),
+        use=PLAN.boxes_source(),
     script:
         "../scripts/boxes.py"
 

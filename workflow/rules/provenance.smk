@@ -2,49 +2,46 @@
 # rooted in the fetch manifest).
 
 
-localrules:
-    provenance,  # reads .snakemake/metadata where Snakemake runs
-    front_page,
-
-
 rule provenance:
     input:
-        targets=all_targets(),
-        folds=fold_targets,
+        targets=PLAN.all_targets(),
+        folds=get_fold_targets,
         manifest=MANIFEST,
     output:
         out("provenance.json"),
     log:
         out("logs/provenance.log"),
+    localrule: True  # reads .snakemake/metadata where Snakemake runs
     conda:
         "../envs/data.yaml"
     params:
-        targets=all_targets(),
+        targets=PLAN.all_targets(),
         config=config,
-        rule_params=static_rule_params(),
-        producers=producers(),
+        rule_params=provenance.static_rule_params(workflow.rules),
+        producers=provenance.rule_producers(workflow.rules),
         stamps_dir=out("inputs"),
         repo=str(CHECKOUT or ""),  # this checkout (also as a module): its git commit is recorded
-        output_dir=folder_of_output,
+        output_dir=get_output_folder,
     script:
         "../scripts/provenance.py"
 
 
 rule front_page:
-    """The report's front page, written for this run (data, folder, steps, the board's headline)."""
     input:
-        board=out("leaderboard/leaderboard.csv") if detectors() else [],
-        paired=out("leaderboard/paired.csv") if detectors() else [],
+        board=out("leaderboard/leaderboard.csv") if PLAN.detection_tables() else [],
+        paired=out("leaderboard/paired.csv") if PLAN.detection_tables() else [],
         provenance=out("provenance.json"),
     output:
         FRONT_PAGE,
     log:
         out("logs/front_page.log"),
+    """The report's front page, written for this run (data, folder, steps, the board's headline)."""
+    localrule: True
     conda:
         "../envs/data.yaml"
     params:
         config=config,
-        output_dir=output_dir_of_front_page,
-        figures=report_figures(),
+        output_dir=get_output_dir_of_front_page,
+        figures=PLAN.report_figures(),
     script:
         "../scripts/front_page.py"

@@ -7,10 +7,10 @@ rule validate_detections:
     written as the table that scoring, the leaderboard and the analytics read. A file with an error
     stops here, naming its lines; nothing is computed from it."""
     input:
-        detections=raw_detections_of,
-        stamp=detections_stamp,  # new content under an old mtime re-plans the validation
+        detections=get_raw_detections,
+        stamp=get_detections_stamp,  # new content under an old mtime re-plans the validation
         truth=rules.boxes.output.bbox,
-        split=test_split_of,
+        split=get_test_split,
     output:
         table=out("detections/{detector}.csv"),
         report=out("validation/detections/{detector}.csv"),
@@ -19,7 +19,7 @@ rule validate_detections:
     conda:
         "../envs/data.yaml"
     params:
-        kind=detector_kind,
+        kind=get_detector_kind,
     script:
         "../scripts/validate_detections.py"
 
@@ -28,7 +28,7 @@ rule score:
     input:
         truth=rules.boxes.output.bbox,
         detections=rules.validate_detections.output.table,
-        split=test_split_of,
+        split=get_test_split,
     output:
         table=report(
             out("scores/{detector}/ap_per_class.csv"),
@@ -55,7 +55,7 @@ rule score:
         mem_mb=2000,
         runtime=60,
     params:
-        kind=detector_kind,
+        kind=get_detector_kind,
         iou=config["scoring"]["iou_threshold"],
         bootstrap=config["scoring"]["bootstrap"],
         seed=config["split"]["seed"],
@@ -68,8 +68,8 @@ rule leaderboard:
     input:
         truth=rules.boxes.output.bbox,
         split=rules.split.output.trials,
-        detections=leaderboard_detections,
-        costs=cost_files,
+        detections=get_leaderboard_detections,
+        costs=PLAN.cost_files(),
     output:
         board=report(out("leaderboard/leaderboard.csv"), category="Leaderboard", caption="../report/leaderboard.rst"),
         paired=report(out("leaderboard/paired.csv"), category="Leaderboard", caption="../report/paired.rst"),
@@ -89,13 +89,13 @@ rule leaderboard:
         mem_mb=2000,
         runtime=60,
     params:
-        files_per_detector=files_per_detector,  # how input.detections divides into detectors, in order
-        cost_of=cost_names,  # whose input.costs these are, in order
-        kinds={name: d.kind for name, d in DETECTORS.items()},
-        models=detector_descriptions(),
+        files_per_detector=get_files_per_detector,  # how input.detections divides into detectors, in order
+        cost_of=list(PLAN.produced),  # whose input.costs these are, in order
+        kinds=DETECTOR_KINDS,
+        models=PLAN.descriptions(),
         validation=config["split"]["validation"],
         reference=config["leaderboard"]["reference"],
-        baseline=BASELINE,
+        baseline=PLAN.baseline,
         iou=config["scoring"]["iou_threshold"],
         bootstrap=config["scoring"]["bootstrap"],
         seed=config["split"]["seed"],

@@ -2,14 +2,7 @@
 # one rule for all detectors (the {detector} wildcard), its settings looked up by name.
 
 
-localrules:
-    fetch_weights,
-    loso_summary,
-
-
 rule fetch_weights:
-    """Pretrained weights named in a model setting, downloaded once on the machine that runs
-    Snakemake (compute nodes often have no internet) and verified; training declares them as input."""
     output:
         weights=out("weights/{weights}"),
         record=out("weights/{weights}.json"),
@@ -21,7 +14,7 @@ rule fetch_weights:
     conda:
         "../envs/data.yaml"
     params:
-        sha256=weights_sha256,  # the configured checksum, else the published one of the name
+        sha256=get_weights_sha256,  # the configured checksum, else the published one of the name
     script:
         "../scripts/fetch_weights.py"
 
@@ -31,8 +24,8 @@ rule train:
         dataset=rules.export_yolo.output.dataset,
         images=rules.export_yolo.output.images,
         labels=rules.export_yolo.output.labels,
-        model=model_file,  # a local or downloaded .pt/.yaml: a new file retrains
-        model_stamp=model_stamp,  # ... and so does new content under an old mtime
+        model=get_model_file,  # a local or downloaded .pt/.yaml: a new file retrains
+        model_stamp=get_model_stamp,  # ... and so does new content under an old mtime
     output:
         best=out("train/{detector}/best.pt"),
         last=out("train/{detector}/last.pt"),
@@ -61,23 +54,23 @@ rule train:
         "../envs/detector.yaml"
     threads: 8  # CPUs on a cluster (the Slurm plugin books threads as --cpus-per-task); dataloader workers follow
     resources:
-        gpu=lambda wildcards: setting("gpus")(wildcards),
+        gpu=lambda wildcards: get_setting("gpus")(wildcards),
         mem_mb=32000,
         runtime=24 * 60,
     params:
-        work_dir=folder_of_best,
-        model=model_argument,
-        epochs=setting("epochs"),
-        imgsz=setting("imgsz"),
-        batch=setting("batch"),
-        device=setting("device"),
-        gpus=setting("gpus"),
-        seed=setting("seed"),
-        workers=setting("workers"),
-        plots=setting("plots"),
-        extra=setting("extra"),
-        sha256=setting("sha256"),
-        name=run_label,
+        work_dir=get_work_dir_of_best,
+        model=get_model_argument,
+        epochs=get_setting("epochs"),
+        imgsz=get_setting("imgsz"),
+        batch=get_setting("batch"),
+        device=get_setting("device"),
+        gpus=get_setting("gpus"),
+        seed=get_setting("seed"),
+        workers=get_setting("workers"),
+        plots=get_setting("plots"),
+        extra=get_setting("extra"),
+        sha256=get_setting("sha256"),
+        name=get_run_label,
     script:
         "../scripts/train.py"
 
@@ -100,15 +93,15 @@ rule predict:
         "../envs/detector.yaml"
     threads: 4
     resources:
-        gpu=lambda wildcards: min(setting("gpus")(wildcards), 1),
+        gpu=lambda wildcards: min(get_setting("gpus")(wildcards), 1),
         mem_mb=8000,
         runtime=120,
     params:
-        imgsz=setting("imgsz"),
-        conf=setting("predict_conf"),
-        device=setting("device"),
-        model=setting("model"),  # its name decides the ultralytics class (YOLO or RT-DETR)
-        settings_dir=ultralytics_settings_of,
+        imgsz=get_setting("imgsz"),
+        conf=get_setting("predict_conf"),
+        device=get_setting("device"),
+        model=get_setting("model"),  # its name decides the ultralytics class (YOLO or RT-DETR)
+        settings_dir=get_ultralytics_settings,
     script:
         "../scripts/predict.py"
 
@@ -121,8 +114,8 @@ use rule train as train_fold with:
         dataset=out("folds/{fold}/yolo/dataset.yaml"),
         images=out("folds/{fold}/yolo/images"),
         labels=out("folds/{fold}/yolo/labels"),
-        model=model_file,
-        model_stamp=model_stamp,
+        model=get_model_file,
+        model_stamp=get_model_stamp,
     output:
         best=out("folds/{fold}/train/{detector}/best.pt"),
         last=out("folds/{fold}/train/{detector}/last.pt"),
@@ -152,7 +145,7 @@ use rule predict as predict_fold with:
 
 rule loso_summary:
     input:
-        fold_summaries,
+        get_fold_summaries,
     output:
         report(
             out("scores/{detector}-loso/folds.csv"),
@@ -164,6 +157,7 @@ rule loso_summary:
         out("logs/score/{detector}-loso.log"),
     wildcard_constraints:
         detector=PRODUCED_PATTERN,
+    localrule: True
     conda:
         "../envs/scoring.yaml"
     script:
@@ -180,7 +174,7 @@ rule command_detector:
         images=rules.export_yolo.output.images,
         labels=rules.export_yolo.output.labels,
         coco=rules.export_yolo.output.coco,
-        script=command_script,  # the file the command runs: a changed script reruns it
+        script=get_command_script,  # the file the command runs: a changed script reruns it
     output:
         detections=out("predictions/{detector}.csv"),
         cost=out("costs/{detector}.json"),
@@ -192,16 +186,16 @@ rule command_detector:
         detector=COMMAND_PATTERN,
     conda:
         "../envs/detector.yaml"
-    threads: command_threads
+    threads: get_command_threads
     resources:
-        gpu=command_setting("gpus"),
-        mem_mb=command_setting("mem_mb"),
-        runtime=command_setting("timeout_min"),  # the scheduler's limit and the command's timeout
+        gpu=get_command_setting("gpus"),
+        mem_mb=get_command_setting("mem_mb"),
+        runtime=get_command_setting("timeout_min"),  # the scheduler's limit and the command's timeout
     params:
-        command=command_setting("command"),
-        device=command_setting("device"),
-        gpus=command_setting("gpus"),
-        work_dir=command_work_dir,
+        command=get_command_setting("command"),
+        device=get_command_setting("device"),
+        gpus=get_command_setting("gpus"),
+        work_dir=get_command_work_dir,
     script:
         "../scripts/command_detector.py"
 
@@ -212,7 +206,7 @@ use rule command_detector as command_detector_fold with:
         images=out("folds/{fold}/yolo/images"),
         labels=out("folds/{fold}/yolo/labels"),
         coco=out("folds/{fold}/yolo/coco"),
-        script=command_script,
+        script=get_command_script,
     output:
         detections=out("predictions/{detector}-{fold}.csv"),
         cost=out("costs/{detector}-{fold}.json"),

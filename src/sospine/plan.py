@@ -1,0 +1,379 @@
+"""What a run is made of, answered once from the checked configuration: which published files the
+data source provides, the detectors and their kinds, which detections each is scored from, the
+leave-one-surgeon-out folds' files, the final targets and the report's figures.
+
+The workflow builds one `Plan` at start (workflow/rules/common.smk) and its rules ask it through
+small `get_*` functions; everything here is plain Python, tested without Snakemake
+(tests/test_plan.py). Paths are strings under the output folder, as Snakemake names files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import constants
+from . import detectors as detector_config
+from .weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
+
+#: kind of published file -> its FigShare name
+DATA_FILES = {
+    "frames": constants.FRAMES_ZIP,
+    "tool_tips": constants.TOOL_TIPS_CSV,
+    "bbox": constants.BBOX_CSV,
+    "outcomes": constants.OUTCOMES_CSV,
+}
+#: the published CSVs that are validated, in the order the report lists them
+VALIDATED_KINDS = ("tool_tips", "bbox", "outcomes")
+FOLD = re.compile(r"S\d+")
+
+
+class PlanError(ValueError):
+    """A configuration the workflow cannot run: one line naming the key or path."""
+
+
+@dataclass
+class Plan:
+    config: Mapping[str, Any]
+    #: a file's checksum by algorithm (the workflow's cache of external files' checksums)
+    checksum: Callable[[str | Path, str], str] | None = None
+    results: Path = field(init=False)
+    source: str = field(init=False)
+    provided: dict[str, str] = field(init=False)
+    detectors: dict[str, detector_config.Detector] = field(init=False)
+    baseline: str = field(init=False)
+    #: a downloaded weights name -> the sha256 it must have (configured, else published)
+    weights_sha256: dict[str, str | None] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        config = self.config
+        self.results = Path(config["output_dir"])
+        self.source = config["data"]["source"]
+        self.provided = self._provided_files()
+        self.baseline = detector_config.baseline_name(config, self.source)
+        self.detectors = detector_config.resolve(config, self.baseline_detections(), self.source)
+        problems = detector_config.reserved_name_problems(config, self.source)
+        reference = detector_config.reference_problem(config["leaderboard"]["reference"], list(self.detectors))
+        problems += [reference] if reference else []
+        if problems:
+            raise PlanError(f"invalid configuration: {problems[0]}")
+        self._check_models()
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def out(self, path: str) -> str:
+        """A path under the output folder."""
+        return str(self.results / path)
+
+    @property
+    def mirror_dir(self) -> Path:
+        folder = self.config["data"].get("mirror_dir") or ""
+        if not folder or not Path(folder).is_dir():
+            raise PlanError(
+                f"data.mirror_dir: {folder!r} is not a folder "
+                "(data.source is 'mirror'; point it at a folder of the SOSpine files)"
+            )
+        return Path(folder)
+
+    def _provided_files(self) -> dict[str, str]:
+        if self.source != "mirror":
+            return dict(DATA_FILES)
+        found = {k: n for k, n in DATA_FILES.items() if (self.mirror_dir / n).is_file()}
+        if not {"bbox", "tool_tips"} & set(found):
+            raise PlanError(
+                f"data.mirror_dir: {self.mirror_dir} holds neither {constants.BBOX_CSV} nor "
+                f"{constants.TOOL_TIPS_CSV} (looked for {', '.join(DATA_FILES.values())} and "
+                f"{constants.PAPER_DETECTIONS_CSV}); point it at a folder of the SOSpine files under their "
+                "FigShare names"
+            )
+        return found
+
+    @property
+    def missing(self) -> list[str]:
+        """Kinds of published file the source does not provide."""
+        return sorted(set(DATA_FILES) - set(self.provided))
+
+    def missing_note(self) -> str | None:
+        """What the run leaves out for want of files, in one line, or None."""
+        if not self.missing:
+            return None
+        skipped = "(no frames.zip: no YOLO export, training or detector scoring)" if "frames" in self.missing else ""
+        files = ", ".join(DATA_FILES[k] for k in self.missing)
+        return f"note: data source '{self.source}' does not provide {files}; rules that need them are skipped {skipped}"
+
+    @property
+    def data_source(self) -> dict[str, str]:
+        """What the output folder's results are made from (one source per folder)."""
+        return {
+            "source": self.source,
+            "mirror_dir": str(self.mirror_dir.resolve()) if self.source == "mirror" else "",
+        }
+
+    def raw_path(self, kind: str) -> str:
+        """Where a published file of this kind lies in the output folder."""
+        return self.out(f"raw/{DATA_FILES[kind]}")
+
+    def validated_path(self, kind: str) -> str:
+        """A validated CSV (what every downstream rule reads)."""
+        return self.out(f"validation/clean/{DATA_FILES[kind]}")
+
+    def validated_kinds(self) -> list[str]:
+        return [k for k in VALIDATED_KINDS if k in self.provided]
+
+    @property
+    def synthetic_detections(self) -> str:
+        """The synthetic source's stand-in for the paper's detections (made by the synthesize rule)."""
+        return self.out(f"raw/{constants.PAPER_DETECTIONS_CSV}")
+
+    def baseline_detections(self) -> str | None:
+        """Path of the baseline detections CSV, or None."""
+        setting = self.config["baseline"]["detections"]
+        if setting == "auto":
+            if self.source == "synthetic":
+                return self.synthetic_detections
+            if self.source == "mirror":
+                candidate = self.mirror_dir / constants.PAPER_DETECTIONS_CSV
+                return str(candidate) if candidate.is_file() else None
+            return None
+        if not setting:
+            return None
+        if not Path(setting).is_file():
+            raise PlanError(f"baseline.detections: {setting} does not exist")
+        return setting
+
+    def boxes_source(self) -> str:
+        """`published` (the bbox file) or `derived` (boxes from the tool tips)."""
+        choice = self.config["annotations"]["boxes"]
+        if choice == "auto":
+            return "published" if "bbox" in self.provided else "derived"
+        needed = {"published": "bbox", "derived": "tool_tips"}[choice]
+        if needed not in self.provided:
+            raise PlanError(
+                f"annotations.boxes: {choice!r} needs {DATA_FILES[needed]}, which data source '{self.source}' "
+                "does not provide"
+            )
+        return choice
+
+    def external_files(self) -> dict[str, Path]:
+        """Every file read from outside the output folder, by path (their content is stamped)."""
+        files = [self.mirror_dir / name for name in self.provided.values()] if self.source == "mirror" else []
+        files += [Path(d.path) for d in self.detectors.values() if d.kind == "file" and not self._generated(d)]
+        files += [Path(d.settings["model"]) for d in self.trained.values() if Path(d.settings["model"]).is_file()]
+        return {str(path): path for path in files}
+
+    def _generated(self, detector: detector_config.Detector) -> bool:
+        return detector.path == self.synthetic_detections
+
+    # --- detectors ----------------------------------------------------------------------------
+
+    @property
+    def loso(self) -> bool:
+        return self.config["split"]["method"] == "leave_one_surgeon_out"
+
+    @property
+    def trained(self) -> dict[str, detector_config.Detector]:
+        """ultralytics detectors trained here (they need frames.zip, as the YOLO export does)."""
+        return {n: d for n, d in self.detectors.items() if d.trained and "frames" in self.provided}
+
+    @property
+    def commands(self) -> dict[str, detector_config.Detector]:
+        return {n: d for n, d in self.detectors.items() if d.kind == "command" and "frames" in self.provided}
+
+    @property
+    def produced(self) -> dict[str, detector_config.Detector]:
+        """Detectors that predict the test images here (trained or commands): folds, costs."""
+        return {**self.trained, **self.commands}
+
+    @staticmethod
+    def pattern(names: Mapping[str, Any]) -> str:
+        """A wildcard constraint matching exactly these names (so `<name>-<fold>` is never a name)."""
+        return "|".join(re.escape(n) for n in names) or "(?!)"
+
+    def _check_models(self) -> None:
+        """Every trained detector's model file exists and its weights are trusted (sha256), before any job."""
+        for name, detector in self.trained.items():
+            model, sha256 = detector.settings["model"], detector.settings.get("sha256") or None
+            where = f"detectors.{name}.model" if self.config.get("detectors") else "train.model"
+            if "/" in model and not Path(model).exists():
+                raise PlanError(f"model of detector {name!r}: {model} does not exist")
+            problem = untrusted_problem(model, sha256, where)
+            if problem:
+                raise PlanError(f"invalid configuration: {problem}")
+            expected = expected_sha256(model, sha256)
+            if model.endswith(".pt") and Path(model).is_file():
+                actual = self.checksum(model, "sha256") if self.checksum else None
+                if actual is not None and actual != expected:
+                    mismatch = mismatch_problem(model, actual, expected, bool(sha256))
+                    raise PlanError(f"invalid configuration: {where}: {mismatch}")
+            elif to_download(model):
+                known = self.weights_sha256.setdefault(to_download(model), expected)
+                if known != expected:
+                    raise PlanError(
+                        f"invalid configuration: {where}: {model} is given with two different sha256 values"
+                    )
+
+    def detection_tables(self) -> dict[str, str]:
+        """Detector name -> its validated detections table, for every detector the run can score."""
+        return {
+            name: self.out(f"detections/{name}.csv")
+            for name, d in self.detectors.items()
+            if d.kind == "file" or name in self.produced
+        }
+
+    def score_tables(self) -> list[str]:
+        """Each scored detector's per-class APs, in the order of `detection_tables`."""
+        return [self.out(f"scores/{name}/ap_per_class.csv") for name in self.detection_tables()]
+
+    def cost_files(self) -> list[str]:
+        """What each detector that predicts here cost, in the order of `produced`."""
+        return [self.out(f"costs/{name}.json") for name in self.produced]
+
+    def fold_detector(self, name: str) -> tuple[str, str] | None:
+        """(detector, fold) for a leave-one-surgeon-out fold's name `<detector>-<fold>` of a detector
+        that predicts here, else None."""
+        if not self.loso:
+            return None
+        detector, _, fold = name.rpartition("-")
+        return (detector, fold) if detector in self.produced and FOLD.fullmatch(fold) else None
+
+    def raw_detections(self, name: str) -> str:
+        """The detections file a detector (or a fold of one) gives, before validation: its predictions,
+        or the file a detections detector names."""
+        if name in self.produced or self.fold_detector(name):
+            return self.out(f"predictions/{name}.csv")
+        detector = self.detectors.get(name)
+        if detector is None or detector.kind != "file":
+            raise PlanError(f"no detections for detector {name!r}; known: {sorted(self.detection_tables())}")
+        return detector.path
+
+    def is_external_file(self, name: str) -> bool:
+        """Whether a detector's detections are a file from outside the output folder."""
+        detector = self.detectors.get(name)
+        return detector is not None and detector.kind == "file" and not self._generated(detector)
+
+    def kind(self, name: str) -> str:
+        """`train` or `command` for a detector that predicts here (and its folds), `file` for a file."""
+        fold = self.fold_detector(name)
+        return self.detectors[fold[0] if fold else name].kind
+
+    def test_split(self, name: str) -> str:
+        """Which split defines the test trials of a detector's detections: its fold's, the main
+        split's frames for one that predicts here, the trials table for a file."""
+        fold = self.fold_detector(name)
+        if fold:
+            return self.out(f"split/fold_frames/{fold[1]}.csv")
+        return self.out("split/frames.csv") if name in self.produced else self.out("split/trials.csv")
+
+    def model_file(self, name: str) -> str | None:
+        """The file a trained detector's model is built from: a local file, the downloaded weights of
+        a .pt name, or None (an ultralytics architecture name)."""
+        model = self.trained[name].settings["model"]
+        if Path(model).exists():
+            return model
+        weights = to_download(model)
+        return self.out(f"weights/{weights}") if weights else None
+
+    def command_work_dir(self, name: str, fold: str | None = None) -> str:
+        """A command's own folder: per detector, and per fold under leave-one-surgeon-out."""
+        return self.out(f"folds/{fold}/commands/{name}") if fold else self.out(f"commands/{name}")
+
+    def descriptions(self) -> dict[str, str]:
+        """Detector -> what it is, for the board: the model file, the command, the file, and for the
+        baseline what it stands for."""
+        found = {n: d.settings.get("model") or d.settings.get("command") or d.path for n, d in self.detectors.items()}
+        if self.baseline in found and self.source == "synthetic":
+            found[self.baseline] = (
+                "synthetic stand-in for the paper's YOLOv4: ground truth jittered, with misses and false positives"
+            )
+        elif self.baseline in found:
+            found[self.baseline] = f"the paper's YOLOv4 detections ({found[self.baseline]})"
+        return found
+
+    def leaderboard_sources(self, folds: list[str]) -> dict[str, list[str]]:
+        """Detector -> the validated detections tables it is ranked on: its own, or under
+        leave-one-surgeon-out every fold's for one that predicts here (each trial is tested in one fold)."""
+        found = self.detection_tables()
+        if self.loso:
+            return {
+                n: [self.out(f"detections/{n}-{f}.csv") for f in folds] if n in self.produced else [p]
+                for n, p in found.items()
+            }
+        return {name: [path] for name, path in found.items()}
+
+    # --- targets ------------------------------------------------------------------------------
+
+    def all_targets(self) -> list[str]:
+        """Every final output and every file a later step reads: a missing one is re-planned, so after
+        an interrupted or failed job the same command redoes it and everything downstream of it."""
+        out, provided, tables = self.out, self.provided, self.detection_tables()
+        targets = [
+            out("validation/report.csv"),
+            *[self.validated_path(kind) for kind in self.validated_kinds()],
+            out("annotations/bbox.csv"),
+            out("stats/table1.csv"),
+            out("split/trials.csv"),
+        ]
+        if "tool_tips" in provided and "bbox" in provided:
+            targets.append(out("annotations/bbox_vs_published.csv"))
+        if "frames" in provided:
+            targets.append(out("yolo/dataset.yaml"))
+        for name, detector in self.trained.items():
+            weights = to_download(detector.settings["model"])
+            targets += [out(f"weights/{weights}")] if weights else []
+            targets += [out(f"train/{name}/best.pt")]
+        targets += [out(f"predictions/{name}.csv") for name in self.produced]
+        targets += [out(f"costs/{name}.json") for name in self.produced]
+        targets += list(tables.values())
+        targets += [out(f"scores/{name}/summary.json") for name in tables]
+        if self.loso:
+            targets += [out(f"scores/{name}-loso/folds.csv") for name in self.produced]
+        if tables:
+            targets.append(out("leaderboard/leaderboard.csv"))
+        targets += [out("timelines/presence.csv"), out("phases/segments.csv")]
+        if tables:
+            targets.append(out("presence/presence_ap.csv"))
+        if "outcomes" in provided:
+            targets += [out("outcomes/by_attempt.csv"), out("outcomes/apm_agreement.csv")]
+            targets.append(out("outcomes/prediction.csv"))
+        return targets
+
+    def fold_targets(self, folds: list[str]) -> list[str]:
+        """Leave-one-surgeon-out: every fold's export, training, predictions and validated detections."""
+        if not self.loso or not self.produced:
+            return []
+        targets = []
+        for fold in folds:
+            targets.append(self.out(f"folds/{fold}/yolo/dataset.yaml"))
+            for name in self.produced:
+                targets += [self.out(f"folds/{fold}/train/{name}/best.pt")] if name in self.trained else []
+                targets += [self.out(f"predictions/{name}-{fold}.csv"), self.out(f"detections/{name}-{fold}.csv")]
+        return targets
+
+    @property
+    def front_page(self) -> str:
+        return self.out("report/front_page.rst")
+
+    def report_figures(self) -> list[str]:
+        """The report's figures that the front page links to (those with a name of their own)."""
+        figures = [self.out("stats/box_sizes.png"), self.out("timelines/test_trials.png")]
+        if self.detection_tables():
+            figures += [self.out("leaderboard/leaderboard.png"), self.out("leaderboard/accuracy_cost.png")]
+        if "outcomes" in self.provided:
+            figures.append(self.out("outcomes/learning_curve.png"))
+        return figures
+
+    def report_not_ready(self, argv: list[str]) -> str | None:
+        """Why `snakemake ... --report` cannot report yet (a result missing), naming the command to
+        finish the run first, or None."""
+        missing = [path for path in [*self.all_targets(), self.front_page] if not Path(path).exists()]
+        if not missing:
+            return None
+        options = " ".join(a for a in argv if not a.startswith("--report") and not a.endswith(".html"))
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        return (
+            f"the report needs a finished run: {missing[0]} is missing{more}; "
+            f"finish the run first (snakemake {options}), then ask for the report again"
+        )
