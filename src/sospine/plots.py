@@ -1,19 +1,12 @@
-"""Figures: one function per figure, each writes a PNG.
-
-Most are drawn by matplotlib (Agg backend, seaborn where it helps), imported when a figure is drawn.
-The precision-recall figure, which `sospine score` and every scoring job draw, is drawn with Pillow
-(`LineChart`): matplotlib's import alone costs that step more than all of its scoring.
-"""
+"""Figures: one function per figure, each writes a PNG, drawn by matplotlib (Agg backend, no
+pyplot) with seaborn's colour-blind palette, both imported when a figure is drawn."""
 
 from __future__ import annotations
 
-import importlib.util
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS
@@ -21,10 +14,14 @@ from .constants import BOX_LABELS
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from PIL import ImageFont
 
-# seaborn's "colorblind" palette, written out: scoring draws its figures without importing seaborn
-PALETTE = dict(zip(BOX_LABELS, ("#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"), strict=True))
+
+@cache
+def palette() -> dict[str, tuple[float, float, float]]:
+    """Each class's colour: seaborn's "colorblind" palette, in the classes' order."""
+    import seaborn as sns
+
+    return dict(zip(BOX_LABELS, sns.color_palette("colorblind", len(BOX_LABELS)), strict=True))
 
 
 def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):  # noqa: ANN202 - (Figure, Axes or array of them)
@@ -50,7 +47,7 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
         import seaborn as sns  # only this figure needs it
 
         sns.boxplot(
-            data=sizes, x=column, y="label", hue="label", palette=PALETTE, order=list(BOX_LABELS), ax=ax, legend=False
+            data=sizes, x=column, y="label", hue="label", palette=palette(), order=list(BOX_LABELS), ax=ax, legend=False
         )
         ax.set_xlabel(f"box {column} (px)")
         ax.set_ylabel("")
@@ -59,8 +56,10 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
 
 def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title: str = "") -> None:
     """Precision-recall per class with its VOC and paper-rule AP in the legend, like the paper's
-    Fig. 3. The legend sits beside the axes, where it hides no curve."""
-    chart = LineChart(title=title, xlabel="recall", ylabel="precision", ylim=(0.0, 1.02))
+    Fig. 3. The legend sits beside the axes, where it hides no curve; the figure grows to hold a long
+    title or legend (a detector's name is never cut)."""
+    colours = palette()
+    fig, ax = _subplots(figsize=(9, 5))
     ap = table.set_index("label")
     for label in BOX_LABELS:
         curve = curves[curves["label"] == label]
@@ -69,101 +68,21 @@ def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title
         text = f"{label}: AP {voc:.3f} (paper's rules {paper:.3f})"
         if curve.empty:  # keep the class in the legend: its absence is a result too
             text += ", no detections"
-        chart.add(text, PALETTE[label], curve["recall"].to_numpy(float), curve["precision"].to_numpy(float))
-    chart.save(path)
-
-
-@cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """DejaVu Sans, matplotlib's own font, found without importing matplotlib; Pillow's default
-    font where it is missing."""
-    from PIL import ImageFont
-
-    spec = importlib.util.find_spec("matplotlib")
-    for folder in spec.submodule_search_locations or [] if spec else []:
-        ttf = Path(folder) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
-        if ttf.is_file():
-            return ImageFont.truetype(str(ttf), size)
-    return ImageFont.load_default(size)
+        ax.plot(curve["recall"], curve["precision"], color=colours[label], label=text)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    if title:
+        ax.set_title(_one_line(title), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.15)
 
 
 def _one_line(text: str) -> str:
     """Text for one line of a figure: line breaks (a detector named "a\nb") become spaces."""
     return " ".join(str(text).splitlines())
-
-
-@dataclass
-class LineChart:
-    """A line chart on [0, 1] x `ylim` with ticks every 0.2 and a legend right of the axes, drawn
-    with Pillow at `scale` times its size and scaled down (smooth lines); the size and look of the
-    matplotlib figures beside it (9 x 5 inches at 110 dpi)."""
-
-    title: str = ""
-    xlabel: str = ""
-    ylabel: str = ""
-    ylim: tuple[float, float] = (0.0, 1.0)
-    size: tuple[int, int] = (990, 550)
-    scale: int = 3
-    lines: list[tuple[str, str, np.ndarray, np.ndarray]] = field(default_factory=list)
-
-    def add(self, label: str, color: str, x: np.ndarray, y: np.ndarray) -> None:
-        self.lines.append((_one_line(label), color, np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
-
-    def save(self, path: str | Path) -> None:
-        from PIL import Image, ImageDraw
-
-        self.title, self.xlabel, self.ylabel = map(_one_line, (self.title, self.xlabel, self.ylabel))
-        k = self.scale
-        # font sizes in points, as matplotlib's at 110 dpi
-        ticks_font, label_font, title_font, legend_font = (_font(round(pt * 110 / 72 * k)) for pt in (10, 10, 9, 8))
-        left, top, right, bottom = 72 * k, 36 * k, 628 * k, 486 * k  # the axes, in pixels
-        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-        legend_width = max((probe.textlength(label, font=legend_font) for label, *_ in self.lines), default=0)
-        title_width = probe.textlength(self.title, font=title_font)
-        # wide enough for the legend and the title: a long detector name is never cut off
-        width = max(self.size[0] * k, int(right + 50 * k + legend_width + 12 * k), int(title_width + 24 * k))
-        width += -width % k
-        image = Image.new("RGB", (width, self.size[1] * k), "white")
-        draw = ImageDraw.Draw(image)
-        x0, x1 = 0.0, 1.0
-        y0, y1 = self.ylim
-
-        def to_pixels(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            px = left + (np.clip(x, x0, x1) - x0) / (x1 - x0) * (right - left)
-            py = bottom - (np.clip(y, y0, y1) - y0) / (y1 - y0) * (bottom - top)
-            return np.column_stack([px, py])
-
-        for _, color, x, y in self.lines:
-            finite = np.isfinite(x) & np.isfinite(y)
-            points = [tuple(p) for p in to_pixels(x[finite], y[finite]).round(1).tolist()]
-            if len(points) == 1:
-                points = points * 2
-            if points:
-                draw.line(points, fill=color, width=2 * k, joint="curve")
-        draw.rectangle([left, top, right, bottom], outline="black", width=k)
-        for value in np.round(np.arange(0, 1.0001, 0.2), 1):
-            px = left + value * (right - left)
-            draw.line([(px, bottom), (px, bottom + 5 * k)], fill="black", width=k)
-            draw.text((px, bottom + 7 * k), f"{value:.1f}", fill="black", font=ticks_font, anchor="mt")
-            if y0 <= value <= y1:
-                py = bottom - (value - y0) / (y1 - y0) * (bottom - top)
-                draw.line([(left - 5 * k, py), (left, py)], fill="black", width=k)
-                draw.text((left - 8 * k, py), f"{value:.1f}", fill="black", font=ticks_font, anchor="rm")
-        draw.text(((left + right) / 2, bottom + 26 * k), self.xlabel, fill="black", font=label_font, anchor="mt")
-        if self.ylabel:  # drawn level on its own strip, then turned
-            box = draw.textbbox((0, 0), self.ylabel, font=label_font, anchor="lt")
-            strip = Image.new("RGB", (box[2] + 2 * k, box[3] + 2 * k), "white")
-            ImageDraw.Draw(strip).text((k, k), self.ylabel, fill="black", font=label_font, anchor="lt")
-            turned = strip.rotate(90, expand=True)
-            image.paste(turned, (left - 52 * k - turned.width // 2, (top + bottom - turned.height) // 2))
-        if self.title:
-            centre = min(max((left + right) / 2, title_width / 2 + 12 * k), width - title_width / 2 - 12 * k)
-            draw.text((centre, top - 10 * k), self.title, fill="black", font=title_font, anchor="mb")
-        for n, (label, color, _, _) in enumerate(self.lines):
-            y = top + 8 * k + n * 20 * k
-            draw.line([(right + 22 * k, y), (right + 42 * k, y)], fill=color, width=2 * k)
-            draw.text((right + 50 * k, y), label, fill="black", font=legend_font, anchor="lm")
-        image.reduce(k).save(path, dpi=(110, 110))  # a box filter: enough to smooth, fast
 
 
 def pr_title(detector: str, iou: float, trials: list[str]) -> str:
@@ -215,7 +134,7 @@ def _draw_timeline(ax: Axes, data: pd.DataFrame, rows: list[tuple[str, str]]) ->
     for y, (tool, source) in enumerate(rows):
         frames = data.loc[(data["tool"] == tool) & (data["source"] == source), "frame"]
         alpha = 1.0 if source == "ground_truth" else 0.6
-        ax.vlines(frames, y - 0.4, y + 0.4, color=PALETTE[tool], alpha=alpha, linewidth=0.8)
+        ax.vlines(frames, y - 0.4, y + 0.4, color=palette()[tool], alpha=alpha, linewidth=0.8)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(
         [f"{tool} ({'truth' if source == 'ground_truth' else source.split(':', 1)[-1]})" for tool, source in rows],
