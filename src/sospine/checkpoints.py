@@ -87,8 +87,8 @@ def admitted(name: str) -> bool:
     """Whether a checkpoint may name this global: a layer or model class of torch or ultralytics
     (defined where it is named), or one of the data types checkpoints hold.
 
-    >>> admitted("ultralytics.nn.modules.conv.Conv"), admitted("torch.nn.modules.conv.Conv2d")
-    (True, True)
+    >>> admitted("torch.nn.modules.conv.Conv2d"), admitted("torch.nn.modules.conv.Conv2d.forward")
+    (True, False)
     >>> admitted("ultralytics.utils.SettingsManager"), admitted("pathlib.Path"), admitted("posix.system")
     (False, False, False)
     """

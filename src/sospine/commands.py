@@ -3,7 +3,7 @@
 The command gets the split's files through placeholders (see `PLACEHOLDERS`), trains however it
 likes and writes the test images' detections to `{output}` in the published CSV format, in the
 pixels of the images it was given. The workflow maps them back to frame pixels with the function
-ultralytics predictions use (`sospine.train.to_original_pixels`), then validates them on the path every
+ultralytics predictions use (`sospine.export.to_original_pixels`), then validates them on the path every
 detections file takes. Its wall time is recorded as its training time; a `cost.json` it writes in
 `{work_dir}` (params, gflops, epochs, train_s, infer_ms) adds what only it knows.
 """
@@ -29,6 +29,7 @@ from typing import TextIO
 import pandas as pd
 
 from .constants import COORDS, DETECTION_COLUMNS
+from .export import to_original_pixels
 
 #: placeholder -> what it stands for (documented in config/README.md and the schema)
 PLACEHOLDERS = {
@@ -245,7 +246,6 @@ def to_frame_pixels(raw: pd.DataFrame, coco_test: Mapping, source: str | Path = 
     frames' own names. Detections on images that are not test images, boxes far outside the image
     the command was given (frame pixels written by mistake) and boxes that do not map to finite
     frame pixels are refused, naming `source` (the command's own file) and its values."""
-    from .train import to_original_pixels
 
     images = {_STEM.sub("", image["trial_frame"]): image for image in coco_test["images"]}
     stems = raw["trial_frame"].astype(str).str.replace(_STEM, "", regex=True)

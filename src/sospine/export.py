@@ -263,3 +263,15 @@ def _write_coco(out: Path, results: list, labelled: pd.DataFrame) -> None:
             "categories": categories,
         }
         (out / "coco" / f"{split}.json").write_text(json.dumps(document, default=int))
+
+
+def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:
+    """Boxes on an exported (resized) image, in the original frame's pixels: the inverse of the
+    export's scaling, for every detector's predictions (COCO `images` entries name both sizes).
+
+    >>> image = {"width": 96, "height": 54, "original_width": 1920, "original_height": 1080}
+    >>> to_original_pixels([[10, 5, 20, 15]], image).tolist()
+    [[200.0, 100.0, 400.0, 300.0]]
+    """
+    scale = np.array([image["original_width"] / image["width"], image["original_height"] / image["height"]] * 2)
+    return np.asarray(xyxy, dtype=float).reshape(-1, 4) * scale

@@ -21,8 +21,17 @@ import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, INSTRUMENTS
-from .permutation import MONTE_CARLO_SAMPLES, holm, paired_permutation, scored_classes, smallest_p
-from .scoring import MIN_TRIALS_FOR_INTERVAL, bootstrap_samples, interval_note, resample_weights, score, t_interval
+from .permutation import paired_permutation, scored_classes
+from .scoring import bootstrap_samples, score
+from .statistics import (
+    MIN_TRIALS_FOR_INTERVAL,
+    MONTE_CARLO_SAMPLES,
+    holm,
+    interval_note,
+    resample_weights,
+    smallest_p,
+    t_interval,
+)
 
 #: The leaderboard's rows per detector: the classes, then the means over the instruments and all five
 #: (over those of them with truth in the test trials: `averaged`).

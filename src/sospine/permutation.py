@@ -28,23 +28,21 @@ import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, COORDS, INSTRUMENTS
+from .statistics import EXACT_MAX_TRIALS, MONTE_CARLO_SAMPLES, arrangements, holm, smallest_p
 
-#: Enumerate every arrangement up to this many trials (2^16 = 65,536); sample beyond.
-EXACT_MAX_TRIALS = 16
-#: Monte Carlo arrangements beyond EXACT_MAX_TRIALS (resolution 1 / 10,000).
-MONTE_CARLO_SAMPLES = 9_999
+__all__ = [
+    "EXACT_MAX_TRIALS",
+    "MONTE_CARLO_SAMPLES",
+    "arrangements",
+    "holm",
+    "paired_permutation",
+    "scored_classes",
+    "smallest_p",
+]
+
 #: Differences this close to the observed one count as equal (floating-point sums in another order).
 TOLERANCE = 1e-12
 _CHUNK = 1024  # arrangements scored at once
-
-
-def smallest_p(n_trials: int) -> float:
-    """The smallest two-sided p-value a paired permutation test over `n_trials` trials can give.
-
-    >>> smallest_p(4), smallest_p(5), smallest_p(24)
-    (0.125, 0.0625, 1.1920928955078125e-07)
-    """
-    return 2.0 / 2**n_trials if n_trials else 1.0
 
 
 def scored_classes(n_truth: Mapping[str, float], group: Sequence[str] = BOX_LABELS) -> list[str]:
@@ -55,23 +53,6 @@ def scored_classes(n_truth: Mapping[str, float], group: Sequence[str] = BOX_LABE
     ['needle']
     """
     return [label for label in group if n_truth.get(label, 0) > 0]
-
-
-def arrangements(n_trials: int, seed: int = 0, samples: int = MONTE_CARLO_SAMPLES) -> tuple[np.ndarray, bool]:
-    """Which trials are swapped in each arrangement (rows; the first row swaps none) and whether the
-    rows are all 2^n arrangements (exact) or a seeded sample of them.
-
-    >>> rows, exact = arrangements(2)
-    >>> rows.tolist(), exact
-    ([[0, 0], [1, 0], [0, 1], [1, 1]], True)
-    """
-    if n_trials <= EXACT_MAX_TRIALS:
-        codes = np.arange(2**n_trials, dtype=np.int64)
-        rows = (codes[:, None] >> np.arange(n_trials)) & 1
-        return rows.astype(np.int8), True
-    rng = np.random.default_rng(seed)
-    rows = rng.integers(0, 2, size=(samples, n_trials), dtype=np.int8)
-    return np.vstack([np.zeros((1, n_trials), dtype=np.int8), rows]), False
 
 
 @dataclass
@@ -213,21 +194,3 @@ def paired_permutation(
         kept = scored_classes(n_truth, group)
         differences[name] = stacked[kept].mean(axis=1).to_numpy() if kept else np.full(len(swapped), np.nan)
     return PermutationTest(differences, exact, len(trials))
-
-
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjustment (family-wise error over all given p-values; NaN stays NaN).
-
-    >>> holm([0.01, 0.04, 0.03, float("nan")]).round(3).tolist()
-    [0.03, 0.06, 0.06, nan]
-    """
-    p = np.asarray(p_values, dtype=float)
-    adjusted = np.full(len(p), np.nan)
-    valid = np.flatnonzero(~np.isnan(p))
-    order = valid[np.argsort(p[valid], kind="stable")]
-    m = len(order)
-    running = 0.0
-    for rank, index in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[index]))
-        adjusted[index] = running
-    return adjusted

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
+from .export import to_original_pixels
 from .files import link_or_copy
 from .locks import LockedError, held
 from .progress import epoch_line
@@ -411,12 +412,6 @@ def _trained_device(run_dir: Path) -> str:
         return str((yaml.safe_load((run_dir / "args.yaml").read_text()) or {}).get("device") or "")
     except (OSError, yaml.YAMLError):
         return ""
-
-
-def to_original_pixels(xyxy: np.ndarray, image: dict) -> np.ndarray:
-    """Boxes predicted on an exported (resized) image, in the original frame's pixels."""
-    scale = np.array([image["original_width"] / image["width"], image["original_height"] / image["height"]] * 2)
-    return np.asarray(xyxy, dtype=float).reshape(-1, 4) * scale
 
 
 def predict(

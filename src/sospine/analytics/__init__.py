@@ -4,13 +4,13 @@
 metrics to the surgical outcomes. Everything is importable from `sospine.analytics` directly.
 """
 
+from ..statistics import permutation_test
 from .outcomes import (
     NO_ANNOTATIONS,
     by_attempt,
     by_outcome,
     outcomes_table,
     per_trial_metrics,
-    permutation_test,
     tool_metrics,
 )
 from .phases import (

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..scoring import MIN_TRIALS_FOR_INTERVAL
+from ..statistics import MIN_TRIALS_FOR_INTERVAL
 from .outcomes import tool_metrics
 
 APM_AGREEMENT_COLUMNS = [

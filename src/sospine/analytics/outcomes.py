@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..statistics import permutation_test
 from .presence import GROUND_TRUTH
 
 
@@ -95,20 +96,6 @@ def by_attempt(table: pd.DataFrame) -> pd.DataFrame:
     )
     out = pd.concat([out.reset_index().astype({"attempt": str}), total.reset_index()], ignore_index=True)
     return out[["attempt", "n_trials", "n_success", "success_rate", "mean_time_s", "mean_time_success_s"]]
-
-
-def permutation_test(values: np.ndarray, groups: np.ndarray, n: int = 10000, seed: int = 0) -> float:
-    """Two-sided permutation p-value for a difference in means between two boolean groups."""
-    values, groups = np.asarray(values, float), np.asarray(groups, bool)
-    ok = ~np.isnan(values)
-    values, groups = values[ok], groups[ok]
-    if groups.all() or not groups.any():
-        return float("nan")
-    observed = abs(values[groups].mean() - values[~groups].mean())
-    rng = np.random.default_rng(seed)
-    perms = np.array([rng.permutation(groups) for _ in range(n)])
-    diffs = np.abs((perms * values).sum(1) / perms.sum(1) - (~perms * values).sum(1) / (~perms).sum(1))
-    return float((1 + (diffs >= observed - 1e-12).sum()) / (n + 1))
 
 
 def by_outcome(metrics: pd.DataFrame, n_permutations: int = 5000) -> pd.DataFrame:

@@ -21,8 +21,15 @@ import numpy as np
 import pandas as pd
 
 from ..constants import BOX_LABELS
-from ..permutation import MONTE_CARLO_SAMPLES, arrangements, holm, smallest_p
-from ..scoring import MIN_TRIALS_FOR_INTERVAL, resample_weights, t_interval
+from ..statistics import (
+    MIN_TRIALS_FOR_INTERVAL,
+    MONTE_CARLO_SAMPLES,
+    arrangements,
+    holm,
+    resample_weights,
+    smallest_p,
+    t_interval,
+)
 from ..tables import split_frame_names
 
 PRESENCE_AP_COLUMNS = [
