@@ -4,7 +4,6 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import plots
-from sospine.detectors import scored_trials
 from sospine.leaderboard import (
     COST_COLUMNS,
     LeaderboardError,
@@ -14,23 +13,17 @@ from sospine.leaderboard import (
     rank,
     reference_of,
 )
-from sospine.split import tested_trials
-from sospine.tables import read_annotations, split_frame_names
-from sospine.validation import read_validated
+from sospine.scoring.detector_tables import read_detector_tables
+from sospine.tables import read_annotations
 from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 params = snakemake.params
 # a trained detector was tested on every trial the split did not train or validate on (the test
 # split, or every fold's test trials for leave-one-surgeon-out); a file on the test trials it covers
-tested = tested_trials(pd.read_csv(snakemake.input.split, dtype=str))
-detections, trials_of = {}, {}
-files = iter(snakemake.input.detections)
-for name, count in params.files_per_detector.items():
-    table = pd.concat([read_validated(next(files)) for _ in range(count)], ignore_index=True)
-    detections[name] = table
-    covered = sorted(split_frame_names(table["trial_frame"])["trial"].dropna().unique())
-    trials_of[name] = scored_trials(params.kinds[name], tested, covered)
+detections, trials_of = read_detector_tables(
+    snakemake.input.detections, params.files_per_detector, params.kinds, snakemake.input.split
+)
 with expected_errors(log, LeaderboardError):
     reference = reference_of(list(detections), params.reference, params.baseline)
     board, paired = rank(

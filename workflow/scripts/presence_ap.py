@@ -1,5 +1,3 @@
-import pandas as pd
-
 from sospine import plots
 from sospine.analytics import frame_index
 from sospine.analytics.presence_ap import (
@@ -9,23 +7,17 @@ from sospine.analytics.presence_ap import (
     presence_paired,
     truth_presence,
 )
-from sospine.detectors import scored_trials
 from sospine.leaderboard import LeaderboardError, common_trials, for_reading, reference_of
-from sospine.split import tested_trials
-from sospine.tables import read_annotations, split_frame_names
-from sospine.validation import read_validated
+from sospine.scoring.detector_tables import read_detector_tables
+from sospine.tables import read_annotations
 from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 params = snakemake.params
 boxes = read_annotations(snakemake.input.bbox)
-tested = tested_trials(pd.read_csv(snakemake.input.split, dtype=str))
-tables, trials_of = {}, {}
-files = iter(snakemake.input.detections)
-for name, count in params.files_per_detector.items():
-    tables[name] = pd.concat([read_validated(next(files)) for _ in range(count)], ignore_index=True)
-    covered = sorted(split_frame_names(tables[name]["trial_frame"])["trial"].dropna().unique())
-    trials_of[name] = scored_trials(params.kinds[name], tested, covered)
+tables, trials_of = read_detector_tables(
+    snakemake.input.detections, params.files_per_detector, params.kinds, snakemake.input.split
+)
 with expected_errors(log, LeaderboardError):
     trials = common_trials(trials_of)  # the leaderboard's test trials: the same frames for every detector
     reference = reference_of(list(tables), params.reference, params.baseline)

@@ -1,22 +1,22 @@
 import pandas as pd
 
-from sospine.detectors import scored_trials
 from sospine.scoring import ScoringError, write_scores
+from sospine.scoring.detector_tables import covered_trials, trials_of
 from sospine.split import tested_trials
-from sospine.tables import read_annotations, split_frame_names
+from sospine.tables import read_annotations
 from sospine.validation import read_validated
 from sospine.workflow_io import expected_errors, setup_logging
 
 log = setup_logging(snakemake)
 name = snakemake.wildcards.detector
 detections = read_validated(snakemake.input.detections)
-tested = tested_trials(pd.read_csv(snakemake.input.split, dtype=str))
-covered = sorted(split_frame_names(detections["trial_frame"])["trial"].dropna().unique())
-trials = scored_trials(snakemake.params.kind, tested, covered)
+trials = trials_of(snakemake.params.kind, snakemake.input.split, detections)
 with expected_errors(log, ScoringError):
     if not trials:
         raise ScoringError(
-            f"detections of {name!r} cover none of the test trials ({' '.join(tested)}); they cover {' '.join(covered)}"
+            f"detections of {name!r} cover none of the test trials "
+            f"({' '.join(tested_trials(pd.read_csv(snakemake.input.split, dtype=str)))}); "
+            f"they cover {' '.join(covered_trials(detections))}"
         )
     summary = write_scores(
         read_annotations(snakemake.input.truth),
