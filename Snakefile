@@ -13,7 +13,7 @@ include: "workflow/rules/common.smk"
 
 
 # the front page written for this run (rule front_page) once there is one
-report: report_page()
+report: PLAN.report_page()
 
 
 include: "workflow/rules/data.smk"

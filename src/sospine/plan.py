@@ -31,6 +31,47 @@ VALIDATED_KINDS = ("tool_tips", "bbox", "outcomes")
 FOLD = re.compile(r"S\d+")
 
 
+# Params functions of the rules that only name a job's own folders (Snakemake calls them with the
+# job's wildcards and its input or output files).
+
+
+def get_work_dir_of_best(wildcards: Any, output: Any) -> str:
+    """A training's work folder: where its best.pt is published."""
+    return str(Path(output.best).parent)
+
+
+def get_ultralytics_settings(wildcards: Any, input: Any) -> str:  # noqa: A002 - Snakemake's name
+    """The ultralytics settings folder of the training that made these weights."""
+    return str(Path(input.weights).parent / "ultralytics")
+
+
+def get_output_folder(wildcards: Any, output: Any) -> str:
+    return str(Path(output[0]).parent)
+
+
+def get_output_dir_of_front_page(wildcards: Any, output: Any) -> str:
+    """The output folder, as the front page names it (the folder above report/front_page.rst)."""
+    return str(Path(output[0]).parents[1])
+
+
+def get_run_label(wildcards: Any) -> str:
+    """How a training names itself on the console: the detector, and its fold if it has one."""
+    fold = dict(wildcards.items()).get("fold")
+    return f"{wildcards.detector}-{fold}" if fold else wildcards.detector
+
+
+__all__ = [
+    "DATA_FILES",
+    "Plan",
+    "PlanError",
+    "get_output_dir_of_front_page",
+    "get_output_folder",
+    "get_run_label",
+    "get_ultralytics_settings",
+    "get_work_dir_of_best",
+]
+
+
 class PlanError(ValueError):
     """A configuration the workflow cannot run: one line naming the key or path."""
 
@@ -355,6 +396,11 @@ class Plan:
     @property
     def front_page(self) -> str:
         return self.out("report/front_page.rst")
+
+    def report_page(self) -> str:
+        """The report's front page: the one written for this run once it exists, else the general one."""
+        page = Path(self.front_page).resolve()
+        return str(page) if page.is_file() else "workflow/report/workflow.rst"
 
     def report_figures(self) -> list[str]:
         """The report's figures that the front page links to (those with a name of their own)."""

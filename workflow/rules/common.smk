@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from sospine import constants, locks, provenance, records
 from sospine.commands import checked_file
 from sospine.config import ConfigError, data_source_conflict, load_workflow_config
 from sospine.inputs import ChecksumCache, stamp_inputs
-from sospine.plan import DATA_FILES, Plan, PlanError
+from sospine.plan import *  # Plan, DATA_FILES and the params functions that name a job's folders
 
 min_version("9.0")
 
@@ -63,36 +62,28 @@ try:
 except PlanError as error:
     fail(str(error))
 out, raw_path, validated_path = PLAN.out, PLAN.raw_path, PLAN.validated_path
-SOURCE = PLAN.source
-PROVIDED = PLAN.provided
-DATA_SOURCE = PLAN.data_source
+SOURCE, PROVIDED, DATA_SOURCE, FRONT_PAGE = PLAN.source, PLAN.provided, PLAN.data_source, PLAN.front_page
 DATA_SOURCE_STAMP = RESULTS / "data_source.json"
-FRONT_PAGE = PLAN.front_page
 if _conflict := data_source_conflict(DATA_SOURCE_STAMP, DATA_SOURCE):
     fail(_conflict)
 if MAIN and PLAN.missing_note():
     print(PLAN.missing_note(), file=sys.stderr)
 
+
 # One run writes an output folder at a time, also from another checkout (Snakemake's own lock is per
 # working folder): taken when jobs are about to run (not for a dry run), given back at the end.
-OUTPUT_LOCK = RESULTS / ".sospine.lock"
-
-
+# Snakemake's records live in the checkout: those of the checkout that wrote the folder last are
+# taken over before planning.
 def take_output_lock():
-    try:
-        locks.acquire(OUTPUT_LOCK, f"output folder {RESULTS}", describe=f"run of the workflow in {Path.cwd()}")
-    except locks.LockedError as error:
-        fail(str(error))
-    records.record_writer(RESULTS, Path.cwd())
+    if problem := records.take_output_folder(RESULTS, Path.cwd()):
+        fail(problem)
 
 
 def give_back_output_lock():
-    locks.release(OUTPUT_LOCK)
+    locks.release(RESULTS / records.OUTPUT_LOCK)
 
 
-# Snakemake's records of what it made live in the checkout, not the output folder: what the checkout
-# that wrote this folder last knows is taken over before planning.
-if MAIN and not locks.is_live(OUTPUT_LOCK) and (_handed_over := records.hand_over(RESULTS, Path.cwd())):
+if MAIN and (_handed_over := records.take_over_records(RESULTS, Path.cwd())):
     print(_handed_over, file=sys.stderr)
 
 # Content stamps of the external files (sospine.inputs), read by the rules that read the files: new
@@ -101,8 +92,7 @@ STAMPS = stamp_inputs(PLAN.external_files(), RESULTS / "inputs", CHECKSUMS, writ
 if MAIN:
     CHECKSUMS.save()
 
-TRAINED_PATTERN = Plan.pattern(PLAN.trained)
-COMMAND_PATTERN = Plan.pattern(PLAN.commands)
+TRAINED_PATTERN, COMMAND_PATTERN = Plan.pattern(PLAN.trained), Plan.pattern(PLAN.commands)
 PRODUCED_PATTERN = Plan.pattern(PLAN.produced)
 DETECTOR_KINDS = {name: d.kind for name, d in PLAN.detectors.items()}
 
@@ -120,9 +110,6 @@ def stamp_of(path):
 def loso_folds():
     """The folds the split wrote (known once the split checkpoint has run)."""
     return sorted(p.stem for p in Path(checkpoints.split.get().output.folds).glob("*.csv"))
-
-
-# --- input and params functions: what a rule's job needs, asked of the plan ---------------------
 
 
 def get_validation_inputs(wildcards):
@@ -183,10 +170,6 @@ def get_command_script(wildcards):
     return external(path) if path else []
 
 
-def get_command_threads(wildcards):
-    return PLAN.commands[wildcards.detector].settings["threads"]
-
-
 def get_command_work_dir(wildcards):
     return PLAN.command_work_dir(wildcards.detector, dict(wildcards.items()).get("fold"))
 
@@ -200,48 +183,14 @@ def get_fold_targets(wildcards):
 
 
 def get_leaderboard_detections(wildcards):
-    return [path for paths in PLAN.leaderboard_sources(_folds()).values() for path in paths]
+    sources = PLAN.leaderboard_sources(loso_folds() if PLAN.loso else [])
+    return [path for paths in sources.values() for path in paths]
 
 
 def get_files_per_detector(wildcards):
     """Detector -> how many of the leaderboard's detections inputs are its, in order."""
-    return {name: len(paths) for name, paths in PLAN.leaderboard_sources(_folds()).items()}
-
-
-def _folds():
-    return loso_folds() if PLAN.loso else []
-
-
-def get_work_dir_of_best(wildcards, output):
-    return os.path.dirname(output.best)
-
-
-def get_ultralytics_settings(wildcards, input):
-    """The ultralytics settings folder of the training that made these weights."""
-    return os.path.join(os.path.dirname(input.weights), "ultralytics")
-
-
-def get_output_folder(wildcards, output):
-    return os.path.dirname(output[0])
-
-
-def get_output_dir_of_front_page(wildcards, output):
-    return str(Path(output[0]).parents[1])
-
-
-def get_run_label(wildcards):
-    """How a training names itself on the console: the detector, and its fold if it has one."""
-    fold = dict(wildcards.items()).get("fold")
-    return f"{wildcards.detector}-{fold}" if fold else wildcards.detector
-
-
-# --- the report and provenance ------------------------------------------------------------------
-
-
-def report_page():
-    """The report's front page: the one written for this run once it exists, else the general one."""
-    page = Path(FRONT_PAGE).resolve()
-    return str(page) if page.is_file() else "workflow/report/workflow.rst"
+    sources = PLAN.leaderboard_sources(loso_folds() if PLAN.loso else [])
+    return {name: len(paths) for name, paths in sources.items()}
 
 
 def check_ready_for_report():

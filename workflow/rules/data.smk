@@ -6,12 +6,12 @@
 # in the scheduler's queue.
 
 
+# Records which data source this output folder's results are made from.
 rule data_source:
     output:
         DATA_SOURCE_STAMP,
     log:
         out("logs/data_source.log"),
-    """Records which data source this output folder's results are made from."""
     localrule: True
     params:
         identity=DATA_SOURCE,

@@ -26,6 +26,7 @@ rule provenance:
         "../scripts/provenance.py"
 
 
+# The report's front page, written for this run (data, folder, steps, the board's headline).
 rule front_page:
     input:
         board=out("leaderboard/leaderboard.csv") if PLAN.detection_tables() else [],
@@ -35,7 +36,6 @@ rule front_page:
         FRONT_PAGE,
     log:
         out("logs/front_page.log"),
-    """The report's front page, written for this run (data, folder, steps, the board's headline)."""
     localrule: True
     conda:
         "../envs/data.yaml"

@@ -2,6 +2,8 @@
 # one rule for all detectors (the {detector} wildcard), its settings looked up by name.
 
 
+# Pretrained weights named in a model setting, downloaded once on the machine that runs Snakemake
+# (compute nodes often have no internet) and verified; training declares them as input.
 rule fetch_weights:
     output:
         weights=out("weights/{weights}"),
@@ -186,7 +188,7 @@ rule command_detector:
         detector=COMMAND_PATTERN,
     conda:
         "../envs/detector.yaml"
-    threads: get_command_threads
+    threads: get_command_setting("threads")
     resources:
         gpu=get_command_setting("gpus"),
         mem_mb=get_command_setting("mem_mb"),
