@@ -123,21 +123,24 @@ def stamp_inputs(
     checksums = {str(p): cache.checksum(p) for p in paths if p.is_file()}
     names = {str(p): stamp_name(p) for p in paths}
     claimed = {name for name in names.values() if (stamp_dir / name).is_file()}
-    for path in paths:
+    # inputs without a stamp of their own may adopt one of the same file name and content; of such
+    # pairs, those whose recorded paths end most alike are matched first
+    pairs = []
+    for order, path in enumerate(paths):
         name = names[str(path)]
         if name in claimed or str(path) not in checksums:
             continue
         prefix = name.rsplit("-", 1)[0]
-        # of two stamps with the same content, the one whose path ends most like this one's
-        candidates = sorted(
-            stamp_dir.glob(f"{glob.escape(prefix)}-*"),
-            key=lambda c: (-_common_tail(_recorded(c).get("path", ""), str(path.resolve())), c.name),
-        )
-        for candidate in candidates:
+        for candidate in stamp_dir.glob(f"{glob.escape(prefix)}-*"):
             if candidate.name not in claimed and _recorded_md5(candidate) == checksums[str(path)]:
-                names[str(path)] = candidate.name  # the same file's stamp from where the folder was before
-                claimed.add(candidate.name)
-                break
+                tail = _common_tail(_recorded(candidate).get("path", ""), str(path.resolve()))
+                pairs.append((-tail, order, candidate.name, path))
+    adopted = set()
+    for _, _, candidate, path in sorted(pairs, key=lambda pair: pair[:3]):
+        if candidate not in claimed and str(path) not in adopted:
+            names[str(path)] = candidate  # the same file's stamp from where the folder was before
+            claimed.add(candidate)
+            adopted.add(str(path))
     for path in paths:
         stamp = stamp_dir / names[str(path)]
         if str(path) in checksums and _recorded_md5(stamp) != checksums[str(path)]:
