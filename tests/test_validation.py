@@ -279,16 +279,9 @@ def test_long_values_are_cut_in_the_report(tmp_path):
     assert value.endswith("(1000000 characters)") and len(value) < 250
 
 
-def test_the_direct_checks_find_what_pandera_finds(tmp_path, real_dir):
-    """Validation runs the pandera models' checks directly (pandera's own validate spends most of its
-    time formatting failure cases); on bad and on real files both find the same failures."""
-    import pandera.pandas as pa
-
-    from sospine.validation import SPECS
-    from sospine.validation.models import schema
-    from sospine.validation.reading import _check_name, check_file, failure_cases
-
-    bad_bbox = write(
+def _bad_files(tmp_path):
+    """Files of every kind breaking every rule of their schemas, some rows more than one."""
+    bbox = write(
         tmp_path,
         "bbox.csv",
         "\n".join(
@@ -304,14 +297,14 @@ def test_the_direct_checks_find_what_pandera_finds(tmp_path, real_dir):
             ]
         ),
     )
-    bad_outcomes = write(
+    outcomes = write(
         tmp_path,
         "outcomes.csv",
         "Trial ID,Length,Postgraduate year,Prior experience with MISS,Number prior cases,Time for repair,"
         "Leak At 40mmHg,Total Frames at 1 FPS\nS1A2,0:10:00,3.5,N,0,600,N,600\nS1A2,10:00,30,maybe,lots,-1,Y,\n"
         "X,,,,,,,",
     )
-    bad_tips = write(
+    tips = write(
         tmp_path,
         "tips.csv",
         "\n".join(
@@ -327,7 +320,7 @@ def test_the_direct_checks_find_what_pandera_finds(tmp_path, real_dir):
             ]
         ),
     )
-    bad_detections = write(
+    detections = write(
         tmp_path,
         "detections.csv",
         "\n".join(
@@ -339,55 +332,163 @@ def test_the_direct_checks_find_what_pandera_finds(tmp_path, real_dir):
                 "S1A2_frame_00000003.jpeg,3,,1,2,3,inf,needle",
                 "S1A2_frame_00000003.jpeg,3,1,1,2,3,0.2,needle",
                 "S1A2_frame_00000003.jpeg,3,1,1,2,3,0.2,needle",
+                ",-1,,,,,,",
             ]
         ),
     )
+    return [("bbox", bbox), ("tool_tips", tips), ("detections", detections), ("outcomes", outcomes)]
+
+
+def test_pandera_is_the_engine(tmp_path, real_dir, monkeypatch):
+    """Every file is validated by pandera's own lazy validation, once per schema (errors, warnings,
+    information), and the report's rows of the schemas' checks are pandera's failure cases, no more
+    and no fewer: on bad files of every kind and on the published ones."""
+    import pandera.pandas as pa
+
+    from sospine.validation import SPECS, check_file
+    from sospine.validation.reading import check_names, failure_cases, pandera_frame
+
+    calls = []
+    validate_ = pa.DataFrameSchema.validate
+
+    def counted(self, check_obj, *args, **kwargs):
+        calls.append((self.name, kwargs.get("lazy")))
+        return validate_(self, check_obj, *args, **kwargs)
+
+    monkeypatch.setattr(pa.DataFrameSchema, "validate", counted)
     files = [
-        ("bbox", bad_bbox),
-        ("tool_tips", bad_tips),
-        ("detections", bad_detections),
-        ("outcomes", bad_outcomes),
+        *_bad_files(tmp_path),
         ("bbox", real_dir / "sospine_bbox.csv"),
         ("detections", real_dir / "sospine_detections_3.6_0.05.csv"),
+        ("outcomes", real_dir / "sospine_outcomes.csv"),
     ]
     failing = set()
     for kind, path in files:
-        checked = check_file(kind, path)
         spec = SPECS[kind]
-        for model in (spec.errors, spec.warnings, spec.info):
-            if model is None:
-                continue
-            try:
-                schema(model).validate(checked.typed, lazy=True)
-                expected = set()
-            except pa.errors.SchemaErrors as errors:
-                cases = errors.failure_cases
-                cases = cases[cases["index"].notna()]
-                expected = {
-                    (_check_name(str(c.check)), c.column if c.schema_context == "Column" else None, int(c.index))
-                    for c in cases.itertuples()
-                }
-            ours = {
-                (_check_name(str(c.check)), c.column if c.schema_context == "Column" else None, int(c.index))
-                for c in failure_cases(model, checked.typed).itertuples()
-            }
-            assert ours == expected, (kind, path, model.name, ours ^ expected)
-            failing |= {(model.name, check) for check, _, _ in ours}
-    # every rule set failed somewhere, and every check of the error sets: the comparison is not empty
-    assert {name for name, _ in failing} == {m.name for spec in SPECS.values() for m in spec.models}
+        calls.clear()
+        checked = check_file(kind, path)
+        assert calls == [(schema.name, True) for schema in spec.schemas.values()], (kind, path)
+        report, frame = checked.report(), pandera_frame(checked.typed, spec)
+        assert all(isinstance(frame[c].dtype, pd.CategoricalDtype) for c in spec.columns if c not in spec.numeric)
+        for severity, schema in spec.schemas.items():
+            names = check_names(schema)
+            cases = failure_cases(schema, frame)
+            assert cases["index"].notna().all()  # every failure is a row's: the typed frame fits the schema
+            lines = checked.raw["line"].to_numpy()[cases["index"].astype(int)]
+            expected = {(int(line), names.get(c, c)) for c, line in zip(cases["check"], lines, strict=True)}
+            ours = report[(report["severity"] == severity) & report["check"].isin([*names.values(), "not_nullable"])]
+            assert {(int(r.line), r.check) for r in ours.itertuples()} == expected, (kind, path, schema.name)
+            # the categorical text columns are how pandera reads each distinct value once, nothing more
+            plain = failure_cases(schema, checked.typed)
+            assert set(zip(plain["check"], plain["index"], strict=True)) == set(
+                zip(cases["check"], cases["index"], strict=True)
+            )
+            failing |= {(schema.name, check) for _, check in expected}
+    # every schema failed somewhere, and every check of the error schemas: the comparison is not empty
+    assert {name for name, _ in failing} == {s.name for spec in SPECS.values() for s in spec.schemas.values()}
     for spec in SPECS.values():
-        declared = {c.name for column in spec.errors.columns.values() for c in column.checks}
-        declared |= {c.name for c in spec.errors.checks}
-        found = {c for m, c in failing if m == spec.errors.name}
-        assert {_check_name(name) for name in declared} <= found, (spec.errors.name, declared, found)
+        declared = set(check_names(spec.errors).values()) - {"unique"}
+        declared |= {"unique"} if any(c.unique for c in spec.errors.columns.values()) else set()
+        assert declared <= {check for name, check in failing if name == spec.errors.name}, spec.errors.name
 
 
-def test_the_rules_still_validate_as_pandera_models_did(tmp_path):
-    """`Boxes.validate(frame, lazy=True)`, as when the rules were pandera classes, is pandera's."""
+def test_without_pandera_no_rule_is_checked(tmp_path, monkeypatch):
+    """No second engine: with pandera's validation made to pass everything, only what is read before
+    it (numbers that are none, rows of the wrong length) is reported."""
     import pandera.pandas as pa
 
-    from sospine.validation.models import Boxes
+    monkeypatch.setattr(pa.DataFrameSchema, "validate", lambda self, check_obj, *args, **kwargs: check_obj)
+    for kind, path in _bad_files(tmp_path):
+        report, _ = validate({kind: path})
+        assert set(report["check"]) <= {"number", "field_count"}, (kind, set(report["check"]))
 
+
+def test_pandera_runs_in_every_validating_process(tmp_path, real_dir):
+    """`sospine validate`, `sospine score` and the workflow's validation jobs (the same functions)
+    validate with pandera: its DataFrameSchema.validate is called in the process, on every file."""
+    import subprocess
+    import sys
+
+    truth, dets = real_dir / "sospine_bbox.csv", real_dir / "sospine_detections_3.6_0.05.csv"
+    code = (
+        "import sys, collections, pandera.pandas as pa\n"
+        "calls = collections.Counter(); validate = pa.DataFrameSchema.validate\n"
+        "def counted(self, *a, **k):\n"
+        "    calls[self.name] += 1\n"
+        "    return validate(self, *a, **k)\n"
+        "pa.DataFrameSchema.validate = counted\n"
+        "from sospine.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print(code, sorted(calls.items()))\n"
+    )
+    commands = {
+        "validate": ["validate", "--bbox", str(truth), "--detections", str(dets), "--report", str(tmp_path / "r.csv")],
+        "score": ["score", "--truth", str(truth), "--detections", str(dets), "--out", str(tmp_path / "s")],
+    }
+    found = {}
+    for name, command in commands.items():
+        result = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True, check=True)
+        found[name] = result.stdout.strip().splitlines()[-1]
+    # the report: errors, warnings and information of both files; scoring: whether both can be scored
+    expected = "[('BoxWarnings', 1), ('Boxes', 1), ('DetectionWarnings', 1), ('Detections', 1), ('EmptyFrames', 1)]"
+    assert found == {"validate": f"0 {expected}", "score": "0 [('Boxes', 1), ('Detections', 1)]"}
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["PANDERA_VALIDATION_ENABLED=False", "PANDERA_VALIDATION_DEPTH=SCHEMA_ONLY", "PANDERA_USE_NARWHALS_BACKEND=True"],
+)
+def test_pandera_settings_of_the_environment_change_nothing(tmp_path, variable):
+    """pandera reads its settings from the environment; validation runs as its schemas are written
+    whatever they say (switched off, the schema only, another backend) and leaves them as they were."""
+    import os
+    import subprocess
+    import sys
+
+    if variable.startswith("PANDERA_USE_NARWHALS"):
+        pytest.importorskip("narwhals")
+    code = (
+        "import sys, json\n"
+        "from pandera.config import get_config_global\n"
+        "from sospine.validation import validate\n"
+        "kinds = sys.argv[1::2]; paths = sys.argv[2::2]\n"
+        "report, _ = validate(dict(zip(kinds, paths)))\n"
+        "print(json.dumps(report.astype(str).values.tolist()), get_config_global().use_narwhals_backend)\n"
+    )
+    args = [str(x) for pair in _bad_files(tmp_path) for x in pair]
+    outputs = []
+    for extra in ({}, dict([variable.split("=")])):
+        env = {**os.environ, **extra}
+        result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
+        assert result.returncode == 0 and "Re-registered" not in result.stderr, result.stderr
+        outputs.append(result.stdout.strip().rsplit(" ", 1))
+    assert outputs[1][0] == outputs[0][0] and len(outputs[0][0]) > 1000
+    assert outputs[1][1] == str(variable == "PANDERA_USE_NARWHALS_BACKEND=True")
+
+
+def test_validation_warns_of_nothing(tmp_path, real_dir):
+    """pandera and pandas say nothing on the way (a warning per file would bury the report's line)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report, _ = validate(
+            {"bbox": real_dir / "sospine_bbox.csv", "detections": real_dir / "sospine_detections_3.6_0.05.csv"}
+        )
+        for kind, path in _bad_files(tmp_path):
+            validate({kind: path})
+    assert len(report) > 2000
+
+
+def test_the_schemas_are_pandera_schemas():
+    """The rules are pandera's, usable as such: `Boxes.validate(frame, lazy=True)` on plain strings."""
+    import pandera.pandas as pa
+
+    from sospine.validation import SPECS
+    from sospine.validation.schemas import Boxes
+
+    assert all(isinstance(s, pa.DataFrameSchema) for spec in SPECS.values() for s in spec.schemas.values())
+    assert all(hasattr(pa.Check, name) for name in ("finite_pixel", "integer_pixels", "inside_frame_width"))
     frame = pd.DataFrame(
         {
             "trial_frame": ["S1A2_frame_00000001.jpeg"],
@@ -403,19 +504,20 @@ def test_the_rules_still_validate_as_pandera_models_did(tmp_path):
     assert Boxes.validate(frame.assign(x1=1.0)).shape == (1, 6)
 
 
-def test_validation_and_scoring_do_not_import_pandera():
-    """The rules run without pandera (its import alone costs as much as scoring a published file);
-    pandera is imported for its schemas (`sospine.validation.models`) only."""
-    import subprocess
-    import sys
+def test_pandera_is_imported_by_the_validation_modules_alone():
+    """Only `sospine.validation` imports pandera (the environments without it need none of it)."""
+    import re
+    from pathlib import Path
 
-    code = (
-        "import sys, sospine.validation, sospine.scoring, sospine.leaderboard, sospine.cli; "
-        "print('pandera' in sys.modules)"
-    )
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
-        "False"
-    ]
+    import sospine
+
+    package = Path(sospine.__file__).parent
+    importing = {
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(?:import|from)\s+pandera\b", path.read_text(encoding="utf-8"), re.MULTILINE)
+    }
+    assert importing and all(name.startswith("validation/") for name in importing), importing
 
 
 @pytest.mark.parametrize("line_end", ["\n", "\r\n"])

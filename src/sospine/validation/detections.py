@@ -19,7 +19,7 @@ from ..tables import split_frame_names
 from .quarantine import split_rows
 from .reading import _check_detection_trials, check_file
 from .report import format_issue
-from .rules import SPECS
+from .schemas import SPECS
 
 #: errors shown on the console line; the log and the report hold them all
 SHOWN_ERRORS = 5

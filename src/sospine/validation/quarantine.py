@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from .reading import CheckedFile
-from .rules import SPECS
+from .schemas import SPECS
 
 
 def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
+from pandera import config as pa_config
 
 from .. import constants
 from ..constants import COORDS
 from .report import REPORT_COLUMNS
-from .rules import KINDS, SPECS, Check, FileSpec, Model
+from .schemas import KINDS, SPECS, FileSpec
 
 csv.field_size_limit(2**31 - 1)  # an over-long field is a bad value of its row, not the end of the file
 #: report values longer than this are cut (a 1 MB field is shown by its start and its length)
@@ -248,64 +253,59 @@ def _typed(checked: CheckedFile, spec: FileSpec) -> pd.DataFrame:
     return pd.DataFrame(typed, index=raw.index, columns=list(spec.columns))
 
 
-def failure_cases(model: Model, data: pd.DataFrame) -> pd.DataFrame:
-    """What pandera's `schema(model).validate(data, lazy=True)` reports as failure cases
-    (schema_context, column, check, failure_case, index), found by running the model's checks
-    directly (`models.schema`; tests/test_validation.py holds the two to the same failures).
-
-    The frames reaching here are already typed and have exactly the model's columns (see `_typed`),
-    so the model's checks are all there is to run: its nullability and uniqueness, each column's
-    checks and the frame-wide ones. pandera's own orchestration of the same checks spends most of
-    its time formatting failure cases (a second per published file with its 1,700 warnings).
-    """
-    found = []
-
-    def failing(context: str, column: str | None, check: str, mask: pd.Series, values: pd.Series) -> None:
-        bad = mask[~mask.astype(bool)].index
-        if len(bad):
-            found.append(
-                pd.DataFrame(
-                    {
-                        "schema_context": context,
-                        "column": column,
-                        "check": check,
-                        "failure_case": values.loc[bad].to_numpy(),
-                        "index": bad,
-                    }
-                )
-            )
-
-    for name, column in model.columns.items():
-        series = data[name]
-        if not column.nullable:
-            failing("Column", name, "not_nullable", series.notna(), series)
-        if column.unique:
-            failing("Column", name, "field_uniqueness", ~(series.duplicated(keep=False) & series.notna()), series)
-        values = series.dropna()
-        for check in column.checks:
-            output = _column_check(check, values)
-            failing("Column", name, check.name, output.reindex(values.index, fill_value=True), values)
-    for check in model.checks:
-        output = check.test(data)
-        # rows with every value missing pass, as pandera's ignore_na has it
-        output = output | (data.isna().all(axis="columns") if isinstance(output, pd.Series) else data.isna())
-        if isinstance(output, pd.DataFrame):
-            output = output.all(axis=1)
-        failing("DataFrameSchema", None, check.name, output, data.iloc[:, 0])
-    columns = ["schema_context", "column", "check", "failure_case", "index"]
-    return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
+def pandera_frame(typed: pd.DataFrame, spec: FileSpec) -> pd.DataFrame:
+    """The typed frame as pandera validates it: its text columns as categoricals of the same strings,
+    so that pandera's text checks (and its check that they are strings) judge each distinct value
+    once: a million detections name a few thousand frames and five labels."""
+    columns = {c: typed[c] if c in spec.numeric else typed[c].astype("category") for c in spec.columns}
+    return pd.DataFrame(columns, index=typed.index, copy=False)
 
 
-def _column_check(check: Check, values: pd.Series) -> pd.Series:
-    """`check`'s pass/fail of each (non-missing) value; a check that judges values one by one runs
-    once per distinct text value (a million detections name a few thousand frames and five labels)."""
-    if check.per_value and values.dtype == object and len(values) > 1:
-        codes, distinct = pd.factorize(values)
-        if len(distinct) < len(values):
-            passed = check.test(pd.Series(distinct, dtype=object)).to_numpy(dtype=bool)
-            return pd.Series(passed[codes], index=values.index)
-    output = check.test(values)
-    return output.astype(bool) if output.empty else output
+@contextmanager
+def _pandera_as_declared() -> Iterator[None]:
+    """pandera as the schemas are written for, whatever the process's PANDERA_* variables say:
+    validation on, of the schema and the data, by pandera's pandas backend (`set_config` is how
+    pandera switches backends; its narwhals one reports failures differently)."""
+    narwhals = pa_config.get_config_global().use_narwhals_backend
+    if narwhals:
+        _use_narwhals(False)
+    try:
+        with (
+            pa_config.config_context(validation_enabled=True, validation_depth="SCHEMA_AND_DATA"),
+            warnings.catch_warnings(),
+        ):
+            # pandera's check that a categorical column with missing values holds strings maps its
+            # categories, and pandas 2 announces a change of Index.insert that the check does not
+            # depend on (the result is cast to bool): said once per file, it would be noise
+            warnings.filterwarnings("ignore", "The behavior of Index.insert with object-dtype", FutureWarning)
+            yield
+    finally:
+        if narwhals:
+            _use_narwhals(True)
+
+
+def _use_narwhals(on: bool) -> None:
+    with warnings.catch_warnings():  # pandera says it re-registered its backends: that is the point
+        warnings.filterwarnings("ignore", "Re-registered pandera backends", UserWarning)
+        pa_config.set_config(use_narwhals_backend=on)
+
+
+def failure_cases(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
+    """pandera's lazy validation of `frame` by `schema`: its failure cases (schema_context, column,
+    check, check_number, failure_case, index), none when the frame is valid."""
+    try:
+        with _pandera_as_declared():
+            schema.validate(frame, lazy=True, inplace=True)  # nothing to coerce: nothing is copied
+    except pa.errors.SchemaErrors as errors:
+        return errors.failure_cases
+    return pd.DataFrame(columns=["schema_context", "column", "check", "check_number", "failure_case", "index"])
+
+
+def check_names(schema: pa.DataFrameSchema) -> dict[str, str]:
+    """How pandera's failure cases name each check of `schema` -> the report's name for it: a
+    built-in without its arguments (`isin([...])` -> `isin`), uniqueness as `unique`."""
+    checks = [*schema.checks, *(check for column in schema.columns.values() for check in column.checks)]
+    return {check.error or check.name: check.name for check in checks} | {"field_uniqueness": "unique"}
 
 
 #: the columns a frame-wide check's failure is reported at
@@ -319,43 +319,62 @@ _WIDE_COLUMNS = {
     "zero_height_box": ["y2"],
     "frame_matches_name": ["frame"],
 }
+#: a column's missing values and duplicates come before its declared checks, as pandera runs them
+_CORE_ORDER = {"not_nullable": -2, "unique": -1}
 
 
-def _report_failures(checked: CheckedFile, model: Model, severity: str) -> None:
-    """Every failure of `model`'s checks as an issue at its line and column (vectorised: a million
-    detections reaching past the frame are a million warnings, reported in seconds)."""
-    data = checked.typed
-    cases = failure_cases(model, data)
-    if cases.empty:
-        return
-    names = {check: _check_name(str(check)) for check in cases["check"].unique()}
-    cases = cases.assign(check=cases["check"].map(names), position=cases["index"].astype(int))
-    frame_wide = cases["schema_context"] == "DataFrameSchema"
-    parts = [cases.loc[~frame_wide, ["position", "column", "check", "failure_case"]]]
-    wide = cases[frame_wide]
+def _failures(schema: pa.DataFrameSchema, cases: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """pandera's failure cases of rows as (position, column, check), in the order they are reported:
+    each column's checks, column by column as declared, then the frame-wide checks, each at the
+    columns it names (pandera gives every value of a failing row: the row failed, once)."""
+    cases = cases.assign(position=cases["index"].astype(np.int64), number=pd.to_numeric(cases["check_number"]))
+    frame_wide = (cases["schema_context"] == "DataFrameSchema").to_numpy()
+    own = cases[~frame_wide]
+    own = own.assign(
+        column_order=own["column"].map({name: i for i, name in enumerate(schema.columns)}),
+        check_order=own["check"].map(_CORE_ORDER).fillna(own["number"]),
+    ).sort_values(["column_order", "check_order", "position"], kind="stable")
+    parts = [own[["position", "column", "check"]]]
+    wide = cases[frame_wide].drop_duplicates(["check", "position"]).sort_values(["number", "position"], kind="stable")
     for check, group in wide.groupby("check", sort=False):
         if check == "empty_frame_row_all_empty":  # name the empty columns of a half-filled row
             for column in (*COORDS, "label"):
                 empty = data[column].isna().to_numpy()[group["position"].to_numpy()]
-                parts.append(group.loc[empty, ["position", "check", "failure_case"]].assign(column=column))
+                parts.append(group.loc[empty, ["position", "check"]].assign(column=column))
             continue
         for column in _WIDE_COLUMNS.get(check, [None]):
-            parts.append(group[["position", "check", "failure_case"]].assign(column=column))
+            parts.append(group[["position", "check"]].assign(column=column))
     found = pd.concat([p for p in parts if len(p)], ignore_index=True)
-    found = found.drop_duplicates(["position", "column", "check"]).sort_values(["position"], kind="stable")
-    values = found["failure_case"].astype(object).to_numpy()
+    return found.drop_duplicates(["position", "column", "check"]).sort_values(["position"], kind="stable")
+
+
+def _report_failures(checked: CheckedFile, schema: pa.DataFrameSchema, frame: pd.DataFrame, severity: str) -> None:
+    """Every failure of `schema` in pandera's validation of `frame` as an issue at its line and column
+    (vectorised: a million detections reaching past the frame are a million warnings, reported in
+    seconds)."""
+    cases = failure_cases(schema, frame)
+    if cases.empty:
+        return
+    names = check_names(schema)
+    cases = cases.assign(check=[names.get(check, check) for check in cases["check"].astype(str)])
+    of_rows = cases["index"].notna().to_numpy()
+    for case in cases[~of_rows].itertuples():  # the frame's own shape: none in a frame typed here
+        checked.issue("", case.column if isinstance(case.column, str) else "", case.check, case.failure_case, severity)
+    if not of_rows.any():
+        return
+    found = _failures(schema, cases[of_rows], frame)
+    positions = found["position"].to_numpy()
+    values = np.empty(len(found), dtype=object)  # every failure is shown as the file has it
     for column in found["column"].dropna().unique():
-        if column in checked.raw:
-            rows = (found["column"] == column).to_numpy()
-            values[rows] = checked.raw[column].to_numpy(dtype=object)[found["position"].to_numpy()[rows]]
+        rows = (found["column"] == column).to_numpy()
+        values[rows] = checked.raw[column].to_numpy(dtype=object)[positions[rows]]
     texts = ["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
-    lines = checked.raw["line"].to_numpy()[found["position"].to_numpy()]
     columns = found["column"].to_numpy(dtype=object)
     checked.add_issues(
         pd.DataFrame(
             {
                 "file": checked.name,
-                "line": lines.astype(np.int64),
+                "line": checked.raw["line"].to_numpy()[positions].astype(np.int64),
                 "column": [column if isinstance(column, str) else "" for column in columns],
                 "check": found["check"].to_numpy(dtype=object),
                 "value": [text if len(text) <= MAX_VALUE_CHARS else shown(text) for text in texts],
@@ -364,21 +383,6 @@ def _report_failures(checked: CheckedFile, model: Model, severity: str) -> None:
             columns=REPORT_COLUMNS,
         )
     )
-
-
-def _check_name(check: str) -> str:
-    """pandera's check descriptions, shortened: `isin([...])` -> `isin`, `str_matches('...')` -> `str_matches`."""
-    for prefix in (
-        "isin",
-        "str_matches",
-        "greater_than_or_equal_to",
-        "less_than_or_equal_to",
-        "in_range",
-        "field_uniqueness",
-    ):
-        if check.startswith(prefix):
-            return {"field_uniqueness": "unique"}.get(prefix, prefix)
-    return check
 
 
 def check_file(kind: str, path: str | Path, *, errors_only: bool = False) -> CheckedFile:
@@ -396,16 +400,11 @@ def check_file(kind: str, path: str | Path, *, errors_only: bool = False) -> Che
     if raw.empty and not checked.unparsed:
         what = "no detections at all" if kind == "detections" else "no data rows"
         checked.issue("", "", "has_rows", f"header only, {what}")
-        return checked
-    if raw.empty:
-        return checked
-    _report_failures(checked, spec.errors, "error")
-    if errors_only:
-        return checked
-    if spec.warnings is not None:
-        _report_failures(checked, spec.warnings, "warning")
-    if spec.info is not None:
-        _report_failures(checked, spec.info, "info")
+    # pandera validates every file that has a header, rows or none (its columns and their types)
+    frame = pandera_frame(checked.typed, spec)
+    for severity, schema in spec.schemas.items():
+        if severity == "error" or not errors_only:
+            _report_failures(checked, schema, frame, severity)
     return checked
 
 
