@@ -270,6 +270,23 @@ def test_an_unclosed_quote_quarantines_its_row_and_never_swallows_the_rest(tmp_p
     assert "validation found 1 errors" in gate_message(report, "report.csv", "fail")
 
 
+def test_a_file_without_one_row_of_its_columns_is_all_quarantined(tmp_path):
+    """Every row too short or with a quote left open: nothing kept, every row quarantined with its
+    text (rows in = kept + quarantined), the header's columns kept for the kept rows."""
+    import warnings
+
+    bbox = write(tmp_path, "sospine_bbox.csv", "\n".join([HEADER, "S1A2_frame_00000001.jpeg,1,2", '"x,1,2,3,4,5']))
+    report, files = validate({"bbox": bbox})
+    assert report["check"].tolist() == ["field_count", "csv_quote"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept, quarantined = split_rows(files["bbox"])
+    assert kept.empty and list(kept.columns) == HEADER.split(",")
+    assert list(quarantined.columns) == ["line", *HEADER.split(","), "raw"]
+    assert quarantined["line"].tolist() == [2, 3] and quarantined["raw"].iat[1] == '"x,1,2,3,4,5'
+    assert files["bbox"].rows_in == len(kept) + len(quarantined) == 2
+
+
 def test_long_values_are_cut_in_the_report(tmp_path):
     bbox = write(
         tmp_path, "sospine_bbox.csv", "\n".join([HEADER, "S1A2_frame_00000001.jpeg,10,10,50,50," + "y" * 10**6])

@@ -17,14 +17,18 @@ def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:
     quarantined too, with their text in `raw`, so rows in = rows kept + rows quarantined.
     """
     raw = checked.raw
-    bad_lines = checked.error_lines()
-    is_bad = raw["line"].isin(bad_lines) if not raw.empty else pd.Series(dtype=bool)
-    # what passes on is what was checked: the values as validation read them, stripped of spaces
-    kept = raw[~is_bad].drop(columns="line").apply(lambda column: column.str.strip()) if not raw.empty else raw
-    quarantined = raw[is_bad].assign(raw="") if not raw.empty else pd.DataFrame(columns=["line", *raw.columns, "raw"])
+    columns = [column for column in raw.columns if column != "line"]
+    if raw.empty:  # no row parsed into the file's columns (perhaps every row is too short)
+        kept, quarantined = pd.DataFrame(columns=columns), pd.DataFrame(columns=["line", *columns, "raw"])
+    else:
+        is_bad = raw["line"].isin(checked.error_lines())
+        # what passes on is what was checked: the values as validation read them, stripped of spaces
+        kept = raw[~is_bad].drop(columns="line").apply(lambda column: column.str.strip())
+        quarantined = raw[is_bad].assign(raw="")
     if checked.unparsed:
         extra = pd.DataFrame({"line": list(checked.unparsed), "raw": list(checked.unparsed.values())})
-        quarantined = pd.concat([quarantined, extra], ignore_index=True).sort_values("line")
+        parts = [part for part in (quarantined, extra) if not part.empty]
+        quarantined = pd.concat(parts, ignore_index=True).reindex(columns=quarantined.columns).sort_values("line")
     return kept.reset_index(drop=True), quarantined.reset_index(drop=True)
 
 
