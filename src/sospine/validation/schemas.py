@@ -47,10 +47,9 @@ TEXT = str
 
 
 def _register(check_fn):  # noqa: ANN001, ANN202 - a check function
-    """`register_check_method`, once per process (a module reloaded finds its checks registered)."""
-    if not hasattr(pa.Check, check_fn.__name__):
-        register_check_method(check_fn, supported_types=pd.Series)
-    return check_fn
+    """`register_check_method` for a column check; pandera refuses a second check of the same name
+    (another library's `integer` would never stand in for ours silently)."""
+    return register_check_method(check_fn, supported_types=pd.Series)
 
 
 def _integral(series: pd.Series) -> pd.Series:
