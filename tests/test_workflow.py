@@ -146,7 +146,7 @@ def test_synthetic_end_to_end(workdir, tmp_path, weights_server, tiny_rtdetr_pt)
     assert planned_rules(workdir, "--configfile", config) == set()
     assert weights_server.downloads("rtdetr-tiny.pt") == 1
     downstream_of_scoring = {
-        *("score", "leaderboard", "front_page", "presence", "phases", "outcomes", "outcome_models"),
+        *("score", "leaderboard", "front_page", "presence", "phases", "outcomes", "outcome_models", "tool_patterns"),
         *("provenance", "all"),
     }
     # presence AP reads the detections themselves, not the scores: a scoring setting leaves it be

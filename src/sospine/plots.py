@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS
@@ -332,4 +333,62 @@ def prediction(table: pd.DataFrame, path: str | Path) -> None:
         ax.set_xticks(range(len(rows)), labels, rotation=30, ha="right", fontsize=7)
         ax.set_ylabel(metric.upper() if metric == "auc" else "R²")
         ax.set_title(f"{outcome.replace('_', ' ')}: leave-one-surgeon-out", fontsize=9)
+    _save(fig, path)
+
+
+def _source_name(source: str) -> str:
+    return "annotations" if source == "ground_truth" else source.split(":", 1)[-1]
+
+
+def tool_states(states: pd.DataFrame, trial: str, order: list[str], path: str | Path) -> None:
+    """The authors' plot of a trial: its tool-combination state frame by frame, a row per state
+    (`order`: empty, the single tools, the pairs ... all five, named), a panel per source."""
+    data = states[states["trial"] == trial]
+    sources = sorted(data["source"].unique(), key=lambda s: (s != "ground_truth", s))
+    row = {state: i for i, state in enumerate(order)}
+    fig, axes = _subplots(
+        len(sources) or 1, 1, figsize=(11, 0.6 + 0.19 * len(order) * max(len(sources), 1)), squeeze=False, sharex=True
+    )
+    for ax, source in zip(axes[:, 0], sources, strict=False):
+        mine = data[data["source"] == source]
+        ax.scatter(mine["frame"], mine["state"].map(row), marker="|", s=30, c="black", linewidths=0.8)
+        ax.set_yticks(range(len(order)), order, fontsize=6)
+        ax.set_ylim(-0.7, len(order) - 0.3)
+        ax.invert_yaxis()
+        ax.grid(axis="y", color="#ddd", linewidth=0.5)
+        visited = mine["state"].nunique()
+        title = f"{trial}, {_source_name(source)}: tool combination per frame ({visited} state{'s' * (visited != 1)})"
+        ax.set_title(title, fontsize=9)
+    axes[-1, 0].set_xlabel("frame (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.15)  # the longest state's name whole
+
+
+def tool_profile(profile: pd.DataFrame, path: str | Path) -> None:
+    """A panel per tool: its share of its frames in each tenth of the trial, the mean over the trials
+    where it appears (line) +- one standard deviation (band), the annotations against each detector."""
+    sources = sorted(profile["source"].unique(), key=lambda s: (s != "ground_truth", s))
+    tools = sorted(palette())
+    colours = ["black", *[c for tool, c in palette().items() if tool != "durotomy"]]
+    fig, axes = _subplots(1, len(tools), figsize=(3.1 * len(tools), 3.6), squeeze=False, sharey=True)
+    for ax, tool in zip(axes[0], tools, strict=True):
+        for k, source in enumerate(sources):
+            rows = profile[(profile["source"] == source) & (profile["tool"] == tool)].sort_values("tenth")
+            if rows.empty or rows["share_mean"].isna().all():
+                continue
+            colour = colours[k % len(colours)]
+            mean, sd = rows["share_mean"].to_numpy(float), rows["share_sd"].to_numpy(float)
+            label = f"{_source_name(source)} ({int(rows['n_trials'].max())} trials)"
+            ax.plot(rows["tenth"], mean, "o-", color=colour, markersize=3, linewidth=1.2, label=label)
+            ax.fill_between(rows["tenth"], np.clip(mean - sd, 0, None), mean + sd, color=colour, alpha=0.1, lw=0)
+        ax.axhline(0.1, color="grey", linestyle=":", linewidth=1)  # a tool used evenly throughout
+        ax.set_xticks(range(1, 11))
+        ax.set_xlim(0.7, 10.3)
+        ax.set_xlabel("tenth of the trial", fontsize=8)
+        ax.set_title(tool, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper right", frameon=False)
+    top = (profile["share_mean"] + profile["share_sd"]).max()
+    axes[0, 0].set_ylim(0, min(1.0, 1.05 * top) if pd.notna(top) and top > 0 else 1.0)  # shared by every panel
+    axes[0, 0].set_ylabel("share of the tool's frames")
     _save(fig, path)

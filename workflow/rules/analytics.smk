@@ -49,11 +49,47 @@ rule phases:
         "../scripts/phases.py"
 
 
+rule tool_patterns:
+    """Each frame's tool-combination state (empty, or one of the 31 sets of the five tools), each trial's share
+    of time in every state and the entropy of the states, and each tool's share of its frames in each tenth of
+    the trial: from presence before smoothing, for the annotations and every detector."""
+    input:
+        bbox=rules.boxes.output.bbox,
+        split=rules.split.output.trials,
+        detections=list(PLAN.detection_tables().values()),
+        thresholds=rules.presence.output.thresholds,
+    output:
+        patterns=report(out("outcomes/tool_patterns.csv"), category="Outcomes", caption="../report/tool_patterns.rst"),
+        entropy=report(
+            out("outcomes/pattern_entropy.csv"), category="Outcomes", caption="../report/pattern_entropy.rst"
+        ),
+        profile=report(out("outcomes/tool_profile.csv"), category="Outcomes", caption="../report/tool_profile.rst"),
+        states=report(
+            directory(out("outcomes/tool_states")),
+            patterns=["{name}.png"],
+            category="Outcomes",
+            caption="../report/tool_states.rst",
+        ),
+        profile_figure=report(
+            out("outcomes/tool_profile.png"), category="Outcomes", caption="../report/tool_profile_figure.rst"
+        ),
+    log:
+        out("logs/tool_patterns.log"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        detectors=list(PLAN.detection_tables()),
+    script:
+        "../scripts/tool_patterns.py"
+
+
 rule outcomes:
     input:
         outcomes=validated_path("outcomes"),
         presence=rules.presence.output.presence,
         segments=rules.phases.output.segments,
+        patterns=rules.tool_patterns.output.patterns,
+        entropy=rules.tool_patterns.output.entropy,
     output:
         by_attempt=report(out("outcomes/by_attempt.csv"), category="Outcomes", caption="../report/by_attempt.rst"),
         per_trial=out("outcomes/per_trial_metrics.csv"),
@@ -102,6 +138,8 @@ rule outcome_models:
         outcomes=validated_path("outcomes") if "outcomes" in PROVIDED else [],
         presence=rules.presence.output.presence,
         segments=rules.phases.output.segments,
+        patterns=rules.tool_patterns.output.patterns,
+        entropy=rules.tool_patterns.output.entropy,
     output:
         agreement=report(out("outcomes/apm_agreement.csv"), category="Outcomes", caption="../report/apm_agreement.rst"),
         agreement_figures=report(

@@ -13,9 +13,20 @@ params = snakemake.params
 outcomes = analytics.outcomes_table(read_outcomes(snakemake.input.outcomes))
 presence = pd.read_csv(snakemake.input.presence)
 segments = pd.read_csv(snakemake.input.segments)
-truth = apms(presence, segments, params.phases, analytics.GROUND_TRUTH)
+tool_patterns = pd.read_csv(snakemake.input.patterns)
+entropy = pd.read_csv(snakemake.input.entropy)
+common = analytics.common_states(tool_patterns)  # from the annotations: the same metrics for every source
+
+
+def metrics(source: str) -> pd.DataFrame:
+    """The source's APMs: tools and phases, then the tool-combination entropies and common states' shares."""
+    patterns = analytics.pattern_metrics(tool_patterns, entropy, source, common)
+    return apms(presence, segments, params.phases, source, patterns)
+
+
+truth = metrics(analytics.GROUND_TRUTH)
 detectors = sorted(s for s in presence["source"].unique() if s != analytics.GROUND_TRUTH)
-detected = {source: apms(presence, segments, params.phases, source) for source in detectors}
+detected = {source: metrics(source) for source in detectors}
 
 agreement = pd.concat(
     [apm_agreement(truth, table, source.split(":", 1)[1]) for source, table in detected.items()]

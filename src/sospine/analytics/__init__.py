@@ -1,7 +1,8 @@
 """Tool presence over time, phases read from tool co-occurrence, and outcome analyses.
 
-`presence` builds the timelines, `phases` reads phases from them, `outcomes` relates per-trial
-metrics to the surgical outcomes. Everything is importable from `sospine.analytics` directly.
+`presence` builds the timelines, `phases` reads phases from them, `patterns` the tool-combination
+states, their entropy and the tool profile over a trial, `outcomes` relates per-trial metrics to the
+surgical outcomes. Everything is importable from `sospine.analytics` directly.
 """
 
 from ..statistics import permutation_test
@@ -12,6 +13,15 @@ from .outcomes import (
     outcomes_table,
     per_trial_metrics,
     tool_metrics,
+)
+from .patterns import (
+    STATES,
+    common_states,
+    frame_states,
+    pattern_entropy,
+    pattern_metrics,
+    tool_patterns,
+    tool_profile,
 )
 from .phases import (
     PHASE_AGREEMENT_COLUMNS,
@@ -29,6 +39,7 @@ from .presence import (
     detector_presence,
     frame_index,
     presence,
+    presence_at,
     presence_metrics,
     presence_thresholds,
     smooth,
@@ -41,19 +52,25 @@ __all__ = [
     "NO_ANNOTATIONS",
     "PHASE_AGREEMENT_COLUMNS",
     "PRESENCE_METRIC_COLUMNS",
+    "STATES",
     "agreement",
     "by_attempt",
     "by_outcome",
+    "common_states",
     "detector_presence",
     "expand_segments",
     "frame_index",
+    "frame_states",
     "outcomes_table",
+    "pattern_entropy",
+    "pattern_metrics",
     "per_trial_metrics",
     "permutation_test",
     "phase_activity",
     "phase_agreement",
     "phase_table",
     "presence",
+    "presence_at",
     "presence_metrics",
     "presence_thresholds",
     "segment_overlap",
@@ -62,4 +79,6 @@ __all__ = [
     "smooth_signal",
     "thresholded",
     "tool_metrics",
+    "tool_patterns",
+    "tool_profile",
 ]

@@ -42,9 +42,17 @@ CONSTANT_TRUTH = "the annotations give the same value in every trial: agreement 
 _Z975 = 1.959963984540054
 
 
-def apms(presence_table: pd.DataFrame, segments: pd.DataFrame, phases: Sequence[str], source: str) -> pd.DataFrame:
+def apms(
+    presence_table: pd.DataFrame,
+    segments: pd.DataFrame,
+    phases: Sequence[str],
+    source: str,
+    patterns: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per trial the source covers, one column per APM (tool and phase metrics), from the
-    smoothed presence and the phase segments of `source` (ground_truth or detections:<name>)."""
+    smoothed presence and the phase segments of `source` (ground_truth or detections:<name>); then
+    the columns of `patterns` (the source's tool-combination entropies and common states' shares,
+    indexed by trial: `patterns.pattern_metrics`), where given."""
     table = presence_table[presence_table["source"] == source]
     trials = pd.Index(sorted(table["trial"].unique()), name="trial")
     tools = tool_metrics(table).pivot_table(index="trial", columns="tool", values=["time_in_view_s", "in_n_outs"])
@@ -61,6 +69,8 @@ def apms(presence_table: pd.DataFrame, segments: pd.DataFrame, phases: Sequence[
         else phase_columns
     )
     out = tools.reindex(trials).fillna(0).join(phase_columns.reindex(trials).fillna(0))
+    if patterns is not None:
+        out = out.join(patterns.reindex(trials))
     out.columns = [c.replace(" ", "_") for c in out.columns]
     return out.astype(float)
 

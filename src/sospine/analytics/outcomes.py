@@ -43,10 +43,16 @@ NO_ANNOTATIONS = "no annotations: the trial has no frames in the bbox file"
 
 
 def per_trial_metrics(
-    outcomes: pd.DataFrame, presence_table: pd.DataFrame, segs: pd.DataFrame, phases: list[str]
+    outcomes: pd.DataFrame,
+    presence_table: pd.DataFrame,
+    segs: pd.DataFrame,
+    phases: list[str],
+    patterns: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per trial of the outcomes table: its outcome, and from the ground truth each tool's
-    seconds in view and entries, and each phase's total seconds and number of segments.
+    seconds in view and entries, and each phase's total seconds and number of segments; then the
+    columns of `patterns` (indexed by trial: the tool-combination entropies and the common states'
+    shares, `patterns.pattern_metrics`), where given.
 
     Over every annotated trial: a phase (or tool) that never occurs lasted 0 s and occurred 0 times,
     so every metric is compared over the same trials. A trial without annotations has no metrics
@@ -66,6 +72,8 @@ def per_trial_metrics(
         [f"{name}_{stat}" for name in phases for stat in ("total_s", "count")]
     ]
     metrics = tools.reindex(annotated).fillna(0).astype(int).join(phase_columns.astype(int))
+    if patterns is not None:
+        metrics = metrics.join(patterns.reindex(annotated))
     table = outcomes.merge(metrics.reset_index(), on="trial", how="left")
     table["missing_reason"] = np.where(table["trial"].isin(annotated), "", NO_ANNOTATIONS)
     return table

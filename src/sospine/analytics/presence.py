@@ -112,6 +112,26 @@ def detector_presence(
     return presence(frames[frames["trial"].isin(covered)], thresholded(detections, thresholds), source)
 
 
+def presence_at(
+    frames: pd.DataFrame, detections: pd.DataFrame, thresholds: pd.DataFrame, detector: str, trials: list[str]
+) -> pd.DataFrame:
+    """`detector_presence` of `detections:<detector>`, unsmoothed, at the thresholds the timelines
+    used (`timelines/thresholds.csv`: `detector,label,threshold`, or one per trial where it has a
+    `trial` column); a class without a threshold is never present."""
+    mine = thresholds[thresholds["detector"].astype(str) == detector]
+    source = f"detections:{detector}"
+    if "trial" not in mine:
+        return detector_presence(
+            frames, detections, dict(zip(mine["label"], mine["threshold"], strict=True)), source, trials
+        )
+    parts = split_frame_names(detections["trial_frame"])
+    key = pd.MultiIndex.from_arrays([parts["trial"].to_numpy(), detections["label"].to_numpy()])
+    floor = mine.set_index(["trial", "label"])["threshold"].astype(float).reindex(key).to_numpy()
+    kept = detections[detections["score"].to_numpy(float) >= np.where(np.isnan(floor), np.inf, floor)]
+    covered = set(parts["trial"].dropna()) | set(trials)
+    return presence(frames[frames["trial"].isin(covered)], kept, source)
+
+
 PRESENCE_METRIC_COLUMNS = ["source", "trial", "tool", "tp", "fp", "fn", "precision", "recall", "f1"]
 
 

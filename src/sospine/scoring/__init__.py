@@ -35,6 +35,7 @@ from .bootstrap import bootstrap_ap, bootstrap_samples, weighted_aps
 from .coco import COCO_BACKEND, COCO_MAX_DETECTIONS, coco_candidates, coco_map
 from .files import FOLD_METRICS, SCORE_OUTPUTS, VALIDATION_REPORT, fold_summary, score, score_files, write_scores
 from .matching import (
+    PAPER_POINT_COLUMNS,
     PER_TRIAL_COLUMNS,
     Matched,
     Rule,
@@ -45,6 +46,7 @@ from .matching import (
     coded,
     match,
     paper_ap_from_flags,
+    paper_operating_point,
     per_trial_ap,
     pr_curve,
     prepare_detections,
@@ -56,6 +58,7 @@ __all__ = [
     "COCO_MAX_DETECTIONS",
     "FOLD_METRICS",
     "MIN_TRIALS_FOR_INTERVAL",
+    "PAPER_POINT_COLUMNS",
     "PER_TRIAL_COLUMNS",
     "SCORE_OUTPUTS",
     "VALIDATION_REPORT",
@@ -74,6 +77,7 @@ __all__ = [
     "interval_note",
     "match",
     "paper_ap_from_flags",
+    "paper_operating_point",
     "per_trial_ap",
     "pr_curve",
     "prepare_detections",

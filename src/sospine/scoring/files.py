@@ -15,7 +15,16 @@ from ..statistics import interval_note
 from ..tables import read_annotations, split_frame_names
 from .bootstrap import bootstrap_ap
 from .coco import coco_map
-from .matching import ScoringError, class_table, coded, match, per_trial_ap, prepare_detections, prepare_truth
+from .matching import (
+    PAPER_POINT_COLUMNS,
+    ScoringError,
+    class_table,
+    coded,
+    match,
+    per_trial_ap,
+    prepare_detections,
+    prepare_truth,
+)
 
 
 def score(
@@ -62,6 +71,7 @@ def score(
     else:
         table[["ci95_low", "ci95_high"]] = np.nan
     table.insert(1, "iou_threshold", iou)
+    table = table[[c for c in table.columns if c not in PAPER_POINT_COLUMNS] + PAPER_POINT_COLUMNS]
     instruments = table[table["label"].isin(INSTRUMENTS)]
     summary = {
         "iou_threshold": iou,

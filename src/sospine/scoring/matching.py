@@ -234,9 +234,36 @@ def pr_curve(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> pd.DataFrame:
     return pd.DataFrame({"score": scores[keep], "precision": precision[keep], "recall": recall[keep], "f1": f1[keep]})
 
 
+def paper_operating_point(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> tuple[float, float]:
+    """The best F1 over the paper-rule ranking and the score of the detection where it is reached,
+    as the authors' script takes it: F1 = 2 (P R) / (P + R) after every detection, the first
+    maximum; (0, NaN) where no detection is a true positive (the script falls back to 0.5 there).
+
+    >>> paper_operating_point(np.array([True, False, True, False]), np.array([0.9, 0.8, 0.7, 0.6]), 3)
+    (0.6666666666666666, 0.7)
+    """
+    tp = np.asarray(tp, dtype=bool)
+    if n_truth <= 0 or not tp.any():
+        return 0.0, float("nan")
+    tp_cum = np.cumsum(tp)
+    fp_cum = np.cumsum(~tp)
+    precision = tp_cum / (fp_cum + tp_cum)
+    recall = tp_cum / n_truth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = 2 * np.divide(precision * recall, precision + recall)
+    best = int(np.nanargmax(f1))
+    return float(f1[best]), float(np.asarray(scores, dtype=float)[best])
+
+
+#: ap_per_class.csv's columns by the paper's matching rule (inclusive boxes, IoU strictly above the
+#: threshold, ties in file order), after every other column
+PAPER_POINT_COLUMNS = ["n_tp_paper", "n_fp_paper", "best_f1_paper", "best_threshold_paper"]
+
+
 def class_table(matched: Matched, paper: Matched, at_iou50: Matched) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per class: VOC AP and the paper's AP at the matching IoU, VOC AP at IoU 0.5, counts and the
-    best-F1 operating point; and the PR curves (VOC matching)."""
+    best-F1 operating point by VOC matching, the same by the paper's (`PAPER_POINT_COLUMNS`); and the
+    PR curves (VOC matching)."""
     rows, curves = [], []
     for label in BOX_LABELS:
         d = _of_label(matched, label)
@@ -244,6 +271,9 @@ def class_table(matched: Matched, paper: Matched, at_iou50: Matched) -> tuple[pd
         tp = d["tp"].to_numpy(bool)
         curve = pr_curve(tp, d["score"].to_numpy(float), n).assign(label=label)
         best = curve.loc[curve["f1"].idxmax()] if len(curve) else None
+        theirs = _of_label(paper, label)
+        paper_tp = theirs["tp"].to_numpy(bool)
+        paper_f1, paper_threshold = paper_operating_point(paper_tp, theirs["score"].to_numpy(float), n)
         rows.append(
             {
                 "label": label,
@@ -251,12 +281,16 @@ def class_table(matched: Matched, paper: Matched, at_iou50: Matched) -> tuple[pd
                 "n_detections": len(d),
                 "n_true_positives": int(tp.sum()),
                 "ap_voc": ap_from_flags(tp, n),
-                "ap_paper": paper_ap_from_flags(_of_label(paper, label)["tp"].to_numpy(bool), n),
+                "ap_paper": paper_ap_from_flags(paper_tp, n),
                 "ap50_voc": ap_from_flags(_of_label(at_iou50, label)["tp"].to_numpy(bool), n),
                 "best_f1": float(best["f1"]) if best is not None else 0.0,
                 "best_threshold": float(best["score"]) if best is not None else np.nan,
                 "precision_at_best_f1": float(best["precision"]) if best is not None else np.nan,
                 "recall_at_best_f1": float(best["recall"]) if best is not None else np.nan,
+                "n_tp_paper": int(paper_tp.sum()),
+                "n_fp_paper": int((~paper_tp).sum()),
+                "best_f1_paper": paper_f1,
+                "best_threshold_paper": paper_threshold,
             }
         )
         curves.append(curve)
