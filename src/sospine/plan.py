@@ -374,6 +374,7 @@ class Plan:
         if tables:
             targets.append(out("leaderboard/leaderboard.csv"))
         targets += [out("timelines/presence.csv"), out("phases/segments.csv")]
+        targets += [out(f"outcomes/{name}.csv") for name in ("tool_patterns", "pattern_entropy", "tool_profile")]
         if tables:
             targets.append(out("presence/presence_ap.csv"))
         if "outcomes" in provided:
