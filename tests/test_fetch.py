@@ -175,3 +175,92 @@ def test_a_persistent_redirect_to_another_file_says_so(server, tmp_path):
     message = str(error.value)
     assert "served from" in message and "small.bin" in message and "cut off" not in message
     assert not list(tmp_path.glob("*.part*"))  # no foreign bytes left behind
+
+
+class Changing:
+    """A server that sends no ETag, no Last-Modified (but `full_headers` on its 200 answers), and
+    honours any Range, If-Range or not: the first answer is resource A cut off half way, every later
+    one is resource B (the file changed in between)."""
+
+    def __init__(self, first: bytes, then: bytes, full_headers: dict[str, str] | None = None):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from threading import Thread
+
+        self.ranges: list[str | None] = []
+        changing = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                changing.ranges.append(self.headers.get("Range"))
+                data, cut = (first, True) if len(changing.ranges) == 1 else (then, False)
+                start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                for key, value in ({} if start else full_headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                body = data[start:]
+                self.wfile.write(body[: len(body) // 2] if cut else body)
+                if cut:
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/files/sospine_bbox.csv"
+        Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_without_any_validator_a_cut_download_starts_over(tmp_path):
+    """Nothing (no md5, ETag or Last-Modified) shows that the rest of the URL's bytes belong to the
+    part already here: the retry asks for the whole file, and the result is B, never half A, half B."""
+    first, then = PAYLOAD, bytes(reversed(PAYLOAD))  # the same size: FigShare's size cannot tell them apart
+    changing = Changing(first, then)
+    lines: list[str] = []
+    downloader = FigshareClient("http://unused", retries=3, timeout_s=1, backoff_s=0.01, log=lines.append)
+    try:
+        downloader.download(changing.url, tmp_path / "sospine_bbox.csv", len(then), None)
+    finally:
+        changing.close()
+    assert (tmp_path / "sospine_bbox.csv").read_bytes() == then, "spliced"
+    assert changing.ranges == [None, None]  # the retry was no resume
+    assert sum("starting over at byte 0" in line for line in lines) == 1, lines
+    assert not list(tmp_path.glob("*.part*"))
+
+
+def test_without_a_validator_a_known_md5_still_allows_a_resume(tmp_path):
+    """With FigShare's md5 the whole file is checked at the end: resuming is safe, and a splice is
+    caught there and downloaded again."""
+    import hashlib
+
+    first, then = PAYLOAD, bytes(reversed(PAYLOAD))
+    changing = Changing(first, then)
+    downloader = FigshareClient("http://unused", retries=3, timeout_s=1, backoff_s=0.01, log=lambda line: None)
+    try:
+        downloader.download(changing.url, tmp_path / "sospine_bbox.csv", len(then), hashlib.md5(then).hexdigest())
+    finally:
+        changing.close()
+    assert (tmp_path / "sospine_bbox.csv").read_bytes() == then
+    assert changing.ranges[0] is None and changing.ranges[1].startswith("bytes=") and changing.ranges[2] is None
+
+
+def test_a_resume_whose_answer_drops_the_validator_starts_over(tmp_path):
+    """The part came with an ETag, sent back as If-Range; a 206 without it does not show the server
+    compared it (this one ignores If-Range): without a md5 those bytes are not appended."""
+    first, then = PAYLOAD, bytes(reversed(PAYLOAD))
+    changing = Changing(first, then, full_headers={"ETag": '"a"'})
+    downloader = FigshareClient("http://unused", retries=3, timeout_s=1, backoff_s=0.01, log=lambda line: None)
+    try:
+        downloader.download(changing.url, tmp_path / "sospine_bbox.csv", len(then), None)
+    finally:
+        changing.close()
+    assert (tmp_path / "sospine_bbox.csv").read_bytes() == then, "spliced"
+    assert changing.ranges[0] is None and changing.ranges[1].startswith("bytes=") and changing.ranges[2] is None

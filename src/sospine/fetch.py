@@ -185,7 +185,10 @@ class FigshareClient:
 
         A resume sends `If-Range` with the validator (ETag or Last-Modified) of the bytes already
         there and checks `Content-Range`, so bytes of another resource (a changed file, a redirect
-        elsewhere) are never appended: the download starts over instead.
+        elsewhere) are never appended: the download starts over instead. Bytes are resumed only when
+        something proves the rest belongs to them: the md5 of the whole file, or a validator the
+        answer repeats; without either (a server that sends neither ETag nor Last-Modified and no
+        md5 known) every attempt starts from byte 0.
         """
         part = target.with_name(target.name + ".part")
         meta = part.with_name(part.name + ".json")  # where the part's bytes came from
@@ -199,8 +202,9 @@ class FigshareClient:
             nonlocal mismatches
             known = json.loads(meta.read_text()) if meta.is_file() and part.is_file() else {}
             have = part.stat().st_size if part.exists() else 0
-            if (size is not None and have > size) or (have and not known):
-                discard()  # bytes of unknown origin are never resumed
+            if why := _why_not_resume(have, size, known, md5):
+                self.log(f"{target.name}: starting over at byte 0, not resuming at byte {have}: {why}")
+                discard()
                 have, known = 0, {}
             headers = _resume_headers(have, known.get("validator"))
             with self.session.get(url, stream=True, timeout=self.timeout_s, headers=headers) as response:
@@ -212,10 +216,11 @@ class FigshareClient:
                 elif response.status_code not in (200, 206):
                     raise FetchError(f"{target.name}: {url} answered HTTP {response.status_code}{served}")
                 else:
-                    validator = response.headers.get("ETag") or response.headers.get("Last-Modified") or ""
+                    validator = _validator(response.headers)
                     if response.status_code == 206:
                         start = have
-                        if not _same_resource(response.headers.get("Content-Range"), validator, have, size, known):
+                        answered = response.headers.get("Content-Range")
+                        if not _same_resource(answered, validator, have, size, known, verified_after=bool(md5)):
                             discard()
                             raise _TransientError(f"{target.name}: resumed bytes of another resource{served}")
                     else:
@@ -259,6 +264,27 @@ class FigshareClient:
         return verified  # type: ignore[return-value]
 
 
+def _why_not_resume(have: int, size: int | None, known: dict, md5: str | None) -> str | None:
+    """Why the `have` bytes of a part must not be resumed; None when they may (or there are none).
+    Resuming needs something that can tell the rest of this file from the rest of another one: the
+    md5 of the whole file, checked at the end, or the validator the part came with (`known`).
+
+    >>> _why_not_resume(10, 100, {"validator": ""}, None)
+    'no md5, ETag or Last-Modified could show the rest is of the same file'
+    >>> _why_not_resume(10, 100, {"validator": '"e"'}, None), _why_not_resume(10, 100, {"validator": ""}, "ab")
+    (None, None)
+    """
+    if not have:
+        return None
+    if size is not None and have > size:
+        return f"more than the {size} bytes FigShare lists"
+    if not known:
+        return "bytes of unknown origin"
+    if not (md5 or known.get("validator")):
+        return "no md5, ETag or Last-Modified could show the rest is of the same file"
+    return None
+
+
 def _resume_headers(have: int, validator: str | None) -> dict[str, str]:
     """Ask for the rest of a file, and (If-Range) for all of it should it have changed since."""
     if not have:
@@ -266,13 +292,34 @@ def _resume_headers(have: int, validator: str | None) -> dict[str, str]:
     return {"Range": f"bytes={have}-", **({"If-Range": validator} if validator else {})}
 
 
-def _same_resource(content_range: str | None, validator: str, have: int, size: int | None, known: dict) -> bool:
+def _validator(headers: Mapping[str, str]) -> str:
+    """What identifies this version of the resource for `If-Range`: a strong ETag, else Last-Modified,
+    else "" (a weak ETag cannot be used in If-Range, RFC 9110 13.1.5).
+
+    >>> _validator({"ETag": 'W/"a"', "Last-Modified": "Tue, 01 Jul 2025 10:00:00 GMT"})
+    'Tue, 01 Jul 2025 10:00:00 GMT'
+    >>> _validator({"ETag": '"a"'}), _validator({})
+    ('"a"', '')
+    """
+    etag = headers.get("ETag") or ""
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified") or ""
+
+
+def _same_resource(
+    content_range: str | None, validator: str, have: int, size: int | None, known: dict, *, verified_after: bool
+) -> bool:
     """Whether a 206 answer continues the bytes already there: it starts where they end, its total
-    is FigShare's size, and its validator is the one those bytes came with."""
+    is FigShare's size, and its validator is the one those bytes came with. Without a md5 to check
+    the whole file afterwards (`verified_after`), the answer must repeat that validator: a 206
+    without one does not show that the server compared it (If-Range honoured)."""
     start, total = _content_range(content_range)
     if start != have or (size is not None and total is not None and total != size):
         return False
-    return not (known.get("validator") and validator and validator != known["validator"])
+    if not known.get("validator"):
+        return verified_after
+    return validator == known["validator"] or (verified_after and not validator)
 
 
 def _write_body(response: requests.Response, part: Path, start: int, counter: Progress) -> bool:
