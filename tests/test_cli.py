@@ -104,3 +104,102 @@ def test_score_leaves_only_this_runs_files_in_its_folder(synthetic, tmp_path, ca
     assert main([*good, "--out", str(out), "--bootstrap", "0"]) == 0
     assert {p.name for p in out.iterdir()} == scored
     capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def finished_board(synthetic, tmp_path_factory):
+    """A run's leaderboard folder as the leaderboard job writes it: two detectors ranked on the
+    synthetic release, and the same for one detector alone (whose paired.csv is a header)."""
+    import pandas as pd
+
+    from sospine.leaderboard import for_reading, rank
+    from sospine.tables import read_annotations, split_frame_names
+
+    truth = read_annotations(synthetic[BBOX_CSV])
+    dets = pd.read_csv(synthetic[PAPER_DETECTIONS_CSV])
+    trials = sorted(split_frame_names(dets["trial_frame"])["trial"].unique())
+    folders = {}
+    for case, detections in {
+        "two": {"paper": dets, "fewer": dets[dets["score"] > 0.5]},
+        "one": {"paper": dets},
+    }.items():
+        board, paired = rank(truth, detections, {name: trials for name in detections}, reference="paper", n_resamples=0)
+        folder = tmp_path_factory.mktemp(case) / "leaderboard"
+        folder.mkdir()
+        for_reading(board).to_csv(folder / "leaderboard.csv", index=False)
+        for_reading(paired).to_csv(folder / "paired.csv", index=False)
+        folders[case] = folder
+    return folders
+
+
+def _board_copy(source, tmp_path):
+    import shutil
+
+    shutil.copytree(source, tmp_path / "leaderboard")
+    return tmp_path / "leaderboard"
+
+
+def test_board_prints_the_headline_of_a_finished_run(finished_board, capsys):
+    assert main(["board", str(finished_board["two"].parent)]) == 0
+    out = capsys.readouterr().out
+    assert "fewer" in out and "differences: each detector minus paper" in out
+    assert main(["board", str(finished_board["one"].parent)]) == 0  # nothing to compare: paired.csv is a header
+    assert "paper" in capsys.readouterr().out
+
+
+def _cut_mid_row(data: bytes) -> bytes:
+    return data[: data.index(b"\n", len(data) // 2) - 3]
+
+
+def _without_last_row(data: bytes) -> bytes:
+    return data[: data.rstrip(b"\n").rindex(b"\n") + 1]  # whole rows: the last detector's `all` row is gone
+
+
+def _first_detector_only(data: bytes) -> bytes:
+    return b"".join(data.splitlines(keepends=True)[:8])  # the header and the first detector's seven rows
+
+
+def _without(column: str):
+    def drop(data: bytes) -> bytes:
+        import io
+
+        import pandas as pd
+
+        return pd.read_csv(io.BytesIO(data)).drop(columns=column).to_csv(index=False).encode()
+
+    return drop
+
+
+@pytest.mark.parametrize(
+    "name, damage, says",
+    [
+        ("paired.csv", None, "no such file"),
+        ("leaderboard.csv", lambda data: b"", "is empty (0 bytes)"),
+        ("paired.csv", lambda data: b"", "is empty (0 bytes)"),
+        ("leaderboard.csv", lambda data: data.split(b"\n")[0] + b"\n", "has a header but no rows"),
+        ("paired.csv", lambda data: data.split(b"\n")[0] + b"\n", "has a header but no rows"),
+        ("leaderboard.csv", _without("ap_voc"), "has no column ap_voc"),
+        ("paired.csv", _without("p_value"), "has no column p_value"),
+        ("leaderboard.csv", _cut_mid_row, "cut off"),
+        ("paired.csv", _cut_mid_row, "cut off"),
+        ("leaderboard.csv", _without_last_row, "has no all row"),
+        ("leaderboard.csv", _first_detector_only, "has no rows of fewer, which paired.csv compares"),
+        ("leaderboard.csv", lambda data: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "is not a CSV table"),
+        ("paired.csv", lambda data: b"<html><body>502 Bad Gateway</body></html>\n", "has no column detector"),
+        ("leaderboard.csv", lambda data: data.replace(b"\n1,", b'\n1,"', 1), "a quote left open"),
+        ("leaderboard.csv", lambda data: data.replace(b"0.", b"zero.", 1), "not a number"),
+    ],
+)
+def test_board_on_a_half_written_folder_names_the_file_and_exits_1(
+    finished_board, tmp_path, capsys, name, damage, says
+):
+    folder = _board_copy(finished_board["two"], tmp_path)
+    if damage is None:
+        (folder / name).unlink()
+    else:
+        (folder / name).write_bytes(damage((folder / name).read_bytes()))
+    assert main(["board", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in captured.err and not captured.out, captured.err
+    assert lines[0].startswith(f"sospine board: {folder / name}: ") and says in lines[0], lines[0]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__, constants
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK, EXIT_BAD_DATA, EXIT_USAGE = 0, 1, 2
 
@@ -167,19 +171,113 @@ def cmd_install_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_board(args: argparse.Namespace) -> int:
+#: the columns `sospine board` reads from each table of the leaderboard job -> whether they hold numbers
+BOARD_COLUMNS = {
+    "rank": True,
+    "detector": False,
+    "label": False,
+    "ap_voc": True,
+    "n_truth": True,
+    "n_trials": True,
+    "test_trials": False,
+}
+PAIRED_COLUMNS = {"detector": False, "reference": False, "label": False, "diff": True, "p_value": True, "note": False}
+
+
+def _csv_problem(raw: bytes, columns: dict[str, bool]) -> str | None:
+    """What keeps `raw` (a file's bytes) from being read as a table with `columns`, in words;
+    None when nothing does. A header without rows is left to the caller."""
+    import csv
+    import io
+
+    if not raw.strip():
+        return "is empty (0 bytes)" if not raw else "holds only blank lines"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not a CSV table (not UTF-8 text)"
+    if "\x00" in text:
+        return "is not a CSV table (binary data)"
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as error:
+        return f"is not a CSV table ({error})"
+    header = rows[0]
+    missing = [column for column in columns if column not in header]
+    if missing:
+        found = ", ".join(header[:6]) + (", ..." if len(header) > 6 else "")
+        return f"has no column {', '.join(missing)} (its header: {found or 'empty'})"
+    for number, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(header):  # blank lines are skipped by pandas too
+            return (
+                f"line {number} has {len(row)} fields, the header {len(header)} (a row cut off, or a quote left open)"
+            )
+    if not text.endswith("\n"):  # every table the workflow writes ends with a line end
+        return f"ends mid-row (line {len(rows)} has no line end: the file was cut off)"
+    return None
+
+
+def _read_board_table(path: Path, columns: dict[str, bool]) -> pd.DataFrame:
+    """A table of the leaderboard job, checked for what `sospine board` reads: each problem is one
+    line naming the file (bad data), never a traceback."""
+    import io
+
     import pandas as pd
 
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "no such file"
+        raise BadDataError(
+            f"{path}: {what}, though {path.parent / 'leaderboard.csv'} is there (the leaderboard "
+            "job did not finish: run the workflow again)"
+        )
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise BadDataError(f"{path}: cannot read it ({error.strerror or error})") from None
+    if problem := _csv_problem(raw, columns):
+        raise BadDataError(f"{path}: {problem}")
+    try:
+        table = pd.read_csv(io.BytesIO(raw))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise BadDataError(f"{path}: is not a CSV table ({str(error).splitlines()[0]})") from None
+    for column, numeric in columns.items():
+        if not numeric:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = table[column].notna() & values.isna()
+        if bad.any():
+            line = int(bad.to_numpy().argmax()) + 2  # the header is line 1
+            raise BadDataError(f"{path}: line {line}: {column} is {table[column][bad].iat[0]!r}, not a number")
+        table[column] = values
+    return table
+
+
+def cmd_board(args: argparse.Namespace) -> int:
     from .leaderboard import headline_text
 
     folder = Path(args.results) / "leaderboard"
-    if not (folder / "leaderboard.csv").is_file():
-        raise UsageError(
-            f"{folder / 'leaderboard.csv'}: no such file (run the workflow first; output_dir is {args.results})"
-        )
-    board = pd.read_csv(folder / "leaderboard.csv")
-    paired = pd.read_csv(folder / "paired.csv") if (folder / "paired.csv").is_file() else pd.DataFrame()
-    print(headline_text(board, paired))
+    board_path, paired_path = folder / "leaderboard.csv", folder / "paired.csv"
+    if not board_path.is_file():
+        raise UsageError(f"{board_path}: no such file (run the workflow first; output_dir is {args.results})")
+    board = _read_board_table(board_path, BOARD_COLUMNS)
+    paired = _read_board_table(paired_path, PAIRED_COLUMNS)
+    if board.empty:
+        raise BadDataError(f"{board_path}: has a header but no rows (the leaderboard job did not finish)")
+    if board["rank"].isna().any():
+        raise BadDataError(f"{board_path}: line {int(board['rank'].isna().to_numpy().argmax()) + 2}: rank is empty")
+    for detector, rows in board.groupby("detector", sort=False):
+        if missing := [label for label in ("instruments", "all") if label not in set(rows["label"])]:
+            raise BadDataError(f"{board_path}: detector {detector!r} has no {' or '.join(missing)} row (cut off?)")
+    if unranked := sorted(set(paired["detector"]) - set(board["detector"])):  # cut off between detectors
+        raise BadDataError(f"{board_path}: has no rows of {', '.join(unranked)}, which {paired_path.name} compares")
+    detectors = board["detector"].nunique()
+    if paired.empty and detectors > 1:  # one detector alone has nothing to be compared with
+        raise BadDataError(f"{paired_path}: has a header but no rows, though {board_path} ranks {detectors} detectors")
+    try:
+        text = headline_text(board, paired)
+    except (KeyError, ValueError, TypeError, IndexError) as error:  # what the checks above did not foresee
+        raise BadDataError(f"{folder}: leaderboard.csv and paired.csv do not make a headline ({error!r})") from None
+    print(text)
     return EXIT_OK
 
 
