@@ -21,6 +21,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/scoring.smk"
 include: "workflow/rules/analytics.smk"
+include: "workflow/rules/recordings.smk"
 include: "workflow/rules/provenance.smk"
 
 

@@ -281,6 +281,33 @@ def cmd_board(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_frames(args: argparse.Namespace) -> int:
+    from .video import VideoError, sample_frames
+
+    if not Path(args.video).is_file():
+        raise UsageError(f"{args.video}: {'is a folder, not a file' if Path(args.video).is_dir() else 'no such file'}")
+    try:
+        sampling = sample_frames(args.video, args.out, fps=args.fps, say=lambda line: print(line, file=sys.stderr))
+    except VideoError as error:
+        raise BadDataError(str(error)) from None
+    except OSError as error:
+        raise BadDataError(f"{args.out}: {error.strerror or error}") from None
+    print(f"{sampling.frames} frames in {args.out}" + (f" ({sampling.note})" if sampling.note else ""))
+    return EXIT_OK
+
+
+def cmd_recording(args: argparse.Namespace) -> int:
+    from .video import VideoError, trial_frames, write_video
+
+    _existing_files(frames=args.frames)
+    try:
+        write_video(trial_frames(args.frames, args.trial), args.out, fps=args.fps, hold_s=args.hold, codec=args.codec)
+    except VideoError as error:
+        raise BadDataError(str(error)) from None
+    print(f"{args.out}: trial {args.trial} as a recording, each frame held {args.hold:g} s at {args.fps} fps")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sospine", description="SOSpine benchmark tools")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -367,6 +394,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (default 0)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "frames",
+        help="sample a recording's frames as the dataset was made (FFmpeg's fps=1), JPEG, NAME_frame_00000001.jpeg",
+        description="Sample a recording (any container and codec FFmpeg reads) at --fps frames per second with "
+        "FFmpeg's fps filter, as `ffmpeg -i VIDEO -vf fps=1` does, into --out as <video stem>_frame_%%08d.jpeg from 1. "
+        "A recording cut short gives its readable part and says where it ends. Example: "
+        "sospine frames case.mp4 --out case_frames. Exit 0: written; 1: not a readable video; 2: bad usage.",
+    )
+    p.add_argument("video", help="the recording (mp4, mov, avi, mkv, ...; H.264, HEVC, ...)")
+    p.add_argument("--out", required=True, help="folder for the frames (replaced only once the frames are complete)")
+    p.add_argument("--fps", type=float, default=1.0, help="frames per second to keep (default 1, as the dataset)")
+    p.set_defaults(func=cmd_frames)
+
+    p = sub.add_parser(
+        "recording",
+        help="write one trial of a frames.zip as a video (each frame held --hold s at --fps), e.g. to try the "
+        "recording analysis",
+    )
+    p.add_argument("--frames", required=True, help="a frames.zip in the published layout (or the synthetic one)")
+    p.add_argument("--trial", required=True, help="the trial to write, e.g. S4A1")
+    p.add_argument("--out", required=True, help="the video file to write (.mp4, .mkv, .mov)")
+    p.add_argument("--fps", type=int, default=30, help="frame rate of the video (default 30)")
+    p.add_argument("--hold", type=float, default=1.0, help="seconds each 1-fps frame is held (default 1)")
+    p.add_argument("--codec", default="libx264", choices=["libx264", "libx265"], help="H.264 or HEVC (default libx264)")
+    p.set_defaults(func=cmd_recording)
 
     p = sub.add_parser("board", help="print the leaderboard's headline rows of a run's output folder")
     p.add_argument("results", nargs="?", default="results", help="the run's output_dir (default results)")

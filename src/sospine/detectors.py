@@ -1,10 +1,12 @@
 """Which detectors a run trains, reads and ranks: the `detectors:` mapping of the configuration.
 
-A detector is one of three kinds:
+A detector is one of four kinds:
 - *train*: an ultralytics model (YOLO or RT-DETR, by the model file's name); its settings are `train`'s
   with the detector's own keys on top;
 - *command*: any framework's detector, a shell command the workflow runs once per split (and per
   leave-one-surgeon-out fold) with the split's files (`sospine.commands`);
+- *weights*: an ultralytics checkpoint trained elsewhere (`{weights: PATH, sha256: ...}`), predicted on
+  the test split (and each fold's) and ranked, never trained;
 - *file*: detections someone made elsewhere, in the published CSV format.
 The paper's YOLOv4 detections join as a file detector when the data source has them.
 """
@@ -36,10 +38,14 @@ COMMAND_MEM_MB = 32000  # as a training job books
 COMMAND_TIMEOUT_MIN = 24 * 60  # as a training job's runtime
 
 
+#: The keys of a weights detector; imgsz, predict_conf, device and gpus default to `train`'s.
+WEIGHTS_KEYS = ("weights", "sha256", "model", "imgsz", "predict_conf", "device", "gpus")
+
+
 @dataclass(frozen=True)
 class Detector:
     name: str
-    kind: Literal["train", "command", "file"]
+    kind: Literal["train", "command", "weights", "file"]
     settings: dict[str, Any] = field(default_factory=dict)  # trained: the merged train settings; command: its keys
     path: str = ""  # file: the detections CSV
 
@@ -50,9 +56,16 @@ class Detector:
 
     @property
     def produced(self) -> bool:
-        """Detections this workflow makes on the split's test images (trained or by a command), as
-        opposed to a file made elsewhere: such a detector has folds, costs and may find nothing."""
-        return self.kind in ("train", "command")
+        """Detections this workflow makes on the split's test images (trained, given weights or a
+        command), as opposed to a file made elsewhere: such a detector has folds, costs and may find
+        nothing."""
+        return self.kind in ("train", "command", "weights")
+
+    @property
+    def predicts_new_images(self) -> bool:
+        """Whether it can detect tools in frames it has never seen (a recording): ultralytics weights,
+        trained here or given."""
+        return self.kind in ("train", "weights")
 
 
 def family(model: str) -> Literal["rtdetr", "yolo"]:
@@ -134,6 +147,11 @@ def resolve(config: Mapping[str, Any], baseline: str | None, source: str = "mirr
         own = dict(own or {})
         if "detections" in own:
             found[name] = Detector(name, "file", path=str(own["detections"]))
+        elif "weights" in own:
+            inherited = {k: train[k] for k in ("imgsz", "predict_conf", "device", "gpus") if k in train}
+            settings = {**inherited, "sha256": "", **own, "name": name}
+            settings.setdefault("model", str(own["weights"]))  # its name picks the family, as a model file's
+            found[name] = Detector(name, "weights", settings=settings, path=str(own["weights"]))
         elif "command" in own:
             defaults = {
                 **{"gpus": train.get("gpus", 1), "threads": COMMAND_THREADS, "mem_mb": COMMAND_MEM_MB},
@@ -227,7 +245,7 @@ def scored_trials(kind: str, test_trials: list[str], covered: list[str]) -> list
     >>> scored_trials("train", ["S1A2", "S4A1"], ["S4A1"]), scored_trials("file", ["S1A2", "S4A1"], ["S4A1", "S2A2"])
     (['S1A2', 'S4A1'], ['S4A1'])
     """
-    if kind in ("train", "command"):
+    if kind in ("train", "command", "weights"):
         return sorted(test_trials)
     return sorted(set(test_trials) & set(covered))
 
@@ -250,6 +268,9 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
             continue
         if "command" in own:
             messages += command_problems(name, own)
+            continue
+        if "weights" in own:
+            messages += weights_problems(name, own)
             continue
         if "detections" in own:
             others = sorted(set(own) - {"detections"})
@@ -279,6 +300,36 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                 messages.append(checksum_problem(error.instance, f"detectors.{name}.sha256") or error.message)
             elif key.split(".")[0] in own:
                 messages.append(f"config key 'detectors.{name}.{key}': {error.message}")
+    return messages
+
+
+def weights_problems(name: str, own: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a weights detector's entry: its keys, the file and its checksum."""
+    from .weights import checksum_problem
+
+    where = f"config key 'detectors.{name}"
+    messages = [
+        f"unknown config key '{key}' under 'detectors.{name}'; a weights detector takes {', '.join(WEIGHTS_KEYS)}"
+        for key in sorted(set(own) - set(WEIGHTS_KEYS))
+    ]
+    weights = own.get("weights")
+    if not isinstance(weights, str) or not weights.endswith(".pt"):
+        return [*messages, f"{where}.weights': expected the path of ultralytics weights (.pt), got {weights!r}"]
+    if not Path(weights).is_file():
+        messages.append(f"{where}.weights': {weights} does not exist")
+    sha256 = own.get("sha256") or ""
+    problem = checksum_problem(sha256, f"detectors.{name}.sha256")
+    if problem:
+        messages.append(problem)
+    elif not sha256:
+        messages.append(
+            f"{where}.sha256': {weights} is a .pt file, a Python pickle that can run code when it is loaded: give "
+            f"its sha256 (`sha256sum {weights}` prints it) once you trust the file"
+        )
+    for key, minimum in (("imgsz", 32), ("gpus", 0)):
+        value = own.get(key, minimum)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            messages.append(f"{where}.{key}': expected a whole number of at least {minimum}, got {value!r}")
     return messages
 
 

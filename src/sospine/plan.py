@@ -31,47 +31,6 @@ VALIDATED_KINDS = ("tool_tips", "bbox", "outcomes")
 FOLD = re.compile(r"S\d+")
 
 
-# Params functions of the rules that only name a job's own folders (Snakemake calls them with the
-# job's wildcards and its input or output files).
-
-
-def get_work_dir_of_best(wildcards: Any, output: Any) -> str:
-    """A training's work folder: where its best.pt is published."""
-    return str(Path(output.best).parent)
-
-
-def get_ultralytics_settings(wildcards: Any, input: Any) -> str:  # noqa: A002 - Snakemake's name
-    """The ultralytics settings folder of the training that made these weights."""
-    return str(Path(input.weights).parent / "ultralytics")
-
-
-def get_output_folder(wildcards: Any, output: Any) -> str:
-    return str(Path(output[0]).parent)
-
-
-def get_output_dir_of_front_page(wildcards: Any, output: Any) -> str:
-    """The output folder, as the front page names it (the folder above report/front_page.rst)."""
-    return str(Path(output[0]).parents[1])
-
-
-def get_run_label(wildcards: Any) -> str:
-    """How a training names itself on the console: the detector, and its fold if it has one."""
-    fold = dict(wildcards.items()).get("fold")
-    return f"{wildcards.detector}-{fold}" if fold else wildcards.detector
-
-
-__all__ = [
-    "DATA_FILES",
-    "Plan",
-    "PlanError",
-    "get_output_dir_of_front_page",
-    "get_output_folder",
-    "get_run_label",
-    "get_ultralytics_settings",
-    "get_work_dir_of_best",
-]
-
-
 class PlanError(ValueError):
     """A configuration the workflow cannot run: one line naming the key or path."""
 
@@ -102,6 +61,7 @@ class Plan:
         if problems:
             raise PlanError(f"invalid configuration: {problems[0]}")
         self._check_models()
+        self.analysis_detector()  # a named one must be able to; any at all when there are recordings
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -203,6 +163,8 @@ class Plan:
         files = [self.mirror_dir / name for name in self.provided.values()] if self.source == "mirror" else []
         files += [Path(d.path) for d in self.detectors.values() if d.kind == "file" and not self._generated(d)]
         files += [Path(d.settings["model"]) for d in self.trained.values() if Path(d.settings["model"]).is_file()]
+        files += [Path(d.path) for d in self.weighted.values()]
+        files += [Path(path) for path in self.videos.values() if not self.is_made_here(path)]
         return {str(path): path for path in files}
 
     def _generated(self, detector: detector_config.Detector) -> bool:
@@ -224,9 +186,19 @@ class Plan:
         return {n: d for n, d in self.detectors.items() if d.kind == "command" and "frames" in self.provided}
 
     @property
+    def weighted(self) -> dict[str, detector_config.Detector]:
+        """ultralytics weights given as they are: predicted here, never trained."""
+        return {n: d for n, d in self.detectors.items() if d.kind == "weights" and "frames" in self.provided}
+
+    @property
     def produced(self) -> dict[str, detector_config.Detector]:
-        """Detectors that predict the test images here (trained or commands): folds, costs."""
-        return {**self.trained, **self.commands}
+        """Detectors that predict the test images here (trained, given weights or commands): folds, costs."""
+        return {**self.trained, **self.commands, **self.weighted}
+
+    @property
+    def predictors(self) -> dict[str, detector_config.Detector]:
+        """Detectors that can detect tools in a new recording: ultralytics weights, trained or given."""
+        return {n: d for n, d in self.produced.items() if d.predicts_new_images}
 
     @staticmethod
     def pattern(names: Mapping[str, Any]) -> str:
@@ -234,7 +206,14 @@ class Plan:
         return "|".join(re.escape(n) for n in names) or "(?!)"
 
     def _check_models(self) -> None:
-        """Every trained detector's model file exists and its weights are trusted (sha256), before any job."""
+        """Every trained detector's model file exists and its weights are trusted (sha256), before any job;
+        so are given weights."""
+        for name, detector in self.weighted.items():
+            expected = detector.settings.get("sha256")
+            actual = self.checksum(detector.path, "sha256") if self.checksum else None
+            if actual is not None and actual != expected:
+                mismatch = mismatch_problem(detector.path, actual, expected, True)
+                raise PlanError(f"invalid configuration: detectors.{name}.weights: {mismatch}")
         for name, detector in self.trained.items():
             model, sha256 = detector.settings["model"], detector.settings.get("sha256") or None
             where = f"detectors.{name}.model" if self.config.get("detectors") else "train.model"
@@ -344,6 +323,54 @@ class Plan:
             }
         return {name: [path] for name, path in found.items()}
 
+    # --- recordings ---------------------------------------------------------------------------
+
+    @property
+    def videos(self) -> dict[str, str]:
+        """Recording name -> its video file (`videos:`)."""
+        return {str(k): str(v) for k, v in (self.config.get("videos") or {}).items()}
+
+    def is_made_here(self, path: str) -> bool:
+        """A file under the output folder (made by a rule, as the demo's synthetic recording)."""
+        try:
+            Path(path).resolve().relative_to(self.results.resolve())
+        except ValueError:
+            return False
+        return True
+
+    def analysis_detector(self) -> str | None:
+        """The detector named to analyse recordings (`analysis.detector`), or None for `auto`: the best
+        on the board of those that can predict new images, chosen once the board exists."""
+        wanted = (self.config.get("analysis") or {}).get("detector", "auto")
+        if not self.videos or wanted == "auto":
+            if self.videos and not self.predictors:
+                raise PlanError(
+                    "videos: no detector of this run can analyse a recording (one trained here, or ultralytics "
+                    "weights given as {weights: PATH, sha256: ...}); add one, or leave videos empty"
+                )
+            return None
+        if wanted not in self.predictors:
+            known = ", ".join(self.predictors) or "none in this run"
+            raise PlanError(
+                f"config key 'analysis.detector': {wanted!r} cannot analyse a recording (only ultralytics weights, "
+                f"trained here or given, can); those that can: {known}"
+            )
+        return wanted
+
+    def recording_targets(self) -> list[str]:
+        return [
+            self.out(f"videos/{name}/{file}")
+            for name in self.videos
+            for file in ("presence.csv", "segments.csv", "apms.csv", "outcome.json", "timeline.png")
+        ]
+
+    def predictor_weights(self) -> dict[str, str]:
+        """Detector -> the weights it predicts with, for every detector that can analyse a recording."""
+        return {
+            name: self.out(f"train/{name}/best.pt") if d.kind == "train" else d.path
+            for name, d in self.predictors.items()
+        }
+
     # --- targets ------------------------------------------------------------------------------
 
     def all_targets(self) -> list[str]:
@@ -380,7 +407,7 @@ class Plan:
         if "outcomes" in provided:
             targets += [out("outcomes/by_attempt.csv"), out("outcomes/apm_agreement.csv")]
             targets.append(out("outcomes/prediction.csv"))
-        return targets
+        return targets + self.recording_targets()
 
     def fold_targets(self, folds: list[str]) -> list[str]:
         """Leave-one-surgeon-out: every fold's export, training, predictions and validated detections."""

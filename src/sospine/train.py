@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -23,9 +22,9 @@ import pandas as pd
 
 from .constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
 from .export import to_original_pixels
-from .files import link_or_copy
 from .locks import LockedError, held
 from .progress import epoch_line
+from .train_records import device_name, model_size, publish_run, training_cost  # noqa: F401 - as before
 
 log = logging.getLogger(__name__)
 
@@ -368,52 +367,6 @@ def epoch_reporter(name: str, write: Callable[[str], None]) -> Callable[[object]
     return on_fit_epoch_end
 
 
-def environment() -> dict:
-    import torch
-    import ultralytics
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "ultralytics": ultralytics.__version__,
-        "cuda": torch.version.cuda,
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "platform": platform.platform(),
-    }
-
-
-PLOT_SUFFIXES = (".png", ".jpg")
-
-
-def publish_run(run_dir: Path, out: dict[str, str], args: dict) -> None:
-    """The run's weights (hard links: one copy on disk), metrics and ultralytics' figures as the
-    rule's outputs, and the arguments beside them."""
-    link_or_copy(run_dir / "weights" / "best.pt", Path(out["best"]))
-    link_or_copy(run_dir / "weights" / "last.pt", Path(out["last"]))
-    if "plots" in out:
-        plots = Path(out["plots"])
-        plots.mkdir(parents=True, exist_ok=True)
-        for figure in sorted(run_dir.iterdir()):
-            if figure.suffix in PLOT_SUFFIXES:
-                shutil.copyfile(figure, plots / figure.name)
-    results = pd.read_csv(run_dir / "results.csv")
-    results.columns = [c.strip() for c in results.columns]
-    results.to_csv(out["results"], index=False)
-    trained_on = _trained_device(run_dir)
-    record = {"arguments": args, "run_dir": str(run_dir), "device": trained_on, "environment": environment()}
-    Path(out["args"]).write_text(json.dumps(record, indent=2, default=str) + "\n")
-
-
-def _trained_device(run_dir: Path) -> str:
-    """The device ultralytics trained on, from the run's args.yaml ("cpu", "0", "0,1")."""
-    import yaml
-
-    try:
-        return str((yaml.safe_load((run_dir / "args.yaml").read_text()) or {}).get("device") or "")
-    except (OSError, yaml.YAMLError):
-        return ""
-
-
 def predict(
     weights: str | Path,
     coco_json: str | Path,
@@ -428,68 +381,70 @@ def predict(
 ) -> pd.DataFrame:
     """Detections in the published format for every image of a COCO split file, in original pixels.
     `model_name` (the detector's model setting) decides the ultralytics class, as in training."""
-    offline_ultralytics(settings_dir)
     images = json.loads(Path(coco_json).read_text())["images"]
+    items = [
+        (
+            Path(image_root) / im["file_name"],
+            im["trial_frame"],
+            int(FRAME_NAME_RE.match(im["trial_frame"])["frame"]),
+            im,
+        )
+        for im in images
+    ]
+    return predict_images(
+        weights,
+        items,
+        imgsz=imgsz,
+        conf=conf,
+        device=device,
+        settings_dir=settings_dir,
+        batch=batch,
+        model_name=model_name,
+        to_pixels=to_original_pixels,
+    )
+
+
+def predict_images(
+    weights: str | Path,
+    items: list[tuple[Path, str, int, dict | None]],
+    *,
+    imgsz: int,
+    conf: float,
+    device: str | int,
+    settings_dir: str | Path,
+    batch: int = 16,
+    model_name: str | None = None,
+    to_pixels: Callable[[np.ndarray, dict], np.ndarray] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Detections in the published format for images (`items`: path, the name to give, frame number
+    and what `to_pixels` needs to map a box to the frame's pixels; None: the image is the frame),
+    and the cost of predicting (parameters, GFLOPs, ms per image, device)."""
+    offline_ultralytics(settings_dir)
     problem = checkpoint_problem(weights)
     if problem:
         raise TrainingError(f"{weights} is {problem}: refused")
     model = ultralytics_class(model_name or str(weights))(str(weights))
     resolved_device = resolve_device(device)
     rows, milliseconds = [], []
-    for start in range(0, len(images), batch):
-        chunk = images[start : start + batch]
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
         results = model.predict(
-            [str(Path(image_root) / im["file_name"]) for im in chunk],
-            imgsz=imgsz,
-            conf=conf,
-            device=resolved_device,
-            verbose=False,
+            [str(item[0]) for item in chunk], imgsz=imgsz, conf=conf, device=resolved_device, verbose=False
         )
-        for im, result in zip(chunk, results, strict=False):
+        for (_, name, frame, image), result in zip(chunk, results, strict=False):
             milliseconds.append(sum(result.speed.get(k) or 0.0 for k in ("preprocess", "inference", "postprocess")))
             boxes = result.boxes
             if boxes is None or len(boxes) == 0:
                 continue
-            xyxy = to_original_pixels(boxes.xyxy.cpu().numpy(), im)
-            frame = int(FRAME_NAME_RE.match(im["trial_frame"])["frame"])
+            xyxy = boxes.xyxy.cpu().numpy()
+            xyxy = to_pixels(xyxy, image) if to_pixels and image is not None else xyxy.astype(float)
             for (x1, y1, x2, y2), score, cls in zip(
                 xyxy, boxes.conf.cpu().numpy(), boxes.cls.cpu().numpy().astype(int), strict=False
             ):
-                rows.append((im["trial_frame"], frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
-        log.info("predicted %d/%d test frames", min(start + batch, len(images)), len(images))
+                rows.append((name, frame, x1, y1, x2, y2, float(score), BOX_LABELS[cls]))
+        (say or log.info)(f"predicted {min(start + batch, len(items))}/{len(items)} frames")
     detections = pd.DataFrame(rows, columns=list(DETECTION_COLUMNS))
     cost = {**model_size(model.model, imgsz), "infer_ms": float(np.mean(milliseconds)) if milliseconds else None}
     cost["infer_device"] = device_name(resolved_device)
     return detections, cost
-
-
-def model_size(network, imgsz: int) -> dict:
-    """Parameters and GFLOPs (at `imgsz`, ultralytics' own count) of a network."""
-    from ultralytics.utils.torch_utils import get_flops, get_num_params
-
-    flops = get_flops(network, imgsz)
-    return {"params": int(get_num_params(network)), "gflops": round(float(flops), 3) if flops else None}
-
-
-def device_name(device: str) -> str:
-    """`cpu`, or the GPUs by name (`cuda:0 NVIDIA H200`)."""
-    if device == "cpu":
-        return "cpu"
-    import torch
-
-    return ", ".join(f"cuda:{i} {torch.cuda.get_device_name(int(i))}" for i in device.split(","))
-
-
-def training_cost(train_args: str | Path, results_csv: str | Path) -> dict:
-    """Epochs, training seconds and device of a finished training, from what `publish_run` wrote:
-    ultralytics' results.csv (its `time` column is the cumulative training time, resumes included)."""
-    record = json.loads(Path(train_args).read_text())
-    results = pd.read_csv(results_csv)
-    results.columns = [c.strip() for c in results.columns]
-    seconds = float(results["time"].iloc[-1]) if "time" in results and len(results) else None
-    environment = record.get("environment", {})
-    device = str(record.get("device") or "")
-    if not device:
-        device = "cpu" if not environment.get("gpu") else "cuda"
-    name = "cpu" if device == "cpu" else f"cuda:{device} {environment.get('gpu') or ''}".strip()
-    return {"epochs": int(len(results)), "train_s": seconds, "train_device": name}

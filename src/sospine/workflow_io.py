@@ -10,6 +10,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def setup_logging(snakemake) -> logging.Logger:  # Snakemake's script object
@@ -99,3 +100,42 @@ def expected_errors(log: logging.Logger, *kinds: type[BaseException]) -> Iterato
         log.error("%s", error)
         print(f"error: {error}", file=sys.__stderr__)
         raise SystemExit(1) from None
+
+
+# Params functions of the rules that only name a job's own folders (Snakemake calls them with the
+# job's wildcards and its input or output files).
+
+
+def get_work_dir_of_best(wildcards: Any, output: Any) -> str:
+    """A training's work folder: where its best.pt is published."""
+    return str(Path(output.best).parent)
+
+
+def get_ultralytics_settings(wildcards: Any, input: Any) -> str:  # noqa: A002 - Snakemake's name
+    """The ultralytics settings folder of the training that made these weights."""
+    return str(Path(input.weights).parent / "ultralytics")
+
+
+def get_output_folder(wildcards: Any, output: Any) -> str:
+    return str(Path(output[0]).parent)
+
+
+def get_output_dir_of_front_page(wildcards: Any, output: Any) -> str:
+    """The output folder, as the front page names it (the folder above report/front_page.rst)."""
+    return str(Path(output[0]).parents[1])
+
+
+def get_run_label(wildcards: Any) -> str:
+    """How a training names itself on the console: the detector, and its fold if it has one."""
+    fold = dict(wildcards.items()).get("fold")
+    return f"{wildcards.detector}-{fold}" if fold else wildcards.detector
+
+
+#: what the workflow's rules import (`from sospine.workflow_io import *` in common.smk)
+__all__ = [
+    "get_output_dir_of_front_page",
+    "get_output_folder",
+    "get_run_label",
+    "get_ultralytics_settings",
+    "get_work_dir_of_best",
+]

@@ -17,7 +17,8 @@ from sospine import constants, locks, provenance, records
 from sospine.commands import checked_file
 from sospine.config import ConfigError, data_source_conflict, load_workflow_config
 from sospine.inputs import ChecksumCache, stamp_inputs
-from sospine.plan import *  # Plan, DATA_FILES and the params functions that name a job's folders
+from sospine.plan import DATA_FILES, Plan, PlanError
+from sospine.workflow_io import *  # the params functions that name a job's folders (get_*)
 
 min_version("9.0")
 
@@ -93,7 +94,7 @@ if MAIN:
     CHECKSUMS.save()
 
 TRAINED_PATTERN, COMMAND_PATTERN = Plan.pattern(PLAN.trained), Plan.pattern(PLAN.commands)
-PRODUCED_PATTERN = Plan.pattern(PLAN.produced)
+WEIGHTS_PATTERN, PRODUCED_PATTERN = Plan.pattern(PLAN.weighted), Plan.pattern(PLAN.produced)
 DETECTOR_KINDS = {name: d.kind for name, d in PLAN.detectors.items()}
 
 
@@ -126,6 +127,16 @@ def get_detections_stamp(wildcards):
     return stamp_of(PLAN.detectors[name].path) if PLAN.is_external_file(name) else []
 
 
+def get_video(wildcards):
+    path = PLAN.videos[wildcards.video]
+    return path if PLAN.is_made_here(path) else external(path)
+
+
+def get_video_stamp(wildcards):
+    path = PLAN.videos[wildcards.video]
+    return [] if PLAN.is_made_here(path) else stamp_of(path)
+
+
 def get_detector_kind(wildcards):
     return PLAN.kind(wildcards.detector)
 
@@ -134,13 +145,17 @@ def get_test_split(wildcards):
     return PLAN.test_split(wildcards.detector)
 
 
-def get_setting(key):
-    """A trained detector's setting (its own, else train's), for params and resources."""
-    return lambda wildcards: PLAN.trained[wildcards.detector].settings.get(key)
+def get_setting(key, of="trained"):
+    """A detector's setting (a trained one's own, else train's; `of`: commands, weighted), for params."""
+    return lambda wildcards: getattr(PLAN, of)[wildcards.detector].settings.get(key)
 
 
-def get_command_setting(key):
-    return lambda wildcards: PLAN.commands[wildcards.detector].settings.get(key)
+def get_given_weights(wildcards):
+    return external(PLAN.weighted[wildcards.detector].path)
+
+
+def get_given_weights_stamp(wildcards):
+    return stamp_of(PLAN.weighted[wildcards.detector].path)
 
 
 def get_weights_sha256(wildcards):

@@ -108,6 +108,50 @@ rule predict:
         "../scripts/predict.py"
 
 
+# Weights trained elsewhere ({weights: PATH, sha256: ...}): predicted like a trained detector's, never trained.
+rule predict_weights:
+    input:
+        weights=get_given_weights,
+        stamp=get_given_weights_stamp,  # new content under an old mtime predicts again
+        coco=rules.export_yolo.output.coco,
+        images=rules.export_yolo.output.images,
+    output:
+        detections=out("predictions/{detector}.csv"),
+        cost=out("costs/{detector}.json"),
+    log:
+        out("logs/predict/{detector}.log"),
+    wildcard_constraints:
+        detector=WEIGHTS_PATTERN,
+    conda:
+        "../envs/detector.yaml"
+    threads: 4
+    resources:
+        gpu=lambda wildcards: min(get_setting("gpus", "weighted")(wildcards) or 0, 1),
+        mem_mb=8000,
+        runtime=120,
+    params:
+        imgsz=get_setting("imgsz", "weighted"),
+        conf=get_setting("predict_conf", "weighted"),
+        device=get_setting("device", "weighted"),
+        model=get_setting("model", "weighted"),  # its name decides the ultralytics class (YOLO or RT-DETR)
+        settings_dir=lambda wildcards: out(f"predict/{wildcards.detector}/ultralytics"),
+    script:
+        "../scripts/predict_weights.py"
+
+
+use rule predict_weights as predict_weights_fold with:
+    input:
+        weights=get_given_weights,
+        stamp=get_given_weights_stamp,
+        coco=out("folds/{fold}/yolo/coco"),
+        images=out("folds/{fold}/yolo/images"),
+    output:
+        detections=out("predictions/{detector}-{fold}.csv"),
+        cost=out("costs/{detector}-{fold}.json"),
+    log:
+        out("logs/predict/{detector}-{fold}.log"),
+
+
 # Leave-one-surgeon-out: the same training and prediction once per fold (folds come from the split).
 
 
@@ -188,15 +232,15 @@ rule command_detector:
         detector=COMMAND_PATTERN,
     conda:
         "../envs/detector.yaml"
-    threads: get_command_setting("threads")
+    threads: get_setting("threads", "commands")
     resources:
-        gpu=get_command_setting("gpus"),
-        mem_mb=get_command_setting("mem_mb"),
-        runtime=get_command_setting("timeout_min"),  # the scheduler's limit and the command's timeout
+        gpu=get_setting("gpus", "commands"),
+        mem_mb=get_setting("mem_mb", "commands"),
+        runtime=get_setting("timeout_min", "commands"),  # the scheduler's limit and the command's timeout
     params:
-        command=get_command_setting("command"),
-        device=get_command_setting("device"),
-        gpus=get_command_setting("gpus"),
+        command=get_setting("command", "commands"),
+        device=get_setting("device", "commands"),
+        gpus=get_setting("gpus", "commands"),
         work_dir=get_command_work_dir,
     script:
         "../scripts/command_detector.py"
