@@ -1,5 +1,11 @@
 # Scoring every detector's detections on the test trials: VOC AP (the paper's), COCO mAP, PR curves.
 
+from sospine.resources import interval_resamples, scoring_mem_mb
+
+# Scoring's memory grows with the detections read, and far faster with bootstrap intervals: the jobs
+# book by their input's size (measured figures in sospine.resources), and more on a retry.
+SCORING_RESAMPLES = interval_resamples(config["split"], config["scoring"]["bootstrap"])
+
 
 rule validate_detections:
     """Every detections file, once, whatever made it (a trained detector's predictions, a file someone
@@ -52,7 +58,7 @@ rule score:
     conda:
         "../envs/scoring.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wildcards, input, attempt: scoring_mem_mb(input.size_mb, attempt, SCORING_RESAMPLES),
         runtime=60,
     params:
         kind=get_detector_kind,
@@ -86,7 +92,7 @@ rule leaderboard:
     conda:
         "../envs/scoring.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wildcards, input, attempt: scoring_mem_mb(input.size_mb, attempt, SCORING_RESAMPLES),
         runtime=60,
     params:
         files_per_detector=get_files_per_detector,  # how input.detections divides into detectors, in order
