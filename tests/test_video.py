@@ -215,3 +215,35 @@ def test_the_detector_that_analyses_is_named_or_the_best_that_can_predict():
     board = pd.DataFrame({"detector": ["yolo", "rt", "paper"], "label": ["all"] * 3, "ap_voc": [0.3, 0.5, 0.9]})
     assert recordings.choose_detector("auto", board, ["yolo", "rt"])[0] == "rt"
     assert recordings.choose_detector("yolo", board, ["yolo", "rt"]) == ("yolo", "analysis.detector")
+
+
+@pytest.mark.slow
+def test_a_recording_of_a_test_trial_is_analysed_through_the_workflow_without_training_again(workdir):
+    """The tiny run, then a recording of its test trial S1A2 (made by the workflow from the synthetic
+    frames): every file of the recording, no training or prediction of the benchmark again, and its
+    presence agrees with the workflow's own timeline of the trial."""
+    from .conftest import run, tiny_config
+
+    config = tiny_config(workdir)
+    run(workdir, "--configfile", config)
+    videos = "videos={S1A2_rec: results/recordings/S1A2.mp4}"
+    planned = run(workdir, "--configfile", config, "--config", videos, "-n").stdout
+    jobs = {line.split()[-1].rstrip(":") for line in planned.splitlines() if line.startswith(("rule ", "localrule "))}
+    assert jobs <= {"synthetic_recording", "recording_frames", "recording_detections", "recording_analysis",
+                    "provenance", "front_page", "all"}, jobs  # fmt: skip
+    run(workdir, "--configfile", config, "--config", videos)
+    folder = workdir / "results" / "videos" / "S1A2_rec"
+    for name in ("detections.csv", "presence.csv", "segments.csv", "apms.csv", "outcome.json", "timeline.png"):
+        assert (folder / name).is_file(), name
+    frames = sorted((folder / "frames").glob("*.jpeg"))  # (and Snakemake's .snakemake_timestamp)
+    assert [f.name for f in frames[:2]] == ["S1A2_rec_frame_00000001.jpeg", "S1A2_rec_frame_00000002.jpeg"]
+    recorded = pd.read_csv(folder / "presence.csv")
+    assert len(recorded) == 5 * len(frames) and set(recorded.columns) == {"frame", "tool", "present"}
+    timeline = pd.read_csv(workdir / "results" / "timelines" / "presence.csv")
+    own = timeline[(timeline["trial"] == "S1A2") & (timeline["source"] == "detections:yolo")]
+    merged = recorded.merge(own, on=["frame", "tool"], suffixes=("_recording", "_timeline"))
+    assert len(merged) == len(recorded)
+    assert (merged["present_recording"] == merged["present_timeline"]).mean() >= 0.85
+    outcome = json.loads((folder / "outcome.json").read_text())
+    assert outcome["detector"] == "yolo" and outcome["frames"] == len(frames)
+    assert len(pd.read_csv(folder / "apms.csv")) == 1
