@@ -93,3 +93,10 @@ def test_the_report_waits_for_a_finished_run_and_says_which_command(tmp_path):
     problem = found.report_not_ready(["--cores", "2", "--report", "r.html"])
     assert problem.startswith("the report needs a finished run: ") and "(snakemake --cores 2)" in problem
     assert found.out("leaderboard/leaderboard.png") in found.report_figures()
+
+
+def test_a_recording_that_is_not_there_is_one_line(tmp_path):
+    with pytest.raises(PlanError, match=r"config key 'videos.case': /nowhere/case.mp4 does not exist"):
+        plan(tmp_path, videos={"case": "/nowhere/case.mp4"})
+    with pytest.raises(PlanError, match="is a folder, not a video file"):
+        plan(tmp_path, videos={"case": str(tmp_path)})

@@ -341,6 +341,10 @@ class Plan:
     def analysis_detector(self) -> str | None:
         """The detector named to analyse recordings (`analysis.detector`), or None for `auto`: the best
         on the board of those that can predict new images, chosen once the board exists."""
+        for name, path in self.videos.items():
+            if not self.is_made_here(path) and not Path(path).is_file():
+                what = "is a folder, not a video file" if Path(path).is_dir() else "does not exist"
+                raise PlanError(f"config key 'videos.{name}': {path} {what}")
         wanted = (self.config.get("analysis") or {}).get("detector", "auto")
         if not self.videos or wanted == "auto":
             if self.videos and not self.predictors:
