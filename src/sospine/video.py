@@ -154,8 +154,7 @@ def sample_frames(
     name = name or video.stem
     if fps <= 0:
         raise VideoError(f"--fps must be above 0, got {fps:g}")
-    partial = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    partial = _fresh_partial(out_dir)
     started = time.monotonic()
     with _open(video) as container:
         partial.mkdir(parents=True)
@@ -173,8 +172,11 @@ def sample_frames(
                     last_said = time.monotonic()
                     of = f" of {_clock(duration)}" if duration else ""
                     say(f"frames {name}: {_clock(last_time)}{of} read, {sampler.written} frames")
-        except (av.FFmpegError, OSError) as error:  # a damaged or cut file: keep what was read
+        except av.FFmpegError as error:  # a damaged or cut file: keep what was read
             problem = _reason(error)
+        except BaseException:  # a full disk, Ctrl-C: nothing half-written stays
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         sampler.push(None)
     if not sampler.written:
         shutil.rmtree(partial, ignore_errors=True)
@@ -199,6 +201,18 @@ def sample_frames(
     return Sampling(str(video), name, float(fps), sampler.written, duration, round(last_time, 3), not cut, note)
 
 
+def _fresh_partial(out_dir: Path) -> Path:
+    """This process's own unfinished folder beside `out_dir` (a second sampling into the same folder
+    does not write into it), after removing those that killed processes left."""
+    import os
+
+    for stale in out_dir.parent.glob(f"{out_dir.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[1]
+        if not pid.isdigit() or not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    return out_dir.with_name(f"{out_dir.name}.partial-{os.getpid()}")
+
+
 def _duration(container, stream) -> float | None:  # noqa: ANN001
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -212,13 +226,24 @@ def write_video(
 ) -> Path:
     """Write images (PIL images or image files) to `path` as a video, each held `hold_s` seconds at
     `fps` frames per second: what a camera recording a still scene for that long gives."""
-    import av
-    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial" + path.suffix)
     repeats = max(1, round(hold_s * fps))
+    try:
+        _encode(frames, partial, fps, repeats, codec, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(path)
+    return path
+
+
+def _encode(frames: Iterable, partial: Path, fps: int, repeats: int, codec: str, path: Path) -> None:
+    import av
+    from PIL import Image
+
     with av.open(str(partial), "w") as container:
         stream, shown = None, 0
         for item in frames:
@@ -237,8 +262,6 @@ def write_video(
             raise VideoError(f"{path}: no frames to write")
         for packet in stream.encode():
             container.mux(packet)
-    partial.replace(path)
-    return path
 
 
 def trial_frames(frames_zip: str | Path, trial: str) -> Iterator:
