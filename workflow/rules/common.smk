@@ -1,11 +1,11 @@
 import sys
+import warnings
 from pathlib import Path
 
 # The workflow's own files are found relative to this file, never to the working folder or the main
-# Snakefile: deployed as a module (`module sospine: snakefile: ...`), those belong to someone else.
-# The Snakefile reads the library from this checkout's src/ (so config checks match the code next
-# to them); jobs' scripts import the installed package (`pip install -e .`, see README). A workflow
-# deployed from a remote source (github(...)) has no src/ here: it needs the package installed.
+# Snakefile (deployed as a module, those belong to someone else). The Snakefile reads the library from
+# this checkout's src/ (config checks match the code beside them); jobs' scripts import the installed
+# package (`pip install -e .`); a workflow deployed from a remote source needs the package installed.
 _RULES_DIR = workflow.current_basedir
 CHECKOUT = Path(_RULES_DIR.get_path_or_uri(secret_free=True)).parents[1] if _RULES_DIR.is_local else None
 if CHECKOUT is not None and (CHECKOUT / "src" / "sospine" / "constants.py").is_file():
@@ -21,6 +21,8 @@ from sospine.plan import DATA_FILES, Plan, PlanError
 from sospine.workflow_io import *  # the params functions that name a job's folders (get_*)
 
 min_version("9.0")
+# --report evaluates size-based resources without awaiting the sizes (Snakemake's warning, no effect)
+warnings.filterwarnings("ignore", "coroutine 'InputFiles._predicated_size_files", RuntimeWarning)
 
 
 wildcard_constraints:
@@ -99,8 +101,7 @@ DETECTOR_KINDS = {name: d.kind for name, d in PLAN.detectors.items()}
 
 
 def external(path):
-    """A file read from this machine (a mirror, a model file, someone's detections), never looked up
-    in a default storage such as AWS Batch's S3 prefix."""
+    """A file read from this machine, never looked up in a default storage (AWS Batch's S3 prefix)."""
     return local(str(path))
 
 
