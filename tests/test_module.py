@@ -55,3 +55,30 @@ def test_the_workflow_runs_as_a_module_of_another_workflow(tmp_path):
     # the deploying folder holds its results; the checkout holds none
     assert not (checkout / "results").exists()
     assert "sospine_split" in result.stderr  # the module's rules, under the deploying workflow's prefix
+
+
+def test_a_module_keeps_its_local_rules_local_without_a_warning(tmp_path):
+    """Snakemake's module import drops a `localrules:` list (and warns); rules marked `localrule: True`
+    stay local: on a cluster they never wait in the queue or reach for the internet from a node."""
+    checkout = copy_workflow(tmp_path / "sospine")
+    project = tmp_path / "my-analysis"
+    (project / "config").mkdir(parents=True)
+    settings = {"output_dir": "results/sospine", "data": {"source": "synthetic"}}
+    (project / "config" / "config.yaml").write_text(yaml.safe_dump({"sospine": settings}))
+    snakefile = DEPLOYING_SNAKEFILE.format(checkout=checkout, output_dir="results/sospine")
+    (project / "Snakefile").write_text(
+        snakefile.replace('"results/sospine/stats/table1.csv"', '"results/sospine/provenance.json"')
+    )
+    env = dict(os.environ, PYTHONPATH=str(checkout / "src"))
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "2", "-n"], cwd=project, capture_output=True, text=True, env=env, timeout=600
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "localrules directive specifies rules that are not present" not in output
+    assert "rule sospine_data_source:" in output  # the module's rules, planned
+    rules = "".join(path.read_text() for path in (checkout / "workflow" / "rules").glob("*.smk"))
+    assert "localrules:" not in rules + (checkout / "Snakefile").read_text()  # what a module import drops
+    for rule in ("data_source", "validation_gate", "provenance", "front_page", "fetch_weights", "loso_summary"):
+        body = rules.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
+        assert "localrule: True" in body, rule
