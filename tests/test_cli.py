@@ -203,3 +203,24 @@ def test_board_on_a_half_written_folder_names_the_file_and_exits_1(
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in captured.err and not captured.out, captured.err
     assert lines[0].startswith(f"sospine board: {folder / name}: ") and says in lines[0], lines[0]
+
+
+def test_score_prints_its_per_class_table_and_its_help_an_example_and_exit_codes(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from sospine.cli import main
+    from sospine.synth import SynthSpec, plan, write_tables
+
+    paths = write_tables(plan(SynthSpec(seed=5, trials=4, frames_per_trial=10, width=160, height=96)), tmp_path)
+    assert main(["score", "--truth", str(paths["sospine_bbox.csv"]), "--detections",
+                 str(paths["sospine_detections_3.6_0.05.csv"]), "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["label", "n_truth", "n_detections", "ap_voc", "ap_paper", "ap50_coco", "best_f1"]
+    assert [line.split()[0] for line in lines[2:4]] == ["needle", "needle"]  # "needle driver" next
+    help_text = " ".join(
+        subprocess.run(
+            [sys.executable, "-m", "sospine", "score", "--help"], capture_output=True, text=True
+        ).stdout.split()
+    )
+    assert "Example: sospine score --truth" in help_text and "Exit 0: scored; 1:" in help_text

@@ -32,7 +32,9 @@ def test_a_mirror_without_frames_provides_what_it_holds_and_says_what_it_skips(t
     found = plan(tmp_path, data={"source": "mirror", "mirror_dir": str(mirror)})
     assert set(found.provided) == {"bbox", "outcomes"}
     assert found.missing == ["frames", "tool_tips"]
-    assert "no frames.zip: no YOLO export, training or detector scoring" in found.missing_note()
+    assert "no frames.zip: no YOLO export, training or prediction; detections files are still scored" in (
+        found.missing_note()
+    )
     assert found.trained == {} and found.baseline == "yolov4_paper"
     assert found.detection_tables() == {"yolov4_paper": str(tmp_path / "out" / "detections" / "yolov4_paper.csv")}
     assert found.raw_detections("yolov4_paper") == str(mirror / "sospine_detections_3.6_0.05.csv")

@@ -134,7 +134,23 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"instruments {summary['map_voc_instruments']:.3f}; paper's rules all {summary['map_paper_all']:.3f}, "
         f"instruments {summary['map_paper_instruments']:.3f}; COCO mAP50 {summary['map50_coco_all']:.3f} -> {args.out}"
     )
+    print(_class_table(Path(args.out) / "ap_per_class.csv"))
     return EXIT_OK
+
+
+def _class_table(path: Path) -> str:
+    """The per-class APs as the console shows them: VOC, the paper's rule, COCO, counts."""
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    columns = [
+        c for c in ("label", "n_truth", "n_detections", "ap_voc", "ap_paper", "ap50_coco", "best_f1") if c in table
+    ]
+    shown = table[columns].copy()
+    for column in ("ap_voc", "ap_paper", "ap50_coco", "best_f1"):
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+    return shown.to_string(index=False)
 
 
 def cmd_install_profiles(args: argparse.Namespace) -> int:
@@ -374,7 +390,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("score", help="score published-format detections against ground-truth boxes")
+    p = sub.add_parser(
+        "score",
+        help="score published-format detections against ground-truth boxes",
+        description="Score detections (published format) against the ground-truth boxes: VOC AP, the paper's "
+        "rule and COCO mAP per class, written to --out, with a per-class table on the console. Example: "
+        "sospine score --truth sospine_bbox.csv --detections sospine_detections_3.6_0.05.csv --out scores. "
+        "Exit 0: scored; 1: a file does not validate (validation_report.csv says where) or covers no test "
+        "trial; 2: bad usage (a missing file).",
+    )
     p.add_argument("--truth", required=True, help="bbox CSV in the published format")
     p.add_argument("--detections", required=True, help="detections CSV in the published format")
     p.add_argument(

@@ -101,7 +101,11 @@ class Plan:
         """What the run leaves out for want of files, in one line, or None."""
         if not self.missing:
             return None
-        skipped = "(no frames.zip: no YOLO export, training or detector scoring)" if "frames" in self.missing else ""
+        skipped = (
+            "(no frames.zip: no YOLO export, training or prediction; detections files are still scored)"
+            if "frames" in self.missing
+            else ""
+        )
         files = ", ".join(DATA_FILES[k] for k in self.missing)
         return f"note: data source '{self.source}' does not provide {files}; rules that need them are skipped {skipped}"
 
