@@ -45,12 +45,10 @@ def presence(
     """Long presence table of the recording (`trial` is its name): a tool is present in a frame where
     a detection of it reaches the tool's threshold (no threshold: never), smoothed as the run's
     timelines are."""
-    kept = analytics.thresholded(detections, {k: v for k, v in thresholds.items() if pd.notna(v)})
-    frame = kept["frame"] if "frame" in kept else kept["trial_frame"].str.extract(_FRAME_NUMBER)[0].astype(int)
-    hits = pd.DataFrame({"frame": frame.astype(int), "tool": kept["label"]}).drop_duplicates().assign(hit=True)
-    grid = frames_of(name, n_frames).merge(pd.DataFrame({"tool": list(BOX_LABELS)}), how="cross")
-    table = grid.merge(hits, on=["frame", "tool"], how="left")
-    table = table.assign(source=source, present=table["hit"].notna())[["trial", "frame", "tool", "source", "present"]]
+    kept = analytics.thresholded(detections, thresholds)  # a tool without a threshold is never present
+    frame = kept["frame"] if "frame" in kept else kept["trial_frame"].str.extract(_FRAME_NUMBER)[0]
+    hits = pd.DataFrame({"trial": name, "frame": frame.astype(int), "label": kept["label"]})
+    table = analytics.presence_from(frames_of(name, n_frames), hits, source)
     return analytics.smooth(table, min_gap, min_run)
 
 

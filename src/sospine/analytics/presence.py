@@ -25,7 +25,12 @@ def frame_index(boxes: pd.DataFrame) -> pd.DataFrame:
 def presence(frames: pd.DataFrame, items: pd.DataFrame, source: str) -> pd.DataFrame:
     """Long presence table: a tool is present in a frame when `items` (boxes) has it there."""
     parts = split_frame_names(items["trial_frame"]).assign(label=items["label"].to_numpy())
-    hits = parts.dropna(subset=["label", "trial"])[["trial", "frame", "label"]].drop_duplicates()
+    return presence_from(frames, parts[["trial", "frame", "label"]], source)
+
+
+def presence_from(frames: pd.DataFrame, hits: pd.DataFrame, source: str) -> pd.DataFrame:
+    """`presence` from items already placed in time (`trial`, `frame`, `label`): a recording's."""
+    hits = hits.dropna(subset=["label", "trial"])[["trial", "frame", "label"]].drop_duplicates()
     hits = hits.astype({"frame": int}).assign(present=True)
     grid = frames.merge(pd.DataFrame({"tool": list(BOX_LABELS)}), how="cross")
     out = grid.merge(hits.rename(columns={"label": "tool"}), on=["trial", "frame", "tool"], how="left")
