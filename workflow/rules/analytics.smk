@@ -8,7 +8,6 @@ rule presence:
         bbox=rules.boxes.output.bbox,
         split=rules.split.output.trials,
         detections=list(PLAN.detection_tables().values()),
-        scores=PLAN.score_tables(),
     output:
         presence=report(out("timelines/presence.csv"), category="Timelines", caption="../report/presence.rst"),
         metrics=report(
@@ -23,6 +22,8 @@ rule presence:
         "../envs/data.yaml"
     params:
         detectors=list(PLAN.detection_tables()),
+        kinds=DETECTOR_KINDS,
+        iou=config["scoring"]["iou_threshold"],
         threshold=ANALYTICS["presence_threshold"],
         min_gap=ANALYTICS["min_gap_frames"],
         min_run=ANALYTICS["min_run_frames"],

@@ -3,7 +3,10 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import analytics, plots
-from sospine.split import test_trials_of
+from sospine.detectors import scored_trials
+from sospine.scoring.detector_tables import covered_trials
+from sospine.scoring.matching import match, prepare_detections, prepare_truth
+from sospine.split import test_trials_of, tested_trials
 from sospine.tables import read_annotations, read_detections, readable
 from sospine.workflow_io import setup_logging
 
@@ -11,19 +14,34 @@ log = setup_logging(snakemake)
 params = snakemake.params
 boxes = read_annotations(snakemake.input.bbox)
 frames = analytics.frame_index(boxes)
-test_trials = test_trials_of(pd.read_csv(snakemake.input.split))
+split = pd.read_csv(snakemake.input.split, dtype=str)
+test_trials = test_trials_of(split)
 tables = [analytics.presence(frames, boxes, analytics.GROUND_TRUTH)]
-threshold_rows = []
-for name, detections_path, scores_path in zip(
-    params.detectors, snakemake.input.detections, snakemake.input.scores, strict=True
-):
-    thresholds = analytics.presence_thresholds(pd.read_csv(scores_path), params.threshold)
-    threshold_rows += [{"detector": name, "label": k, "threshold": v} for k, v in thresholds.items()]
+thresholds = []
+for name, detections_path in zip(params.detectors, snakemake.input.detections, strict=True):
     detections = read_detections(detections_path)
-    tables.append(analytics.detector_presence(frames, detections, thresholds, f"detections:{name}", test_trials))
+    covered = covered_trials(detections)
+    # each trial's thresholds are chosen on the other test trials the detector is scored on
+    scored = scored_trials(params.kinds.get(name, "file"), tested_trials(split), covered)
+    # (under leave-one-surgeon-out a table of the first fold covers that fold's trials only)
+    scored = [t for t in scored if t in covered or t in test_trials]
+    matched = match(prepare_truth(boxes, scored), prepare_detections(detections, scored), params.iou)
+    chosen = analytics.cross_fitted_thresholds(
+        matched, sorted(set(covered) | set(test_trials)), scored, params.threshold
+    )
+    thresholds.append(chosen.assign(detector=name)[analytics.THRESHOLD_COLUMNS])
+    if params.threshold == "best_f1" and len(scored) < 2:
+        log.warning(
+            "%s is scored on %d test trial(s): no other test trial to choose a trial's presence threshold on, so its "
+            "tools are never shown present there; give analytics.presence_threshold a number",
+            name,
+            len(scored),
+        )
+    tables.append(analytics.presence_at(frames, detections, thresholds[-1], name, test_trials))
 table = analytics.smooth(pd.concat(tables, ignore_index=True), params.min_gap, params.min_run)
 table.to_csv(snakemake.output.presence, index=False)
-pd.DataFrame(threshold_rows, columns=["detector", "label", "threshold"]).to_csv(
+columns = analytics.THRESHOLD_COLUMNS
+(pd.concat(thresholds, ignore_index=True) if thresholds else pd.DataFrame(columns=columns)).to_csv(
     snakemake.output.thresholds, index=False
 )
 readable(analytics.presence_metrics(table)).to_csv(snakemake.output.metrics, index=False)

@@ -16,8 +16,8 @@ chosen = json.loads(Path(snakemake.input.detector).read_text())
 detector = chosen["detector"]
 source = f"detections:{detector}"
 detections = pd.read_csv(snakemake.input.detections)
-board_thresholds = pd.read_csv(snakemake.input.thresholds)
-thresholds = board_thresholds[board_thresholds["detector"] == detector].set_index("label")["threshold"].to_dict()
+# a new recording's thresholds are chosen on all test trials (the trials' own on the other ones)
+thresholds = analytics.for_new_recordings(pd.read_csv(snakemake.input.thresholds), detector)
 table = recordings.presence(name, sampling["frames"], detections, thresholds, source, params.min_gap, params.min_run)
 table[["frame", "tool", "present"]].to_csv(snakemake.output.presence, index=False)
 segments = recordings.phases_of(table, params.phases)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import BOX_LABELS
+from ..scoring.matching import Matched, best_f1_threshold
 from ..tables import split_frame_names
 
 GROUND_TRUTH = "ground_truth"
@@ -108,6 +109,50 @@ def presence_thresholds(scores: pd.DataFrame, threshold: str | float) -> dict[st
     return {label: float(threshold) for label in scored.index}
 
 
+#: timelines/thresholds.csv: per detector, trial and class the presence threshold and what it was
+#: chosen on; the rows without a trial are those for a new recording (`for_new_recordings`)
+THRESHOLD_COLUMNS = ["detector", "trial", "label", "threshold", "chosen_on"]
+
+
+def cross_fitted_thresholds(
+    matched: Matched, trials: list[str], test_trials: list[str], threshold: str | float
+) -> pd.DataFrame:
+    """Each trial's presence threshold per class, never chosen on that trial's own frames: the
+    best-F1 threshold (`best_f1`) of the other test trials (of all test trials for a trial that is
+    not one), as `sospine score --test-trials <others>` gives it; plus a row per class without a
+    trial, from all test trials, for new recordings. A number for `threshold` is every row's.
+    NaN (the tool never present) where the other trials have no detection of the class.
+
+    `matched`: the detections of the test trials matched to their truth (`scoring.match`).
+    Columns: `THRESHOLD_COLUMNS` but `detector`.
+    """
+    rows = []
+    for trial in [*sorted(trials), None]:
+        others = [t for t in test_trials if t != trial]
+        if trial is None:
+            chosen_on = f"best F1 on all test trials ({', '.join(others)}), for new recordings"
+        elif trial in test_trials:
+            chosen_on = f"best F1 on the other test trials ({', '.join(others) or 'none'})"
+        else:
+            chosen_on = f"best F1 on the test trials ({', '.join(others)})"
+        for label in BOX_LABELS:
+            if threshold != "best_f1":
+                value, why = float(threshold), "analytics.presence_threshold"
+            else:
+                value, why = best_f1_threshold(matched, label, others), chosen_on
+            rows.append({"trial": trial, "label": label, "threshold": value, "chosen_on": why})
+    return pd.DataFrame(rows, columns=THRESHOLD_COLUMNS[1:])
+
+
+def for_new_recordings(thresholds: pd.DataFrame, detector: str) -> dict[str, float]:
+    """A detector's thresholds for a new recording (the rows of `thresholds.csv` without a trial;
+    every row of a file from before thresholds were cross-fitted)."""
+    mine = thresholds[thresholds["detector"].astype(str) == detector]
+    if "trial" in mine:
+        mine = mine[mine["trial"].isna()]
+    return dict(zip(mine["label"], mine["threshold"].astype(float), strict=True))
+
+
 def detector_presence(
     frames: pd.DataFrame, detections: pd.DataFrame, thresholds: Mapping[str, float], source: str, trials: list[str]
 ) -> pd.DataFrame:
@@ -129,6 +174,7 @@ def presence_at(
         return detector_presence(
             frames, detections, dict(zip(mine["label"], mine["threshold"], strict=True)), source, trials
         )
+    mine = mine[mine["trial"].notna()]
     parts = split_frame_names(detections["trial_frame"])
     key = pd.MultiIndex.from_arrays([parts["trial"].to_numpy(), detections["label"].to_numpy()])
     floor = mine.set_index(["trial", "label"])["threshold"].astype(float).reindex(key).to_numpy()

@@ -234,6 +234,31 @@ def pr_curve(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> pd.DataFrame:
     return pd.DataFrame({"score": scores[keep], "precision": precision[keep], "recall": recall[keep], "f1": f1[keep]})
 
 
+def best_f1_point(curve: pd.DataFrame) -> pd.Series | None:
+    """The row of a `pr_curve` where F1 is highest (the first such row), or None for no detection:
+    its `score` is the class's best-F1 threshold (`best_threshold` of `ap_per_class.csv`)."""
+    return curve.loc[curve["f1"].idxmax()] if len(curve) else None
+
+
+def best_f1_threshold(matched: Matched, label: str, trials: list[str]) -> float:
+    """The best-F1 threshold of one class over some of the matched trials, exactly as scoring only
+    those trials gives it (`sospine score --test-trials`): a detection is matched within its own
+    frame, so the flags of a subset of trials are those of the subset matched alone. NaN where the
+    trials have no detection of the class.
+
+    >>> flags = {"trial": ["A", "B", "A"], "label": "needle", "score": [0.9, 0.7, 0.5], "tp": [True, True, False]}
+    >>> m = Matched(pd.DataFrame(flags), pd.DataFrame({"trial": ["A", "B"], "label": "needle", "n": [1, 1]}))
+    >>> best_f1_threshold(m, "needle", ["A", "B"]), best_f1_threshold(m, "needle", ["A"])
+    (0.7, 0.9)
+    """
+    dets = matched.detections
+    mine = dets[(dets["label"].astype(str) == label) & dets["trial"].astype(str).isin(trials)]
+    counts = matched.n_truth
+    n = int(counts.loc[(counts["label"] == label) & counts["trial"].isin(trials), "n"].sum())
+    best = best_f1_point(pr_curve(mine["tp"].to_numpy(bool), mine["score"].to_numpy(float), n))
+    return float(best["score"]) if best is not None else float("nan")
+
+
 def paper_operating_point(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> tuple[float, float]:
     """The best F1 over the paper-rule ranking and the score of the detection where it is reached,
     as the authors' script takes it: F1 = 2 (P R) / (P + R) after every detection, the first
@@ -270,7 +295,7 @@ def class_table(matched: Matched, paper: Matched, at_iou50: Matched) -> tuple[pd
         n = int(matched.n_truth.loc[matched.n_truth["label"] == label, "n"].sum())
         tp = d["tp"].to_numpy(bool)
         curve = pr_curve(tp, d["score"].to_numpy(float), n).assign(label=label)
-        best = curve.loc[curve["f1"].idxmax()] if len(curve) else None
+        best = best_f1_point(curve)
         theirs = _of_label(paper, label)
         paper_tp = theirs["tp"].to_numpy(bool)
         paper_f1, paper_threshold = paper_operating_point(paper_tp, theirs["score"].to_numpy(float), n)

@@ -1,0 +1,103 @@
+"""Claims a reviewer would accept: presence thresholds never chosen on the trial they judge."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sospine import analytics
+from sospine.constants import BBOX_CSV, PAPER_DETECTIONS_CSV
+from sospine.scoring.detector_tables import covered_trials
+from sospine.scoring.files import score
+from sospine.scoring.matching import match, prepare_detections, prepare_truth
+from sospine.tables import read_annotations, read_detections
+
+
+def _cross_fitted(boxes, detections, test_trials, threshold="best_f1", iou=0.5):
+    matched = match(prepare_truth(boxes, test_trials), prepare_detections(detections, test_trials), iou)
+    trials = sorted(set(covered_trials(detections)) | set(test_trials))
+    return analytics.cross_fitted_thresholds(matched, trials, test_trials, threshold)
+
+
+def _brute_force_best_threshold(boxes, detections, trials, label, iou=0.5) -> float:
+    """Independent of the ranking code: F1 at every candidate score, from the VOC flags of the
+    trials scored alone; the highest score among the thresholds of highest F1."""
+    matched = match(prepare_truth(boxes, trials), prepare_detections(detections, trials), iou).detections
+    mine = matched[matched["label"].astype(str) == label]
+    n_truth = int((prepare_truth(boxes, trials)["label"] == label).sum())
+    best_f1, best = -1.0, np.nan
+    for s in sorted(mine["score"].unique(), reverse=True):
+        kept = mine[mine["score"] >= s]
+        tp = int(kept["tp"].sum())
+        f1 = 2 * tp / (len(kept) + n_truth) if len(kept) + n_truth else 0.0
+        if f1 > best_f1 + 1e-12:
+            best_f1, best = f1, s
+    return float(best)
+
+
+def test_each_test_trial_threshold_is_the_best_f1_of_the_other_test_trials(synthetic):
+    boxes = read_annotations(synthetic[BBOX_CSV])
+    trials = sorted(boxes["trial_frame"].str.split("_frame_").str[0].unique())
+    detections = read_detections(synthetic[PAPER_DETECTIONS_CSV])
+    test_trials = trials[:3]
+    table = _cross_fitted(boxes, detections, test_trials)
+    assert list(table.columns) == analytics.THRESHOLD_COLUMNS[1:]
+    for trial in test_trials:
+        others = [t for t in test_trials if t != trial]
+        scored = score(boxes, detections, test_trials=others, bootstrap=0, coco=False)["table"].set_index("label")
+        mine = table[table["trial"] == trial].set_index("label")
+        for label, row in mine.iterrows():
+            assert row["threshold"] == pytest.approx(scored.loc[label, "best_threshold"], nan_ok=True), (trial, label)
+            if scored.loc[label, "n_truth"] > 0:
+                expected = _brute_force_best_threshold(boxes, detections, others, label)
+                assert row["threshold"] == pytest.approx(expected, nan_ok=True), (trial, label)
+        assert mine["chosen_on"].str.contains(", ".join(others)).all()
+        assert not mine["chosen_on"].str.contains(trial).any()
+    # a new recording's thresholds come from all test trials: the scored file's own best_threshold
+    everything = score(boxes, detections, test_trials=test_trials, bootstrap=0, coco=False)["table"]
+    recording = analytics.for_new_recordings(table.assign(detector="d"), "d")
+    assert recording == pytest.approx(dict(zip(everything["label"], everything["best_threshold"], strict=True)))
+    # a trial outside the test trials is judged at the thresholds of all test trials
+    outside = table[table["trial"] == trials[-1]].set_index("label")["threshold"]
+    assert outside.to_dict() == pytest.approx(recording)
+
+
+def test_a_fixed_presence_threshold_overrides_and_presence_uses_each_trials_own(synthetic):
+    boxes = read_annotations(synthetic[BBOX_CSV])
+    detections = read_detections(synthetic[PAPER_DETECTIONS_CSV])
+    test_trials = sorted(boxes["trial_frame"].str.split("_frame_").str[0].unique())[:2]
+    fixed = _cross_fitted(boxes, detections, test_trials, threshold=0.3)
+    assert (fixed["threshold"] == 0.3).all() and (fixed["chosen_on"] == "analytics.presence_threshold").all()
+    table = _cross_fitted(boxes, detections, test_trials).assign(detector="d")
+    frames = analytics.frame_index(boxes)
+    got = analytics.presence_at(frames, detections, table, "d", test_trials)
+    for trial in test_trials:  # each trial as if thresholded alone at its own row's thresholds
+        own = table[table["trial"] == trial]
+        alone = analytics.detector_presence(
+            frames[frames["trial"] == trial],
+            detections[detections["trial_frame"].str.startswith(f"{trial}_")],
+            dict(zip(own["label"], own["threshold"], strict=True)),
+            "detections:d",
+            [trial],
+        )
+        mine = got[got["trial"] == trial].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone.reset_index(drop=True), check_dtype=False)
+
+
+def test_published_detections_thresholds_equal_sospine_score_on_the_other_trials(real_dir, tmp_path):
+    boxes = read_annotations(real_dir / "sospine_bbox.csv")
+    detections = read_detections(real_dir / "sospine_detections_3.6_0.05.csv")
+    test_trials = ["Clip0", "S4A1", "S6A3", "S8A2"]
+    table = _cross_fitted(boxes, detections, test_trials)
+    trial, others = "S4A1", ["Clip0", "S6A3", "S8A2"]
+    out = tmp_path / "scores"
+    command = [sys.executable, "-m", "sospine", "score", "--truth", str(real_dir / "sospine_bbox.csv")]
+    command += ["--detections", str(real_dir / "sospine_detections_3.6_0.05.csv"), "--out", str(out)]
+    subprocess.run([*command, "--test-trials", *others], check=True, capture_output=True)
+    scored = pd.read_csv(out / "ap_per_class.csv").set_index("label")["best_threshold"]
+    mine = table[table["trial"] == trial].set_index("label")["threshold"]
+    assert mine.to_dict() == pytest.approx(scored.to_dict(), nan_ok=True)
