@@ -101,3 +101,73 @@ def test_published_detections_thresholds_equal_sospine_score_on_the_other_trials
     scored = pd.read_csv(out / "ap_per_class.csv").set_index("label")["best_threshold"]
     mine = table[table["trial"] == trial].set_index("label")["threshold"]
     assert mine.to_dict() == pytest.approx(scored.to_dict(), nan_ok=True)
+
+
+def test_under_leave_one_surgeon_out_a_detector_is_out_of_fold_only_if_held_out(tmp_path):
+    from sospine.plan import Plan, PlanError
+
+    from .test_plan import plan
+
+    files = {}
+    for fold in ("S1", "S2"):
+        files[fold] = tmp_path / f"mine-{fold}.csv"
+        files[fold].write_text("x\n")
+    one = tmp_path / "one.csv"
+    one.write_text("x\n")
+    detectors = {
+        "yolo": {"model": "yolo11n.yaml"},
+        "folded": {"detections": {fold: str(path) for fold, path in files.items()}},
+        "given": {"detections": str(one)},
+    }
+    found: Plan = plan(tmp_path, split={"method": "leave_one_surgeon_out"}, detectors=detectors)
+    assert found.out_of_fold == {"yolo": True, "folded": True, "given": False}
+    assert found.fold_detector("folded-S2") == ("folded", "S2") and found.kind("folded-S2") == "file"
+    assert found.raw_detections("folded-S2") == str(files["S2"]) and found.is_external_file("folded-S2")
+    assert found.raw_detections("folded") == found.out("inputs/out_of_fold/folded.csv")
+    assert not found.is_external_file("folded") and str(files["S1"]) in found.external_files()
+    assert found.fold_files("folded", ["S1", "S2"]) == {f: found.out(f"detections/folded-{f}.csv") for f in files}
+    with pytest.raises(PlanError, match=r"gives files for folds S1, S2 but the split has folds S1, S2, S3: add S3"):
+        found.fold_files("folded", ["S1", "S2", "S3"])
+    note = found.loso_note()
+    assert "out of fold: yolo, folded; not out of fold (no p-value or interval): given" in note
+    assert "Clip trials have no surgeon" in note
+    # a run that trains nothing says so at start
+    alone = plan(tmp_path, split={"method": "leave_one_surgeon_out"}, detectors={"given": {"detections": str(one)}})
+    assert alone.out_of_fold == {"given": False} and "no detector is out of fold" in alone.loso_note()
+    # under another split nothing is out of fold and nothing is said
+    paper = plan(tmp_path, detectors={"given": {"detections": str(one)}})
+    assert paper.out_of_fold == {"given": False} and paper.loso_note() is None
+
+
+def test_files_per_fold_are_refused_under_another_split_or_with_a_bad_fold_name(tmp_path):
+    from sospine.detectors import fold_files_problems
+
+    path = tmp_path / "a.csv"
+    path.write_text("x\n")
+    problems = fold_files_problems("m", {"S1": str(path), "fold2": str(path)}, {"split": {"method": "paper"}})
+    assert problems[0].startswith("config key 'detectors.m.detections': one file per fold needs split.method")
+    assert "'detectors.m.detections.fold2': a fold is named by its surgeon" in problems[1]
+    loso = {"split": {"method": "leave_one_surgeon_out"}}
+    assert fold_files_problems("m", {"S1": str(path), "S2": "/no/such.csv"}, loso) == [
+        "config key 'detectors.m.detections.S2': /no/such.csv does not exist"
+    ]
+
+
+def test_table1_under_leave_one_surgeon_out_names_the_folds(real_dir):
+    from sospine.split import split_dataset
+    from sospine.stats import table1_by_fold
+
+    boxes = read_annotations(real_dir / "sospine_bbox.csv")
+    frames = (
+        boxes[["trial_frame"]].drop_duplicates().assign(trial=lambda t: t["trial_frame"].str.split("_frame_").str[0])
+    )
+    settings = {"method": "leave_one_surgeon_out", "test_trials": [], "val_trials": 1, "test_fraction": 0.2, "seed": 0}
+    _, trials, _ = split_dataset(frames, {**settings, "validation": "trials", "val_frames": 0})
+    table = table1_by_fold(boxes, trials).set_index("label")
+    folds = [c for c in table.columns if c.startswith("fold_S")]
+    assert folds == [f"fold_S{n}" for n in range(1, 9)]
+    assert (table["test"] == table[folds].sum(axis=1)).all() and (table["all"] == table["train"] + table["test"]).all()
+    clips = boxes[boxes["trial_frame"].str.startswith("Clip")].dropna(subset=["label"])
+    assert table["train"].sum() == len(clips)  # the Clip trials train in every fold, never tested
+    s4 = boxes[boxes["trial_frame"].str.startswith("S4A")].dropna(subset=["label"])
+    assert table["fold_S4"].sum() == len(s4)

@@ -62,6 +62,12 @@ class Detector:
         return self.kind in ("train", "command", "weights")
 
     @property
+    def fold_files(self) -> dict[str, str]:
+        """A detections detector's files per leave-one-surgeon-out fold (`{detections: {S1: a.csv, ...}}`:
+        each made without that fold's surgeon, so out of fold), or {} for one file."""
+        return dict(self.settings.get("folds") or {})
+
+    @property
     def predicts_new_images(self) -> bool:
         """Whether it can detect tools in frames it has never seen (a recording): ultralytics weights,
         trained here or given."""
@@ -145,7 +151,10 @@ def resolve(config: Mapping[str, Any], baseline: str | None, source: str = "mirr
     found: dict[str, Detector] = {}
     for name, own in wanted.items():
         own = dict(own or {})
-        if "detections" in own:
+        if "detections" in own and isinstance(own["detections"], Mapping):
+            folds = {str(fold): str(path) for fold, path in own["detections"].items()}
+            found[name] = Detector(name, "file", settings={"folds": folds})
+        elif "detections" in own:
             found[name] = Detector(name, "file", path=str(own["detections"]))
         elif "weights" in own:
             inherited = {k: train[k] for k in ("imgsz", "predict_conf", "device", "gpus") if k in train}
@@ -279,6 +288,8 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                     f"{where}: a detections file is scored as it is; {', '.join(others)} apply only "
                     "to trained detectors"
                 )
+            elif isinstance(own["detections"], Mapping):
+                messages += fold_files_problems(name, own["detections"], config)
             elif not Path(str(own["detections"])).is_file():
                 messages.append(f"config key 'detectors.{name}.detections': {own['detections']} does not exist")
             continue
@@ -300,6 +311,27 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                 messages.append(checksum_problem(error.instance, f"detectors.{name}.sha256") or error.message)
             elif key.split(".")[0] in own:
                 messages.append(f"config key 'detectors.{name}.{key}': {error.message}")
+    return messages
+
+
+def fold_files_problems(name: str, folds: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a detections detector given one file per leave-one-surgeon-out fold.
+
+    >>> fold_files_problems("m", {"S1": "/nonexistent.csv", "x": "b.csv"}, {"split": {"method": "paper"}})[0][:78]
+    "config key 'detectors.m.detections': one file per fold needs split.method: lea"
+    """
+    where = f"config key 'detectors.{name}.detections"
+    messages = []
+    if (config.get("split") or {}).get("method") != "leave_one_surgeon_out":
+        messages.append(
+            f"{where}': one file per fold needs split.method: leave_one_surgeon_out (the folds are its surgeons); "
+            "under another split give one file: {detections: file.csv}"
+        )
+    for fold, path in folds.items():
+        if not re.fullmatch(r"S\d+", str(fold)):
+            messages.append(f"{where}.{fold}': a fold is named by its surgeon (S1, S2, ...), not {fold!r}")
+        elif not isinstance(path, str) or not Path(path).is_file():
+            messages.append(f"{where}.{fold}': {path} does not exist")
     return messages
 
 

@@ -109,6 +109,31 @@ class Plan:
         files = ", ".join(DATA_FILES[k] for k in self.missing)
         return f"note: data source '{self.source}' does not provide {files}; rules that need them are skipped {skipped}"
 
+    def loso_note(self) -> str | None:
+        """Under leave-one-surgeon-out, what the split tests and which detectors are out of fold, in
+        one line; None under another split."""
+        if not self.loso:
+            return None
+        held_out = [name for name, out in self.out_of_fold.items() if out]
+        given = [name for name, out in self.out_of_fold.items() if not out]
+        clips = "the Clip trials have no surgeon: they train in every fold and are never tested"
+        if held_out:
+            ranked = f"out of fold: {', '.join(held_out)}"
+            if given:
+                ranked += f"; not out of fold (no p-value or interval): {', '.join(given)}"
+        else:
+            why = "no frames.zip" if "frames" not in self.provided else "no detector that predicts here"
+            ranked = (
+                f"this run trains nothing ({why}), so no detector is out of fold: a detections file made elsewhere "
+                "was not made without each fold's surgeon, and is ranked without p-values or intervals (give one "
+                "file per fold, {detections: {S1: file.csv, ...}}, to rank one out of fold)"
+            )
+        return f"note: leave-one-surgeon-out: {clips}; {ranked}"
+
+    def start_notes(self) -> list[str]:
+        """What the run prints at start: files it lacks, and under leave-one-surgeon-out what is out of fold."""
+        return [note for note in (self.missing_note(), self.loso_note()) if note]
+
     @property
     def data_source(self) -> dict[str, str]:
         """What the output folder's results are made from (one source per folder)."""
@@ -165,7 +190,10 @@ class Plan:
     def external_files(self) -> dict[str, Path]:
         """Every file read from outside the output folder, by path (their content is stamped)."""
         files = [self.mirror_dir / name for name in self.provided.values()] if self.source == "mirror" else []
-        files += [Path(d.path) for d in self.detectors.values() if d.kind == "file" and not self._generated(d)]
+        files += [
+            Path(d.path) for d in self.detectors.values() if d.kind == "file" and d.path and not self._generated(d)
+        ]
+        files += [Path(path) for d in self.detectors.values() for path in d.fold_files.values()]
         files += [Path(d.settings["model"]) for d in self.trained.values() if Path(d.settings["model"]).is_file()]
         files += [Path(d.path) for d in self.weighted.values()]
         files += [Path(path) for path in self.videos.values() if not self.is_made_here(path)]
@@ -255,31 +283,67 @@ class Plan:
         """What each detector that predicts here cost, in the order of `produced`."""
         return [self.out(f"costs/{name}.json") for name in self.produced]
 
+    @property
+    def out_of_fold(self) -> dict[str, bool]:
+        """Detector -> whether its every test trial was predicted by a model that never saw that
+        trial's surgeon: under leave-one-surgeon-out those that predict here (once per fold) and
+        detections given as one file per fold; a single detections file made elsewhere is not."""
+        return {
+            name: self.loso and (name in self.produced or bool(self.detectors[name].fold_files))
+            for name in self.detection_tables()
+        }
+
     def fold_detector(self, name: str) -> tuple[str, str] | None:
         """(detector, fold) for a leave-one-surgeon-out fold's name `<detector>-<fold>` of a detector
-        that predicts here, else None."""
+        that predicts here or gives a file per fold, else None."""
         if not self.loso:
             return None
         detector, _, fold = name.rpartition("-")
-        return (detector, fold) if detector in self.produced and FOLD.fullmatch(fold) else None
+        folded = detector in self.produced or (detector in self.detectors and self.detectors[detector].fold_files)
+        return (detector, fold) if folded and FOLD.fullmatch(fold) else None
+
+    def fold_files(self, name: str, folds: list[str]) -> dict[str, str]:
+        """A detector's validated detections per fold, for one given as a file per fold; a fold of
+        the split without a file is an error naming it."""
+        given = self.detectors[name].fold_files
+        lacking = [fold for fold in folds if fold not in given]
+        if lacking:
+            raise PlanError(
+                f"config key 'detectors.{name}.detections' gives files for folds {', '.join(given)} but the split "
+                f"has folds {', '.join(folds)}: add {', '.join(lacking)} (each made without that fold's surgeon)"
+            )
+        return {fold: self.out(f"detections/{name}-{fold}.csv") for fold in folds}
 
     def raw_detections(self, name: str) -> str:
         """The detections file a detector (or a fold of one) gives, before validation: its predictions,
-        or the file a detections detector names."""
-        if name in self.produced or self.fold_detector(name):
+        the file a detections detector names (or, for one given per fold, that fold's file, and for
+        the detector itself its folds' files joined, each on its fold's test trials)."""
+        fold = self.fold_detector(name)
+        if fold and fold[0] not in self.produced:
+            return self.detectors[fold[0]].fold_files.get(fold[1], f"<no file for fold {fold[1]}>")
+        if name in self.produced or fold:
             return self.out(f"predictions/{name}.csv")
         detector = self.detectors.get(name)
         if detector is None or detector.kind != "file":
             raise PlanError(f"no detections for detector {name!r}; known: {sorted(self.detection_tables())}")
-        return detector.path
+        return self.out(f"inputs/out_of_fold/{name}.csv") if detector.fold_files else detector.path
 
     def is_external_file(self, name: str) -> bool:
-        """Whether a detector's detections are a file from outside the output folder."""
+        """Whether a detector's (or a fold's) detections are a file from outside the output folder."""
+        fold = self.fold_detector(name)
+        if fold and fold[0] not in self.produced:
+            return True
         detector = self.detectors.get(name)
-        return detector is not None and detector.kind == "file" and not self._generated(detector)
+        return (
+            detector is not None
+            and detector.kind == "file"
+            and not detector.fold_files
+            and not self._generated(detector)
+        )
 
     def kind(self, name: str) -> str:
-        """`train` or `command` for a detector that predicts here (and its folds), `file` for a file."""
+        """`train`, `command` or `weights` for a detector that predicts here (and its folds), `file` for
+        a file (and a fold's file)."""
         fold = self.fold_detector(name)
         return self.detectors[fold[0] if fold else name].kind
 
@@ -308,6 +372,10 @@ class Plan:
         """Detector -> what it is, for the board: the model file, the command, the file, and for the
         baseline what it stands for."""
         found = {n: d.settings.get("model") or d.settings.get("command") or d.path for n, d in self.detectors.items()}
+        for name, detector in self.detectors.items():
+            if detector.fold_files:
+                files = "; ".join(f"{fold}: {path}" for fold, path in detector.fold_files.items())
+                found[name] = f"one detections file per fold ({files})"
         if self.baseline in found and self.source == "synthetic":
             found[self.baseline] = (
                 "synthetic stand-in for the paper's YOLOv4: ground truth jittered, with misses and false positives"

@@ -23,6 +23,37 @@ def table1(boxes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def table1_by_fold(boxes: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 under leave-one-surgeon-out, where every surgeon's trials are tested in their own
+    fold: `train` the boxes of the trials no fold tests (the Clip trials, trained on in every fold),
+    `test` those of the trials some fold tests (pooled out of fold), and per fold `fold_S<n>` the
+    boxes that fold tests (`trials`: `trial,split`, split the surgeon's number or `train`).
+
+    >>> boxes = pd.DataFrame({"trial_frame": ["S1A1_frame_1.jpg", "S2A1_frame_1.jpg", "Clip0_frame_1.jpg"],
+    ...                       "label": ["needle", "needle", "grasper"]})
+    >>> trials = pd.DataFrame({"trial": ["S1A1", "S2A1", "Clip0"], "split": ["1", "2", "train"]})
+    >>> table1_by_fold(boxes, trials).iloc[:3].to_dict("list")["fold_S2"]
+    [1, 0, 0]
+    """
+    trial = boxes["trial_frame"].astype(str).str.split("_frame_").str[0]
+    split = trial.map(dict(zip(trials["trial"].astype(str), trials["split"].astype(str), strict=True)))
+    labelled = pd.DataFrame({"label": boxes["label"], "split": split.fillna("train")}).dropna(subset=["label"])
+    counts = pd.crosstab(labelled["label"], labelled["split"]).reindex(index=list(BOX_LABELS), fill_value=0)
+    folds = sorted({s for s in trials["split"].astype(str) if s.isdigit()}, key=int)
+    counts = counts.reindex(columns=["train", *folds], fill_value=0)
+    table = pd.DataFrame(
+        {
+            "label": list(BOX_LABELS),
+            "all": counts.sum(axis=1).to_numpy(),
+            "train": counts["train"].to_numpy(),
+            "test": counts[folds].sum(axis=1).to_numpy(),
+        }
+    )
+    for fold in folds:
+        table[f"fold_S{fold}"] = counts[fold].to_numpy()
+    return table
+
+
 def frames_per_split(frames: pd.DataFrame) -> pd.DataFrame:
     counts = frames["split"].value_counts()
     return pd.DataFrame(

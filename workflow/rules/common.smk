@@ -69,8 +69,8 @@ SOURCE, PROVIDED, DATA_SOURCE, FRONT_PAGE = PLAN.source, PLAN.provided, PLAN.dat
 DATA_SOURCE_STAMP = RESULTS / "data_source.json"
 if _conflict := data_source_conflict(DATA_SOURCE_STAMP, DATA_SOURCE):
     fail(_conflict)
-if MAIN and PLAN.missing_note():
-    print(PLAN.missing_note(), file=sys.stderr)
+for _note in PLAN.start_notes() if MAIN else []:
+    print(_note, file=sys.stderr)
 
 
 # One run writes an output folder at a time, also from another checkout (Snakemake's own lock is per
@@ -125,7 +125,7 @@ def get_raw_detections(wildcards):
 
 def get_detections_stamp(wildcards):
     name = wildcards.detector
-    return stamp_of(PLAN.detectors[name].path) if PLAN.is_external_file(name) else []
+    return stamp_of(PLAN.raw_detections(name)) if PLAN.is_external_file(name) else []
 
 
 def get_video(wildcards):

@@ -58,6 +58,7 @@ rule stats:
     input:
         bbox=rules.boxes.output.bbox,
         frames=rules.split.output.frames,
+        trials=rules.split.output.trials,
         tips=validated_path("tool_tips") if "tool_tips" in PROVIDED else [],
         outcomes=validated_path("outcomes") if "outcomes" in PROVIDED else [],
     output:

@@ -30,6 +30,24 @@ rule validate_detections:
         "../scripts/validate_detections.py"
 
 
+# A detections detector given as one file per leave-one-surgeon-out fold: each fold's file, validated
+# on its own (its errors name its lines), on that fold's test trials, joined into the detector's table.
+rule out_of_fold_detections:
+    input:
+        folds=lambda wildcards: list(PLAN.fold_files(wildcards.detector, loso_folds()).values()),
+        split=rules.split.output.trials,
+    output:
+        out("inputs/out_of_fold/{detector}.csv"),
+    log:
+        out("logs/out_of_fold_detections/{detector}.log"),
+    conda:
+        "../envs/data.yaml"
+    params:
+        folds=lambda wildcards: list(PLAN.fold_files(wildcards.detector, loso_folds())),
+    script:
+        "../scripts/out_of_fold_detections.py"
+
+
 rule score:
     input:
         truth=rules.boxes.output.bbox,

@@ -11,7 +11,10 @@ log = setup_logging(snakemake)
 out = snakemake.output
 boxes = with_frame_columns(read_annotations(snakemake.input.bbox))
 frames = pd.read_csv(snakemake.input.frames)
-table1 = stats.table1(boxes, frames)
+# under leave-one-surgeon-out every surgeon's trials are tested, each in its own fold
+trials = pd.read_csv(snakemake.input.trials, dtype=str)
+loso = trials["split"].str.isdigit().any()
+table1 = stats.table1_by_fold(boxes, trials) if loso else stats.table1(boxes, frames)
 table1.to_csv(out.table1, index=False)
 log.info("Table 1:\n%s", table1.to_string(index=False))
 stats.frames_per_split(frames).to_csv(out.frames_per_split, index=False)
