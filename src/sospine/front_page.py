@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .leaderboard import headline
+from .leaderboard import headline, ties_note
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -68,7 +68,7 @@ def front_page(
         table = headline(board, paired if paired is not None else pd.DataFrame(columns=["detector", "label"]))
         shown = pd.DataFrame(
             {
-                "rank": table["rank"],
+                "place": table["place"],
                 "detector": table["detector"],
                 "kind": table["kind"],
                 "AP (all)": table["ap_all"].map("{:.4f}".format),
@@ -79,6 +79,8 @@ def front_page(
             }
         )
         parts += [_table(shown), ""]
+        if "rank_group" in board and (ties := ties_note(table)):  # "1=": no test tells them apart
+            parts += [f"*Places*: {ties.removeprefix('place: ')}.", ""]
         if paired is not None and len(paired):
             parts += [f"*What the tests can show*: {paired['note'].iat[0]}.", ""]
     else:

@@ -11,6 +11,14 @@ one small p among many comparisons as a finding. The `instruments` and `all` row
 classes with a truth box in the test trials (a class without any has no AP): the same classes for
 the point estimate, its interval, the paired difference and its p-value, so that the paired table
 tests the board's figures; the note says which classes are left out.
+
+The board's order (`rank`, by the all-class AP) is a strict order that its tests may not support, so
+beside it `rank_group` says which places are shown (`rank_groups`): walking down the board, a
+detector starts a new group only when the same paired permutation test of its all-class AP against
+the detector directly above it (`p_vs_above`; the paired table's own test where one of the two is
+the reference) is below `ALPHA` after Holm's adjustment across every test the board reports (the
+paired table's rows and these steps: `p_vs_above_holm`); otherwise it shares the group of the one
+above. A group is named by the rank of its first detector (1, 1, 3: the first two tied).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import BOX_LABELS, INSTRUMENTS
-from .permutation import paired_permutation, scored_classes
+from .permutation import PermutationTest, paired_permutation, scored_classes
 from .scoring import bootstrap_samples, score
 from .statistics import (
     MIN_TRIALS_FOR_INTERVAL,
@@ -51,6 +59,9 @@ BOARD_COLUMNS = [
     "iou_threshold",
     "n_trials",
     "test_trials",
+    "rank_group",
+    "p_vs_above",
+    "p_vs_above_holm",
 ]
 PAIRED_COLUMNS = [
     "detector",
@@ -68,6 +79,8 @@ PAIRED_COLUMNS = [
 ]
 #: What a detector cost, beside its accuracy (empty for detections files made elsewhere).
 COST_COLUMNS = ["params", "gflops", "epochs", "train_s", "train_device", "infer_ms"]
+#: The level at which the board tells two detectors apart (after Holm's adjustment).
+ALPHA = 0.05
 #: What to recommend when a split cannot show a difference: the pooled out-of-fold trials.
 RECOMMENDATION = "for claims use leave-one-surgeon-out (split.method: leave_one_surgeon_out; 22 pooled test trials)"
 
@@ -184,11 +197,83 @@ def rank(
     board["n_trials"] = len(trials)
     board["test_trials"] = " ".join(trials)
     overall = board[board["label"] == "all"].set_index("detector")["ap_voc"]
-    order = overall.sort_values(ascending=False, kind="stable").index
+    order = list(overall.sort_values(ascending=False, kind="stable").index)
     board["rank"] = board["detector"].map({name: i + 1 for i, name in enumerate(order)})
-    board = board.sort_values(["rank"], kind="stable")[BOARD_COLUMNS].reset_index(drop=True)
-    tables = (board, samples, matched, n_truth)
-    return board, paired(*tables, reference, trials, note, seed=seed, permutation_samples=permutation_samples)
+    board = board.sort_values(["rank"], kind="stable").reset_index(drop=True)
+    tests: dict[tuple[str, str], PermutationTest] = {}
+
+    def test(a: str, b: str) -> PermutationTest:  # A - B, each pair tested once
+        if (a, b) not in tests:
+            tests[(a, b)] = paired_permutation(
+                matched[a].detections, matched[b].detections, n_truth, trials, seed=seed, samples=permutation_samples
+            )
+        return tests[(a, b)]
+
+    steps = {}  # each detector but the first: the test of it and the one directly above it
+    for upper, lower in zip(order, order[1:], strict=False):
+        # as the paired table orients it (detector minus reference); between two others lower minus upper
+        steps[lower] = (upper, lower) if lower == reference else (lower, upper)
+        test(*steps[lower])
+    table = paired(
+        board[BOARD_COLUMNS[:-3]],
+        samples,
+        matched,
+        n_truth,
+        reference,
+        trials,
+        note,
+        seed=seed,
+        permutation_samples=permutation_samples,
+        tests=tests,
+    )
+    raw, adjusted = step_p_values(table, {name: test(*pair).p_value("all") for name, pair in steps.items()}, steps)
+    board["rank_group"] = board["detector"].map(rank_groups(order, adjusted))
+    board["p_vs_above"] = board["detector"].map(raw).astype(float)
+    board["p_vs_above_holm"] = board["detector"].map(adjusted).astype(float)
+    return board[BOARD_COLUMNS], table
+
+
+def step_p_values(
+    table: pd.DataFrame, raw: Mapping[str, float], steps: Mapping[str, tuple[str, str]]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each step's p-value (detector -> p of its test against the one above, all classes) and the
+    same Holm-adjusted across every test the board reports: the rows of the paired table `table` and
+    the steps it does not hold (between two detectors neither of which is the reference). A step
+    against the reference is the table's own `all` row, so its adjusted p is never below the table's
+    `p_holm`: what the board's groups tell apart, its paired table does too."""
+    reference = table["reference"].iat[0] if len(table) else None
+    family = list(table["p_value"].astype(float))
+    where = {}
+    for name, pair in steps.items():
+        if reference in pair:
+            row = (table["detector"] == pair[0]).to_numpy() & (table["label"] == "all").to_numpy()
+            where[name] = int(np.flatnonzero(row)[0])
+        else:
+            where[name] = len(family)
+            family.append(raw[name])
+    adjusted = holm(family) if family else np.array([])
+    return dict(raw), {name: float(adjusted[i]) for name, i in where.items()}
+
+
+def rank_groups(order: Sequence[str], p_above: Mapping[str, float], alpha: float = ALPHA) -> dict[str, int]:
+    """Each detector's rank group, given the board's order (best first) and, for every detector but
+    the first, the (Holm-adjusted) p-value of its paired test against the detector directly above.
+
+    Walking down the board, a detector starts a new group when that p-value is below `alpha`, or when
+    there is none (NaN or missing: no test, so it is not put with the one above); otherwise it shares
+    the group of the one above. A group is named by the rank (1-based place) of its first detector.
+    Only neighbours are tested, so a group can hold two detectors that a test of them against each
+    other would tell apart (A ~ B and B ~ C put A, B, C together even when A differs from C).
+
+    >>> rank_groups(["a", "b", "c", "d"], {"b": 0.6, "c": 0.01, "d": 0.2})
+    {'a': 1, 'b': 1, 'c': 3, 'd': 3}
+    """
+    groups: dict[str, int] = {}
+    for place, name in enumerate(order, start=1):
+        p = p_above.get(name, np.nan) if place > 1 else np.nan
+        starts = place == 1 or not (p >= alpha)  # NaN: no test, a group of its own
+        groups[name] = place if starts else groups[order[place - 2]]
+    return groups
 
 
 def paired(
@@ -202,16 +287,18 @@ def paired(
     *,
     seed: int = 0,
     permutation_samples: int = MONTE_CARLO_SAMPLES,
+    tests: Mapping[tuple[str, str], PermutationTest] | None = None,
 ) -> pd.DataFrame:
     """Each detector minus the reference, per label: the difference of the point estimates, its
     paired permutation p-value over the test trials (raw and Holm-adjusted across the table) with the
-    smallest p-value the trials allow, and its 95% interval from the paired bootstrap (enough trials)."""
+    smallest p-value the trials allow, and its 95% interval from the paired bootstrap (enough trials).
+    `tests`: tests already made, by (detector, reference), with the same trials, seed and samples."""
     point = board.set_index(["detector", "label"])["ap_voc"]
     rows, described = [], ""
     for name in board["detector"].unique():
         if name == reference:
             continue
-        test = paired_permutation(
+        test = (tests or {}).get((name, reference)) or paired_permutation(
             matched[name].detections,
             matched[reference].detections,
             n_truth,
@@ -296,13 +383,17 @@ def paired_note(n_trials: int, n_rows: int, interval: str | None, missing: Seque
 
 
 def headline(board: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
-    """One row per detector, best first: its all-class and instruments AP and, but for the reference,
-    its all-class difference from the reference with the paired permutation p-values."""
+    """One row per detector, best first: its place (`rank_group`, with "=" where the group is shared:
+    "1=" for each of two detectors no test tells apart), its all-class and instruments AP and, but for
+    the reference, its all-class difference from the reference with the paired permutation p-values.
+    A board without `rank_group` (written before it existed) gives each its rank."""
     rows = []
     for name in board["detector"].unique():
         mine = board[board["detector"] == name].set_index("label")
+        group = mine["rank_group"].iat[0] if "rank_group" in mine else np.nan
         row = {
             "rank": int(mine["rank"].iat[0]),
+            "rank_group": int(group) if pd.notna(group) else int(mine["rank"].iat[0]),
             "detector": name,
             "kind": mine["kind"].iat[0] if "kind" in mine else "",
             "ap_all": float(mine.loc["all", "ap_voc"]),
@@ -316,8 +407,31 @@ def headline(board: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
                 p_holm=float(versus["p_holm"].iat[0]) if "p_holm" in versus else np.nan,
             )
         rows.append(row)
-    return pd.DataFrame(
-        rows, columns=["rank", "detector", "kind", "ap_all", "ap_instruments", "diff_all", "p_value", "p_holm"]
+    columns = ["place", "rank", "rank_group", "detector", "kind", "ap_all", "ap_instruments", "diff_all", "p_value"]
+    table = pd.DataFrame(rows, columns=[*columns, "p_holm"])
+    shared = table["rank_group"].map(table["rank_group"].value_counts())
+    table["place"] = table["rank_group"].astype(str) + np.where(shared > 1, "=", "")
+    return table
+
+
+def ties_note(table: pd.DataFrame) -> str | None:
+    """How the headline's places are read, naming the ties; None for a single detector.
+
+    >>> ties_note(pd.DataFrame({"rank_group": [1, 1, 3], "detector": ["a", "b", "c"]})).split(";")[0]
+    'place: tied for 1: a, b'
+    """
+    if len(table) < 2:
+        return None
+    ties = [
+        f"tied for {group}: {', '.join(rows['detector'])}"
+        for group, rows in table.groupby("rank_group", sort=True)
+        if len(rows) > 1
+    ]
+    return (
+        f"place: {'; '.join(ties) if ties else 'no ties'}; a detector shares the place of the one above it unless "
+        f"the paired permutation test of their all-class APs gives p < {ALPHA:g} after Holm's adjustment across "
+        "every test of the board (leaderboard.csv: p_vs_above_holm), or there is no such test; rank is the order "
+        "of the APs alone"
     )
 
 
@@ -330,7 +444,7 @@ def _truth_counts(board: pd.DataFrame) -> dict[str, float]:
 def headline_text(board: pd.DataFrame, paired: pd.DataFrame) -> str:
     """The headline as console text: the table, the reference and what the test can show."""
     table = headline(board, paired)
-    shown = table.assign(
+    shown = table.drop(columns=["rank", "rank_group"]).assign(
         ap_all=table["ap_all"].map("{:.4f}".format),
         ap_instruments=table["ap_instruments"].map("{:.4f}".format),
         diff_all=table["diff_all"].map(lambda v: "" if pd.isna(v) else f"{v:+.4f}"),
@@ -340,6 +454,8 @@ def headline_text(board: pd.DataFrame, paired: pd.DataFrame) -> str:
     trials = board["test_trials"].iat[0] if len(board) else ""
     lines = [f"leaderboard on {board['n_trials'].iat[0] if len(board) else 0} test trials ({trials}), VOC AP:"]
     lines.append(shown.to_string(index=False))
+    if "rank_group" in board and (note := ties_note(table)):  # a board written before groups: its ranks
+        lines.append(note)
     if len(paired):  # its note says which classes the means leave out
         lines.append(f"differences: each detector minus {paired['reference'].iat[0]}; {paired['note'].iat[0]}")
     elif len(board) and (note := means_note(without_truth(_truth_counts(board)))):
@@ -364,7 +480,7 @@ def for_reading(table: pd.DataFrame) -> pd.DataFrame:
     for column, decimals in _DECIMALS.items():
         if column in out:
             out[column] = pd.to_numeric(out[column], errors="coerce").round(decimals)
-    for column in ("p_value", "p_holm", "p_min"):
+    for column in ("p_value", "p_holm", "p_min", "p_vs_above", "p_vs_above_holm"):
         if column in out:
             out[column] = pd.to_numeric(out[column], errors="coerce").map(
                 lambda v: float(f"{v:.4g}") if pd.notna(v) else v
