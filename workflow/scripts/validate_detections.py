@@ -2,7 +2,7 @@ import pandas as pd
 
 from sospine.split import tested_trials
 from sospine.tables import read_annotations
-from sospine.validation.detections import check_detections, write_validated
+from sospine.validation.detections import check_detections, write_checked_detections
 from sospine.workflow_io import console, setup_logging, stop
 
 log = setup_logging(snakemake)
@@ -17,7 +17,7 @@ check = check_detections(
 if check.table is None:
     log.error("validation report:\n%s", check.report.to_string(index=False))
     stop(log, check.error_line(name))
-write_validated(check, snakemake.output.table, snakemake.output.report)
+write_checked_detections(check, snakemake.output.table, snakemake.output.report)
 for note in check.notes:
     console(log)(f"note: detections of {name!r}: {note}")
 log.info("%s: %d detections valid (%d warnings)", name, len(check.table), (check.report["severity"] == "warning").sum())

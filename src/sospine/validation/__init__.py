@@ -15,7 +15,7 @@ imported here and nowhere else in sospine; `detections` is the one path every de
 """
 
 from .detections import DetectionsCheck, check_detections, read_validated
-from .quarantine import split_rows, write_validated
+from .quarantine import split_rows, write_kept_and_quarantined
 from .reading import CheckedFile, check_file, cross_check, validate
 from .report import FILE_LEVEL_CHECKS, REPORT_COLUMNS, SEVERITIES, format_issue, gate_message, summarize
 from .schemas import KINDS, MAX_PIXEL, SPECS, FileSpec
@@ -39,5 +39,5 @@ __all__ = [
     "split_rows",
     "summarize",
     "validate",
-    "write_validated",
+    "write_kept_and_quarantined",
 ]

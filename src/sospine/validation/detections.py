@@ -113,7 +113,7 @@ def _notes(table: pd.DataFrame, truth: pd.DataFrame | None, test_trials: Iterabl
     return notes
 
 
-def write_validated(check: DetectionsCheck, table_path: str | Path, report_path: str | Path) -> None:
+def write_checked_detections(check: DetectionsCheck, table_path: str | Path, report_path: str | Path) -> None:
     """The validated table (published format, LF line ends) and the file's report."""
     if check.table is None:
         raise ValueError(f"{check.path} did not pass validation")

@@ -32,7 +32,7 @@ def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:
     return kept.reset_index(drop=True), quarantined.reset_index(drop=True)
 
 
-def write_validated(files: dict[str, CheckedFile], kept_dir: Path | None, quarantine_dir: Path, log) -> None:  # noqa: ANN001
+def write_kept_and_quarantined(files: dict[str, CheckedFile], kept_dir: Path | None, quarantine_dir: Path, log) -> None:  # noqa: ANN001
     """Kept rows of each file (published columns) and, for files with bad rows, the quarantine."""
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     for kind, checked in files.items():
