@@ -4,8 +4,10 @@ thresholds with the run's smoothing, phases, performance metrics (APMs) and an o
 The recording is one more "trial": the functions of `sospine.analytics` run on it unchanged. The
 outcome estimate comes from the outcome models the run evaluated (sospine.analytics.prediction),
 refitted on every annotated trial, and carries the leave-one-surgeon-out performance of the model
-that made it: where that model did no better than its control, the estimate is withheld and the
-reason given instead.
+that made it: where that model was not better than its control (prediction.csv's `versus_control`:
+the paired bootstrap interval of their difference lies wholly on the better side of 0) and better
+than chance (its permutation p below 0.05), the estimate is withheld and the reason given instead,
+in the words of prediction.csv's notes (better than, no different from, worse than its control).
 """
 
 from __future__ import annotations
@@ -70,7 +72,10 @@ def outcome_estimates(
     metrics (`truth_metrics`, by trial) and outcomes, with that model's leave-one-surgeon-out
     performance against its control (`prediction`, prediction.csv) and a sentence saying what it
     allows one to say. The estimate is withheld (None) where the model was not better than its
-    control (p >= 0.05, or worse than the control on its metric) or could not be evaluated."""
+    control (`versus_control` is not `better`: no different from it, worse than it, or not compared),
+    not better than chance (p >= 0.05) or could not be evaluated. A prediction.csv written before
+    `versus_control` existed is judged as it was then: p < 0.05 and a better point value than the
+    control's."""
     from .analytics.prediction import _model
 
     merged = outcomes.set_index("trial").join(truth_metrics, how="inner")
@@ -83,11 +88,20 @@ def outcome_estimates(
         metric = JUDGED_BY[outcome]
         model_row = rows[rows["metric"] == metric]
         control_row = control[control["metric"] == metric]
-        value = float(model_row["value"].iat[0]) if len(model_row) and pd.notna(model_row["value"].iat[0]) else None
-        p = float(model_row["p_value"].iat[0]) if len(model_row) and pd.notna(model_row["p_value"].iat[0]) else None
-        base = (
-            float(control_row["value"].iat[0]) if len(control_row) and pd.notna(control_row["value"].iat[0]) else None
-        )
+        value, p, base = _first(model_row, "value"), _first(model_row, "p_value"), _first(control_row, "value")
+        compared = None  # the comparison with the control on the model's own trials, where prediction.csv has it
+        if "versus_control" in prediction:
+            found_row = model_row.iloc[0] if len(model_row) else pd.Series(dtype=object)
+            verdict = found_row.get("versus_control")
+            compared = {
+                "versus_control": str(verdict) if isinstance(verdict, str) and verdict else "",
+                **{
+                    c: _first(model_row, c)
+                    for c in ("control_value", "diff_control", "diff_ci95_low", "diff_ci95_high")
+                },
+            }
+            if compared["control_value"] is not None:
+                base = compared["control_value"]
         known = merged.dropna(subset=[target])
         y = known[target].astype(float).to_numpy()
         entry = {
@@ -100,11 +114,18 @@ def outcome_estimates(
                 "value": value,
                 "p_value": p,
                 "control_value": base,
+                **(
+                    {k: compared[k] for k in ("versus_control", "diff_control", "diff_ci95_low", "diff_ci95_high")}
+                    if compared
+                    else {}
+                ),
                 "performance": rows.astype(object).where(rows.notna(), None).to_dict("records"),
             },
         }
         better = value is not None and p is not None and p < 0.05
-        if better and base is not None:
+        if compared is not None:
+            better = better and compared["versus_control"] == "better"
+        elif better and base is not None:  # a prediction.csv without the comparison: the point values
             better = value > base if metric == "auc" else value < base
         fitted = None
         if len(known) >= 2 and not (outcome == "success" and len(np.unique(y)) < 2):
@@ -113,7 +134,7 @@ def outcome_estimates(
             raw = model.predict_proba(x_new)[:, 1] if outcome == "success" else model.predict(x_new)
             fitted = float(raw[0])
         entry["estimate"] = fitted if better else None
-        entry["statement"] = _statement(outcome, metric, value, p, base, better, fitted, len(known))
+        entry["statement"] = _statement(outcome, metric, value, p, base, better, fitted, len(known), compared)
         found[outcome] = entry
     return found
 
@@ -132,6 +153,7 @@ def _statement(
     better: bool,
     fitted: float | None,
     n_trials: int,
+    compared: Mapping | None = None,
 ) -> str:
     what = "a watertight repair" if outcome == "success" else "the repair time"
     if value is None or p is None:
@@ -144,12 +166,26 @@ def _statement(
         if base is not None
         else f"{metric} {value:.3g}"
     )
+    verdict = compared["versus_control"] if compared else None
+    if verdict and compared["diff_ci95_low"] is not None and compared["diff_ci95_high"] is not None:
+        judged += (
+            f" on the same trials, difference {compared['diff_control']:+.3g}, 95% interval "
+            f"{compared['diff_ci95_low']:+.3g} to {compared['diff_ci95_high']:+.3g}"
+        )
+    nothing = "so an estimate would say nothing about this case beyond what is known of every case."
+    if not better and compared is not None:  # the words of prediction.csv's notes
+        how = {
+            "worse": "did worse than its control",
+            "no different": "did no better than its control, no different from it",
+            "better": "did better than its control but not distinguishably better than chance",
+        }.get(verdict, "was not compared with its control")
+        return f"No estimate of {what}: under leave-one-surgeon-out its model {how} ({judged}, p = {p:.3g}), {nothing}"
     if not better:
         worse = base is not None and (value < base if metric == "auc" else value > base)
         how = "worse than" if worse else "no better than"
         return (
             f"No estimate of {what}: under leave-one-surgeon-out its model did {how} its control ({judged}, "
-            f"p = {p:.3g}), so an estimate would say nothing about this case beyond what is known of every case."
+            f"p = {p:.3g}), {nothing}"
         )
     shown = f"{fitted:.0%}" if outcome == "success" else f"{fitted:.0f} s"
     return (

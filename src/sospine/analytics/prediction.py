@@ -10,6 +10,15 @@ accuracy, or RMSE and R^2, on the out-of-fold predictions; a permutation p-value
 permuted across trials and the whole leave-one-surgeon-out evaluation repeated) and a 95% interval
 (a bootstrap over trials of the out-of-fold predictions). With two dozen trials from eight surgeons
 most of these figures cannot be told from chance, and the table says so in words.
+
+Every model is also compared with its control on the same trials (`versus_control`): the control's
+out-of-fold predictions on those trials, the model's metric minus the control's (`diff_control`) and
+its 95% interval from the same bootstrap draws of trials (paired: each draw scores both on the same
+trials). The model is `better` than the control where that interval lies wholly on the better side
+of 0 (a lower RMSE, a higher AUC, balanced accuracy or R^2), `worse` where it lies wholly on the
+worse side, and `no different` where it holds 0; the note says which in words, before what the
+permutation test says. A model can be worse than its control and yet not distinguishable from chance:
+the permutation's null is the same model fitted to permuted outcomes, which overfits noise as well.
 """
 
 from __future__ import annotations
@@ -33,7 +42,16 @@ PREDICTION_COLUMNS = [
     "n_trials",
     "n_surgeons",
     "note",
+    "control_value",
+    "diff_control",
+    "diff_ci95_low",
+    "diff_ci95_high",
+    "versus_control",
 ]
+#: the metrics of which lower is better (the others: higher is better)
+LOWER_IS_BETTER = {"rmse"}
+#: the AUC the control is given: a constant prediction ranks nothing
+CONTROL_AUC = 0.5
 #: fewer trials (or surgeons) than this and a feature set is not evaluated, and the table says why
 MIN_TRIALS, MIN_SURGEONS = 8, 3
 NO_VIDEO = ["attempt", "pgy", "prior_miss", "prior_cases"]
@@ -148,9 +166,12 @@ def evaluate(
     groups = table["surgeon"].to_numpy()
     n_trials, n_surgeons = len(y), len(np.unique(groups))
     model = "majority class" if features is None and outcome == "success" else "mean" if features is None else label
-    base = {"model": model, "n_trials": n_trials, "n_surgeons": n_surgeons}
+    base = {"model": model, "n_trials": n_trials, "n_surgeons": n_surgeons, **_NOT_COMPARED}
     if n_trials < MIN_TRIALS or n_surgeons < MIN_SURGEONS:
-        why = f"not evaluated: {n_trials} trials from {n_surgeons} surgeons (needs {MIN_TRIALS} and {MIN_SURGEONS})"
+        why = (
+            f"not evaluated: {n_trials} trials from {n_surgeons} surgeons (needs {MIN_TRIALS} and {MIN_SURGEONS}), "
+            "so not compared with its control"
+        )
         return [
             {
                 **base,
@@ -164,6 +185,7 @@ def evaluate(
             for m in metrics
         ]
     predicted = out_of_fold(features, y, groups, outcome)
+    control = out_of_fold(None, y, groups, outcome) if features is not None else None  # on the same trials
     rng = np.random.default_rng(seed)
     permuted = []
     if features is not None and n_permutations:
@@ -178,31 +200,131 @@ def evaluate(
             rows.append({**base, "metric": metric, "value": 0.5, "ci95_low": 0.5, "ci95_high": 0.5, "p_value": np.nan})
             rows[-1]["note"] = _note(metric, 0.5, np.nan, n_trials, n_surgeons, True)
             continue
-        boot = np.array([metric_value(metric, y[d], predicted[d]) for d in draws])
-        boot = boot[~np.isnan(boot)]
+        model_draws = np.array([metric_value(metric, y[d], predicted[d]) for d in draws])
+        boot = model_draws[~np.isnan(model_draws)]
         low, high = np.nanquantile(boot, [0.025, 0.975]) if len(boot) else (np.nan, np.nan)
+        compared = (
+            versus_control(metric, value, model_draws, *_control_metric(metric, y, control, draws))
+            if control is not None
+            else _NOT_COMPARED
+        )
         p = np.nan
         if permuted and not np.isnan(value):
             null = np.array([metric_value(metric, ys, pred) for ys, pred in permuted])
             better = null <= value + 1e-12 if metric == "rmse" else null >= value - 1e-12
             p = float((1 + better.sum()) / (1 + len(null)))
         rows.append(
-            {**base, "metric": metric, "value": value, "ci95_low": float(low), "ci95_high": float(high), "p_value": p}
+            {
+                **base,
+                **compared,
+                "metric": metric,
+                "value": value,
+                "ci95_low": float(low),
+                "ci95_high": float(high),
+                "p_value": p,
+            }
         )
-        rows[-1]["note"] = _note(metric, value, p, n_trials, n_surgeons, features is None)
+        rows[-1]["note"] = _note(metric, value, p, n_trials, n_surgeons, features is None, compared)
     return rows
 
 
-def _note(metric: str, value: float, p: float, n_trials: int, n_surgeons: int, control: bool) -> str:
+_NOT_COMPARED = {
+    "control_value": np.nan,
+    "diff_control": np.nan,
+    "diff_ci95_low": np.nan,
+    "diff_ci95_high": np.nan,
+    "versus_control": "",
+}
+
+
+def _control_metric(
+    metric: str, y: np.ndarray, control: np.ndarray, draws: list[np.ndarray]
+) -> tuple[float, np.ndarray]:
+    """The control's metric on the trials and on each bootstrap draw of them (AUC: `CONTROL_AUC`, as
+    the control's own row gives it)."""
+    if metric == "auc":
+        return CONTROL_AUC, np.full(len(draws), CONTROL_AUC)
+    return metric_value(metric, y, control), np.array([metric_value(metric, y[d], control[d]) for d in draws])
+
+
+def versus_control(
+    metric: str, value: float, model_draws: np.ndarray, control_value: float, control_draws: np.ndarray
+) -> dict:
+    """The model against its control on the same trials: the difference of their metric (model minus
+    control), its 95% interval over the bootstrap draws (each draw scores both on the same trials: a
+    paired bootstrap) and the verdict: `better` where the interval lies wholly on the better side of 0
+    (below it for RMSE, above it for the others), `worse` where wholly on the worse side, `no different`
+    where it holds 0; empty where there is no difference or no draw to judge it by.
+
+    >>> versus_control("rmse", 519.0, np.array([500.0, 540, 520]), 270.0, np.array([260.0, 280, 275]))["versus_control"]
+    'worse'
+    >>> versus_control("auc", 0.6, np.array([0.4, 0.6, 0.8]), 0.5, np.full(3, 0.5))["versus_control"]
+    'no different'
+    """
+    diff = value - control_value
+    draws = np.asarray(model_draws, float) - np.asarray(control_draws, float)
+    draws = draws[~np.isnan(draws)]
+    if np.isnan(diff) or not len(draws):
+        return {**_NOT_COMPARED, "control_value": float(control_value), "diff_control": float(diff)}
+    low, high = (float(v) for v in np.quantile(draws, [0.025, 0.975]))
+    gain_low, gain_high = (-high, -low) if metric in LOWER_IS_BETTER else (low, high)  # > 0: better
+    verdict = "better" if gain_low > 0 else "worse" if gain_high < 0 else "no different"
+    return {
+        "control_value": float(control_value),
+        "diff_control": float(diff),
+        "diff_ci95_low": low,
+        "diff_ci95_high": high,
+        "versus_control": verdict,
+    }
+
+
+#: each verdict in words, as the notes and the recordings' statements say it
+VERDICT_WORDS = {"better": "better than", "no different": "no different from", "worse": "worse than"}
+
+
+def control_words(metric: str, value: float, compared: Mapping) -> str:
+    """The comparison with the control in words: the verdict, the two figures, the difference and its
+    interval (or why there is none).
+
+    >>> compared = {"versus_control": "worse", "control_value": 270.0, "diff_control": 249.0,
+    ...             "diff_ci95_low": 120.0, "diff_ci95_high": 380.0}
+    >>> print(control_words("rmse", 519.0, compared))  # doctest: +NORMALIZE_WHITESPACE
+    worse than the control: RMSE 519 against the control's 270 on the same trials
+    (difference +249, 95% interval +120 to +380)
+    """
+    verdict = compared.get("versus_control") or ""
+    control = compared.get("control_value")
+    name = metric.upper() if metric in ("auc", "rmse") else "R^2" if metric == "r2" else metric.replace("_", " ")
+    if not verdict:
+        if control is None or pd.isna(control):
+            return "not compared with the control"
+        return f"not compared with the control (no bootstrap draw): {name} {value:.3g} against its {control:.3g}"
+    return (
+        f"{VERDICT_WORDS[verdict]} the control: {name} {value:.3g} against the control's {control:.3g} on the same "
+        f"trials (difference {compared['diff_control']:+.3g}, 95% interval {compared['diff_ci95_low']:+.3g} to "
+        f"{compared['diff_ci95_high']:+.3g})"
+    )
+
+
+def _note(
+    metric: str,
+    value: float,
+    p: float,
+    n_trials: int,
+    n_surgeons: int,
+    control: bool,
+    compared: Mapping = _NOT_COMPARED,
+) -> str:
     if control:
         return f"the control: what is known of no trial ({n_trials} trials, {n_surgeons} surgeons)"
+    head = f"{n_trials} trials from {n_surgeons} surgeons; {control_words(metric, value, compared)}"
     if np.isnan(p):
-        return f"{n_trials} trials from {n_surgeons} surgeons"
+        return head
     if p < 0.05:
-        return f"{n_trials} trials from {n_surgeons} surgeons; p = {p:.3g}: better than chance for new surgeons"
+        return f"{head}; p = {p:.3g} against outcomes permuted across trials: better than chance for new surgeons"
     return (
-        f"{n_trials} trials from {n_surgeons} surgeons; p = {p:.3g}: not distinguishable from chance (with so few "
-        "trials most real differences would not be either)"
+        f"{head}; p = {p:.3g} against outcomes permuted across trials: not distinguishable from chance (with so "
+        "few trials most real differences would not be either)"
     )
 
 
