@@ -4,7 +4,8 @@ A detector is one of four kinds:
 - *train*: an ultralytics model (YOLO or RT-DETR, by the model file's name); its settings are `train`'s
   with the detector's own keys on top;
 - *command*: any framework's detector, a shell command the workflow runs once per split (and per
-  leave-one-surgeon-out fold) with the split's files (`sospine.commands`);
+  leave-one-surgeon-out fold) with the split's files (`sospine.commands`); with a prediction command
+  (`predict:`) it also detects tools in new recordings' frames, with the model its command left;
 - *weights*: an ultralytics checkpoint trained elsewhere (`{weights: PATH, sha256: ...}`), predicted on
   the test split (and each fold's) and ranked, never trained;
 - *file*: detections someone made elsewhere, in the published CSV format.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,11 +32,16 @@ RESERVED_NAMES = (PAPER_BASELINE, SYNTHETIC_BASELINE)
 MODEL_KEYS = ("model", "sha256")
 
 
-#: The keys of a command detector and what they default to (gpus and device from `train`).
-COMMAND_KEYS = ("command", "gpus", "threads", "mem_mb", "timeout_min", "device", "sha256")
+#: The keys of a command detector and what they default to (gpus and device from `train`); `predict`
+#: (optional) is its prediction command, run on a recording's frames.
+COMMAND_KEYS = ("command", "predict", "gpus", "threads", "mem_mb", "timeout_min", "device", "sha256")
 COMMAND_THREADS = 4
 COMMAND_MEM_MB = 32000  # as a training job books
 COMMAND_TIMEOUT_MIN = 24 * 60  # as a training job's runtime
+
+
+#: What the job that predicts a recording books for an ultralytics detector (as the predict rule).
+ULTRALYTICS_PREDICTION = {"gpu": 1, "threads": 4, "mem_mb": 8000, "runtime": 120}
 
 
 #: The keys of a weights detector; imgsz, predict_conf, device and gpus default to `train`'s.
@@ -70,8 +76,49 @@ class Detector:
     @property
     def predicts_new_images(self) -> bool:
         """Whether it can detect tools in frames it has never seen (a recording): ultralytics weights,
-        trained here or given."""
-        return self.kind in ("train", "weights")
+        trained here or given, and a command detector that declares a prediction command (`predict`)."""
+        return self.kind in ("train", "weights") or (self.kind == "command" and bool(self.settings.get("predict")))
+
+    @property
+    def lacks_for_new_images(self) -> str:
+        """What keeps it from detecting tools in a recording's frames, in words ('' when nothing does).
+
+        >>> Detector("frcnn", "command", {"command": "x {output}"}).lacks_for_new_images[:57]
+        'a command detector without a prediction command (predict:'
+        """
+        if self.predicts_new_images:
+            return ""
+        if self.kind == "command":
+            return (
+                'a command detector without a prediction command (predict: "python mine.py predict --weights '
+                "{work_dir}/best.pt --images {images} --output {output}\", run on a recording's frames with the "
+                "model its command left in {work_dir})"
+            )
+        return "a detections file made elsewhere: it holds detections of the dataset's frames, no model to run"
+
+
+def prediction_booking(detectors: Iterable[Detector]) -> dict[str, int]:
+    """What the job that predicts a recording books: the most that any of `detectors` (those it may
+    run: the one named by analysis.detector, else every one that can) asks. A command detector asks
+    its own threads, mem_mb and timeout_min (its prediction command's runtime too) and at most one of
+    its gpus, an ultralytics one what its prediction books (ULTRALYTICS_PREDICTION).
+
+    >>> prediction_booking([Detector("c", "command", {"gpus": 2, "threads": 2, "mem_mb": 500, "timeout_min": 30})])
+    {'gpu': 1, 'threads': 2, 'mem_mb': 500, 'runtime': 30}
+    """
+    found = {"gpu": 0, "threads": 1, "mem_mb": 1, "runtime": 1}
+    for detector in detectors:
+        settings = detector.settings
+        own = ULTRALYTICS_PREDICTION
+        if detector.kind == "command":
+            own = {
+                "gpu": min(int(settings.get("gpus", 1)), 1),
+                "threads": int(settings.get("threads", COMMAND_THREADS)),
+                "mem_mb": int(settings.get("mem_mb", COMMAND_MEM_MB)),
+                "runtime": int(settings.get("timeout_min", COMMAND_TIMEOUT_MIN)),
+            }
+        found = {key: max(value, own[key]) for key, value in found.items()}
+    return found
 
 
 def family(model: str) -> Literal["rtdetr", "yolo"]:
@@ -366,8 +413,9 @@ def weights_problems(name: str, own: Mapping[str, Any]) -> list[str]:
 
 
 def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
-    """What is wrong with a command detector's entry (keys, types, placeholders, the checked file)."""
-    from .commands import PLACEHOLDERS, checked_file, placeholder_problem, unknown_placeholders
+    """What is wrong with a command detector's entry (keys, types, placeholders of its command and of
+    its prediction command, the checked file)."""
+    from .commands import PLACEHOLDERS, PREDICT_PLACEHOLDERS, checked_file
     from .files import sha256sum
     from .weights import checksum_problem
 
@@ -383,20 +431,16 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
             *messages,
             f"{where}.command': expected the shell command to run, e.g. 'python my_detector.py --output {{output}}'",
         ]
-    problem = placeholder_problem(command)
-    if problem:
-        messages.append(f"{where}.command': {problem}")
-    try:
-        shlex.split(command)
-    except ValueError as error:  # bash would stop at it too, after the job started
-        messages.append(f"{where}.command': {error} (an unbalanced quote)")
-    unknown = unknown_placeholders(command)
-    if unknown:
+    messages += command_line_problems(f"{where}.command'", command, PLACEHOLDERS, "the command")
+    predict = own.get("predict")
+    if "predict" in own and (not isinstance(predict, str) or not predict.strip()):
         messages.append(
-            f"{where}.command': unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(PLACEHOLDERS)}"
+            f"{where}.predict': expected the shell command that detects tools in a recording's frames, e.g. "
+            "'python my_detector.py predict --weights {work_dir}/best.pt --images {images} --output {output}'"
         )
-    if "{output}" not in command:
-        messages.append(f"{where}.command': the command must write its detections to {{output}}")
+        predict = None
+    if predict:
+        messages += command_line_problems(f"{where}.predict'", predict, PREDICT_PLACEHOLDERS, "the prediction command")
     for key, minimum in (("gpus", 0), ("threads", 1), ("mem_mb", 1), ("timeout_min", 1)):
         value = own.get(key, minimum)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -414,4 +458,39 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
                 messages.append(f"{where}.sha256': the command names no existing file whose checksum could be checked")
             elif sha256sum(path) != sha256:
                 messages.append(f"{where}.sha256': {path} has sha256 {sha256sum(path)}, not the configured {sha256}")
+            elif predict and checked_file(predict) != path:
+                runs = checked_file(predict) or "no file whose checksum could be checked"
+                messages.append(
+                    f"{where}.predict': it runs {runs}, not {path}, the file sha256 pins: let both commands run "
+                    "that file (e.g. a predict subcommand of it)"
+                )
+    return messages
+
+
+def command_line_problems(where: str, command: str, known: Mapping[str, str], what: str) -> list[str]:
+    """What keeps a command line (a command detector's `command`, or its prediction command) from
+    being filled in and run: a placeholder it cannot fill, an unbalanced quote, one of its placeholders
+    not `known` (sospine.commands' PLACEHOLDERS or PREDICT_PLACEHOLDERS), no `{output}`. `where`
+    names the key ("config key 'detectors.x.command'"), `what` the command in the last message.
+
+    >>> for line in command_line_problems("'detectors.x.predict'", "det.py {coco}", {"output": ""}, "it"):
+    ...     print(line)
+    'detectors.x.predict': unknown placeholder(s) {coco}; known: output
+    'detectors.x.predict': it must write its detections to {output}
+    """
+    from .commands import placeholder_problem, unknown_placeholders
+
+    messages = []
+    problem = placeholder_problem(command)
+    if problem:
+        messages.append(f"{where}: {problem}")
+    try:
+        shlex.split(command)
+    except ValueError as error:  # bash would stop at it too, after the job started
+        messages.append(f"{where}: {error} (an unbalanced quote)")
+    unknown = unknown_placeholders(command, known)
+    if unknown:
+        messages.append(f"{where}: unknown placeholder(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if "{output}" not in command:
+        messages.append(f"{where}: {what} must write its detections to {{output}}")
     return messages

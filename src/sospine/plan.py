@@ -229,7 +229,8 @@ class Plan:
 
     @property
     def predictors(self) -> dict[str, detector_config.Detector]:
-        """Detectors that can detect tools in a new recording: ultralytics weights, trained or given."""
+        """Detectors that can detect tools in a new recording: ultralytics weights, trained or given,
+        and command detectors with a prediction command (`predict`)."""
         return {n: d for n, d in self.produced.items() if d.predicts_new_images}
 
     @staticmethod
@@ -420,17 +421,26 @@ class Plan:
         wanted = (self.config.get("analysis") or {}).get("detector", "auto")
         if not self.videos or wanted == "auto":
             if self.videos and not self.predictors:
+                lacking = [n for n, d in self.commands.items() if not d.predicts_new_images]
+                note = f" ({', '.join(lacking)}: no predict:)" if lacking else ""
                 raise PlanError(
-                    "videos: no detector of this run can analyse a recording (one trained here, or ultralytics "
-                    "weights given as {weights: PATH, sha256: ...}); add one, or leave videos empty"
+                    "videos: no detector of this run can analyse a recording (one trained here, ultralytics weights "
+                    "given as {weights: PATH, sha256: ...}, or a command detector with a prediction command, "
+                    f"predict: ...){note}; add one, or leave videos empty"
                 )
             return None
         if wanted not in self.predictors:
             known = ", ".join(self.predictors) or "none in this run"
-            raise PlanError(
-                f"config key 'analysis.detector': {wanted!r} cannot analyse a recording (only ultralytics weights, "
-                f"trained here or given, can); those that can: {known}"
-            )
+            detector = self.detectors.get(wanted)
+            if detector is None:
+                why = "is not a detector of this run"
+            elif detector.predicts_new_images:  # trained or run here only from frames.zip
+                why = (
+                    f"cannot analyse a recording: data source '{self.source}' provides no frames.zip to make its model"
+                )
+            else:
+                why = f"cannot analyse a recording: it is {detector.lacks_for_new_images}"
+            raise PlanError(f"config key 'analysis.detector': {wanted!r} {why}; those that can: {known}")
         return wanted
 
     def recording_targets(self) -> list[str]:
@@ -441,11 +451,19 @@ class Plan:
         ]
 
     def predictor_weights(self) -> dict[str, str]:
-        """Detector -> the weights it predicts with, for every detector that can analyse a recording."""
-        return {
-            name: self.out(f"train/{name}/best.pt") if d.kind == "train" else d.path
-            for name, d in self.predictors.items()
-        }
+        """Detector -> what it predicts a recording with, for every detector that can analyse one: its
+        weights (trained here or given), or for a command detector the record of its finished run on
+        the main split (`costs/<name>.json`, its job's last output): the model its command left in its
+        work folder, which the prediction command reads. Analysing a recording only reads these."""
+        found = {}
+        for name, detector in self.predictors.items():
+            if detector.kind == "train":
+                found[name] = self.out(f"train/{name}/best.pt")
+            elif detector.kind == "command":
+                found[name] = self.out(f"costs/{name}.json")
+            else:
+                found[name] = detector.path
+        return found
 
     # --- targets ------------------------------------------------------------------------------
 

@@ -1,8 +1,18 @@
 # New surgery recordings (`videos:`): frames sampled as the dataset's were made, the chosen detector's
 # detections, and the analyses of the trials (presence, phases, performance metrics, an outcome
-# estimate) on each recording. Nothing here trains: the detector's weights are inputs as they are.
+# estimate) on each recording. Nothing here trains: the detector's weights, or a command detector's
+# finished run on the main split (whose model its prediction command reads), are inputs as they are.
+
+from sospine.detectors import prediction_booking
 
 VIDEO_PATTERN = Plan.pattern(PLAN.videos)
+# what predicting a recording books: the named detector's needs, else the most of any that could be chosen
+RECORDING_BOOKING = prediction_booking(
+    [PLAN.predictors[PLAN.analysis_detector()]] if PLAN.analysis_detector() else PLAN.predictors.values()
+)
+
+# the files the prediction commands run, as input: a changed script predicts the recordings again
+PREDICTION_SCRIPTS = [checked_file(d.settings["predict"]) for d in PLAN.predictors.values() if d.kind == "command"]
 
 
 if SOURCE == "synthetic":
@@ -50,7 +60,8 @@ rule recording_detections:
     input:
         frames=rules.recording_frames.output.frames,
         board=out("leaderboard/leaderboard.csv"),  # for `auto`: the best detector that can predict new images
-        weights=list(PLAN.predictor_weights().values()),
+        weights=list(PLAN.predictor_weights().values()),  # a command detector's: its finished run's cost.json
+        scripts=[external(path) for path in dict.fromkeys(PREDICTION_SCRIPTS) if path],
     output:
         detections=out("videos/{video}/detections.csv"),
         detector=out("videos/{video}/detector.json"),
@@ -60,19 +71,32 @@ rule recording_detections:
         video=VIDEO_PATTERN,
     conda:
         "../envs/detector.yaml"
-    threads: 4
+    threads: RECORDING_BOOKING["threads"]
     resources:
-        gpu=1 if PLAN.predictors else 0,
-        mem_mb=8000,
-        runtime=120,
+        gpu=RECORDING_BOOKING["gpu"],
+        mem_mb=RECORDING_BOOKING["mem_mb"],
+        runtime=RECORDING_BOOKING["runtime"],  # a prediction command is stopped after it
     params:
         detector=config["analysis"]["detector"],
         names=list(PLAN.predictor_weights()),
+        kinds={name: d.kind for name, d in PLAN.predictors.items()},
         settings={
             name: {k: d.settings.get(k) for k in ("imgsz", "predict_conf", "device", "model")}
             for name, d in PLAN.predictors.items()
         },
+        # command detectors: the prediction command, run with the model the main split's run left in work_dir
+        commands={
+            name: {
+                "predict": d.settings["predict"],
+                "device": d.settings.get("device"),
+                "gpus": min(d.settings.get("gpus", 1), 1),
+                "work_dir": PLAN.command_work_dir(name),
+            }
+            for name, d in PLAN.predictors.items()
+            if d.kind == "command"
+        },
         settings_dir=lambda wildcards: out(f"videos/{wildcards.video}/ultralytics"),
+        predict_dir=lambda wildcards: out(f"videos/{wildcards.video}/predict"),
     script:
         "../scripts/recording_detections.py"
 
