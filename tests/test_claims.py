@@ -171,3 +171,63 @@ def test_table1_under_leave_one_surgeon_out_names_the_folds(real_dir):
     assert table["train"].sum() == len(clips)  # the Clip trials train in every fold, never tested
     s4 = boxes[boxes["trial_frame"].str.startswith("S4A")].dropna(subset=["label"])
     assert table["fold_S4"].sum() == len(s4)
+
+
+def test_a_detector_not_out_of_fold_gets_no_p_value_or_interval_and_a_group_of_its_own():
+    from sospine.leaderboard import RECOMMENDATION, rank
+    from sospine.scoring.claims import not_out_of_fold_note, withhold_claims
+    from sospine.statistics import holm
+
+    from .test_rank_groups import off_frame
+    from .test_statistics import heterogeneous_release, trial_names
+
+    truth, a, b = heterogeneous_release(10, frames=10, seed=7)
+    trials = trial_names(10)
+    detections = {"held": a, "copy": a.copy(), "given": b, "worst": off_frame(a)}
+    board, paired = rank(truth, detections, dict.fromkeys(detections, trials), reference="held", n_resamples=200)
+    out_of_fold = {"held": True, "copy": True, "given": False, "worst": True}
+    claimed, table = withhold_claims(board, paired, out_of_fold)
+    assert claimed.groupby("detector")["out_of_fold"].first().to_dict() == out_of_fold
+    given = claimed[claimed["detector"] == "given"]
+    assert given[["ci95_low", "ci95_high"]].isna().all().all()
+    others = claimed[claimed["detector"] != "given"]
+    pd.testing.assert_frame_equal(
+        others[["ci95_low", "ci95_high"]], board.loc[others.index, ["ci95_low", "ci95_high"]]
+    )  # the others' intervals stand
+    versus = table[table["detector"] == "given"]
+    assert versus[["p_value", "p_holm", "ci95_low", "ci95_high"]].isna().all().all()
+    kept = table[table["detector"] != "given"]
+    # Holm over the tests that remain, by hand
+    p = kept["p_value"].to_numpy(float)
+    order = np.argsort(p, kind="stable")
+    expected = np.empty(len(p))
+    running = 0.0
+    for position, index in enumerate(order):
+        running = max(running, min(1.0, (len(p) - position) * p[index]))
+        expected[index] = running
+    assert kept["p_holm"].to_numpy(float) == pytest.approx(expected)
+    assert np.allclose(holm(p), expected)
+    assert (kept["p_value"].to_numpy() == paired.loc[kept.index, "p_value"].to_numpy()).all()
+    # no step test touches it: a group of its own, and the one below it too
+    per_detector = claimed.drop_duplicates("detector").set_index("detector")
+    order = list(per_detector.sort_values("rank").index)
+    place = order.index("given")
+    assert per_detector.loc["given", "rank_group"] == place + 1 and np.isnan(per_detector.loc["given", "p_vs_above"])
+    if place + 1 < len(order):
+        below = order[place + 1]
+        assert per_detector.loc[below, "rank_group"] == place + 2 and np.isnan(per_detector.loc[below, "p_vs_above"])
+    assert not_out_of_fold_note(out_of_fold) in table["note"].iat[0] and RECOMMENDATION not in table["note"].iat[0]
+
+
+def test_a_leave_one_surgeon_out_board_of_held_out_detectors_keeps_every_claim():
+    from sospine.leaderboard import rank
+    from sospine.scoring.claims import withhold_claims
+
+    from .test_statistics import heterogeneous_release, trial_names
+
+    truth, a, b = heterogeneous_release(10, frames=10, seed=7)
+    trials = trial_names(10)
+    board, paired = rank(truth, {"a": a, "b": b}, {"a": trials, "b": trials}, reference="a", n_resamples=200)
+    claimed, table = withhold_claims(board, paired, {"a": True, "b": True})
+    pd.testing.assert_frame_equal(claimed.drop(columns="out_of_fold"), board)
+    assert claimed["out_of_fold"].all() and table["p_value"].equals(paired["p_value"])

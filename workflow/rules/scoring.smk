@@ -118,6 +118,8 @@ rule leaderboard:
         kinds=DETECTOR_KINDS,
         models=PLAN.descriptions(),
         validation=config["split"]["validation"],
+        loso=PLAN.loso,
+        out_of_fold=PLAN.out_of_fold,
         reference=config["leaderboard"]["reference"],
         baseline=PLAN.baseline,
         iou=config["scoring"]["iou_threshold"],

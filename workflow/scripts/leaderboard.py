@@ -13,6 +13,7 @@ from sospine.leaderboard import (
     rank,
     reference_of,
 )
+from sospine.scoring.claims import not_out_of_fold_note, withhold_claims
 from sospine.scoring.detector_tables import read_detector_tables
 from sospine.tables import read_annotations
 from sospine.workflow_io import expected_errors, setup_logging
@@ -25,7 +26,11 @@ detections, trials_of = read_detector_tables(
     snakemake.input.detections, params.files_per_detector, params.kinds, snakemake.input.split
 )
 with expected_errors(log, LeaderboardError):
-    reference = reference_of(list(detections), params.reference, params.baseline)
+    names, baseline = list(detections), params.baseline
+    if params.loso:  # by default compare with a detector that can make claims: one out of fold
+        names = sorted(names, key=lambda name: not params.out_of_fold.get(name, True))
+        baseline = baseline if params.out_of_fold.get(baseline, True) else None
+    reference = reference_of(names, params.reference, baseline)
     board, paired = rank(
         read_annotations(snakemake.input.truth),
         detections,
@@ -35,6 +40,8 @@ with expected_errors(log, LeaderboardError):
         n_resamples=params.bootstrap,
         seed=params.seed,
     )
+if params.loso:  # only detectors held out from each fold's surgeon make claims
+    board, paired = withhold_claims(board, paired, params.out_of_fold)
 costs = pd.DataFrame(
     [
         {"detector": name, **json.loads(Path(path).read_text())}
@@ -46,9 +53,13 @@ board = add_costs(board, costs)
 board.insert(3, "kind", board["detector"].map(params.kinds))
 board.insert(4, "model", board["detector"].map(params.models))
 board.insert(5, "validation", board["detector"].map(lambda n: params.validation if params.kinds[n] == "train" else ""))
+if "out_of_fold" in board:
+    board.insert(6, "out_of_fold", board.pop("out_of_fold"))
 # for reading: APs to 4 decimals, p-values to 4 significant digits (nothing downstream reads them)
 for_reading(board).to_csv(snakemake.output.board, index=False)
 for_reading(paired).to_csv(snakemake.output.paired, index=False)
 plots.leaderboard(board, paired, snakemake.output.figure)
 plots.accuracy_cost(board, snakemake.output.cost_figure)
 log.info("%s", headline_text(board, paired))
+if params.loso and (note := not_out_of_fold_note(params.out_of_fold)):
+    log.warning("%s", note)
