@@ -103,6 +103,38 @@ def arrangements(n_trials: int, seed: int = 0, samples: int = MONTE_CARLO_SAMPLE
     return np.vstack([np.zeros((1, n_trials), dtype=np.int8), rows]), False
 
 
+def bootstrap_draws(rng: np.random.Generator, n_items: int, n_resamples: int) -> list[np.ndarray]:
+    """Resamples of `n_items` items with replacement, as indices, drawn in turn from `rng` (the
+    outcome models' trial bootstrap; the board's is `resample_weights`, counts per trial).
+
+    >>> [d.tolist() for d in bootstrap_draws(np.random.default_rng(0), 3, 2)]
+    [[2, 1, 1], [0, 0, 0]]
+    """
+    return [rng.integers(0, n_items, n_items) for _ in range(n_resamples)]
+
+
+def percentile_interval(replicates: np.ndarray) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of the defined replicates (NaN, NaN when none is)."""
+    defined = np.asarray(replicates, dtype=float)
+    defined = defined[~np.isnan(defined)]
+    if not len(defined):
+        return np.nan, np.nan
+    low, high = np.quantile(defined, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def refit_permutation_p(observed: float, null: np.ndarray, higher_is_better: bool = True) -> float:
+    """One-sided p of a statistic against its values under permutations of the outcome (the whole
+    evaluation repeated for each), the observed arrangement counted: (1 + as good) / (1 + permutations).
+
+    >>> refit_permutation_p(0.9, np.array([0.5, 0.95, 0.7])), refit_permutation_p(10.0, np.array([12.0, 9.0]), False)
+    (0.5, 0.6666666666666666)
+    """
+    null = np.asarray(null, dtype=float)
+    as_good = null >= observed - 1e-12 if higher_is_better else null <= observed + 1e-12
+    return float((1 + as_good.sum()) / (1 + len(null)))
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjustment (family-wise error over all given p-values; NaN stays NaN).
 

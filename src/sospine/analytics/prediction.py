@@ -30,6 +30,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from sospine.statistics import bootstrap_draws, percentile_interval, refit_permutation_p
+
 PREDICTION_COLUMNS = [
     "outcome",
     "features",
@@ -192,7 +194,7 @@ def evaluate(
         for _ in range(n_permutations):
             shuffled = rng.permutation(y)
             permuted.append((shuffled, out_of_fold(features, shuffled, groups, outcome)))
-    draws = [rng.integers(0, n_trials, n_trials) for _ in range(n_bootstrap)]
+    draws = bootstrap_draws(rng, n_trials, n_bootstrap)
     rows = []
     for metric in metrics:
         value = metric_value(metric, y, predicted)
@@ -201,8 +203,7 @@ def evaluate(
             rows[-1]["note"] = _note(metric, 0.5, np.nan, n_trials, n_surgeons, True)
             continue
         model_draws = np.array([metric_value(metric, y[d], predicted[d]) for d in draws])
-        boot = model_draws[~np.isnan(model_draws)]
-        low, high = np.nanquantile(boot, [0.025, 0.975]) if len(boot) else (np.nan, np.nan)
+        low, high = percentile_interval(model_draws)
         compared = (
             versus_control(metric, value, model_draws, *_control_metric(metric, y, control, draws))
             if control is not None
@@ -211,8 +212,7 @@ def evaluate(
         p = np.nan
         if permuted and not np.isnan(value):
             null = np.array([metric_value(metric, ys, pred) for ys, pred in permuted])
-            better = null <= value + 1e-12 if metric == "rmse" else null >= value - 1e-12
-            p = float((1 + better.sum()) / (1 + len(null)))
+            p = refit_permutation_p(value, null, higher_is_better=metric != "rmse")
         rows.append(
             {
                 **base,
@@ -266,7 +266,7 @@ def versus_control(
     draws = draws[~np.isnan(draws)]
     if np.isnan(diff) or not len(draws):
         return {**_NOT_COMPARED, "control_value": float(control_value), "diff_control": float(diff)}
-    low, high = (float(v) for v in np.quantile(draws, [0.025, 0.975]))
+    low, high = percentile_interval(draws)
     gain_low, gain_high = (-high, -low) if metric in LOWER_IS_BETTER else (low, high)  # > 0: better
     verdict = "better" if gain_low > 0 else "worse" if gain_high < 0 else "no different"
     return {
