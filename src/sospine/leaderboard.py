@@ -31,6 +31,7 @@ import pandas as pd
 from .constants import BOX_LABELS, INSTRUMENTS
 from .permutation import PermutationTest, paired_permutation, scored_classes
 from .scoring import bootstrap_samples, score
+from .scoring.detector_tables import coverage_note
 from .statistics import (
     MIN_TRIALS_FOR_INTERVAL,
     MONTE_CARLO_SAMPLES,
@@ -226,6 +227,8 @@ def rank(
         permutation_samples=permutation_samples,
         tests=tests,
     )
+    if len(table) and (shrunk := coverage_note(trials_of)):  # whose detections left trials out for everyone
+        table["note"] = table["note"] + "; " + shrunk
     raw, adjusted = step_p_values(table, {name: test(*pair).p_value("all") for name, pair in steps.items()}, steps)
     board["rank_group"] = board["detector"].map(rank_groups(order, adjusted))
     board["p_vs_above"] = board["detector"].map(raw).astype(float)

@@ -1,6 +1,8 @@
 # Provenance of every final output (rule, params, inputs with md5, code and package versions,
 # rooted in the fetch manifest).
 
+from sospine.front_page import skipped as front_page_skipped
+
 
 rule provenance:
     input:
@@ -26,11 +28,14 @@ rule provenance:
         "../scripts/provenance.py"
 
 
-# The report's front page, written for this run (data, folder, steps, the board's headline).
+# The report's front page, written for this run: each class's AP beside the paper's, the data, split,
+# trials and what was skipped, Table 1, the board's headline, the figures this run made.
 rule front_page:
     input:
         board=out("leaderboard/leaderboard.csv") if PLAN.detection_tables() else [],
         paired=out("leaderboard/paired.csv") if PLAN.detection_tables() else [],
+        table1=out("stats/table1.csv"),
+        trials=out("split/trials.csv"),
         provenance=out("provenance.json"),
     output:
         FRONT_PAGE,
@@ -43,5 +48,6 @@ rule front_page:
         config=config,
         output_dir=get_output_dir_of_front_page,
         figures=PLAN.report_figures(),
+        skipped=front_page_skipped(PLAN),
     script:
         "../scripts/front_page.py"

@@ -39,6 +39,16 @@ ORDER = [
 steps = [rule for rule in ORDER if rule in rules] + sorted(rules - set(ORDER) - {"provenance"})
 board = pd.read_csv(snakemake.input.board) if snakemake.input.board else None
 paired = pd.read_csv(snakemake.input.paired) if snakemake.input.paired else None
-text = front_page(snakemake.params.config, snakemake.params.output_dir, steps, board, paired, snakemake.params.figures)
+text = front_page(
+    snakemake.params.config,
+    snakemake.params.output_dir,
+    steps,
+    board,
+    paired,
+    snakemake.params.figures,
+    skipped=snakemake.params.skipped,
+    trials=pd.read_csv(snakemake.input.trials, dtype=str),
+    table1=pd.read_csv(snakemake.input.table1),
+)
 Path(snakemake.output[0]).write_text(text)
 log.info("front page:\n%s", text)

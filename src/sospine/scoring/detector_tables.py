@@ -27,17 +27,75 @@ def trials_of(kind: str, split_csv: str | Path, detections: pd.DataFrame) -> lis
     return scored_trials(kind, tested, covered_trials(detections))
 
 
+#: How `coverage_note` begins (the front page finds it in the paired table's note by it).
+COVERAGE_NOTE_START = "the board is on the"
+
+
+class ScoredTrials(dict[str, list[str]]):
+    """Detector -> the test trials it is scored on, as `read_detector_tables` gives it: also the
+    split's tested trials (`tested`) and each detector's detections files (`files`), so that a board
+    ranked on the trials all detectors share can say whose file left trials out (`coverage_note`)."""
+
+    def __init__(
+        self,
+        trials: Mapping[str, list[str]] | None = None,
+        *,
+        tested: Iterable[str] = (),
+        files: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(trials or {})
+        self.tested = sorted(tested)
+        self.files = {name: list(paths) for name, paths in (files or {}).items()}
+
+
+def coverage_note(trials_of: Mapping[str, list[str]]) -> str | None:
+    """Which detectors' detections lack test trials that the split tests, and so shrink the trials
+    every detector is ranked on, naming each one's file and the trials it lacks; None when all cover
+    every tested trial. The tested trials are `trials_of.tested` (a `ScoredTrials`), else all the
+    trials of any detector.
+
+    >>> trials = ScoredTrials({"yolo": ["Clip0", "S4A1"], "theirs": ["S4A1"]}, tested=["Clip0", "S4A1"],
+    ...     files={"theirs": ["results/detections/theirs.csv"]})
+    >>> shared, named = coverage_note(trials).split(": ")
+    >>> shared
+    "the board is on the 1 test trial all detectors share (S4A1), not the split's 2"
+    >>> named
+    'theirs (results/detections/theirs.csv) has no detection in Clip0'
+    """
+    if not trials_of:
+        return None
+    tested = set(getattr(trials_of, "tested", None) or set().union(*map(set, trials_of.values())))
+    files = getattr(trials_of, "files", {})
+    lacking = {name: sorted(tested - set(trials)) for name, trials in trials_of.items() if tested - set(trials)}
+    if not lacking:
+        return None
+    shared = sorted(set.intersection(*(set(trials) for trials in trials_of.values())))
+    named = [
+        f"{name}{' (' + ', '.join(map(str, files[name])) + ')' if files.get(name) else ''} has no detection in "
+        f"{' '.join(missing)}"
+        for name, missing in lacking.items()
+    ]
+    plural = "s" if len(shared) != 1 else ""
+    return (
+        f"{COVERAGE_NOTE_START} {len(shared)} test trial{plural} all detectors share ({' '.join(shared) or 'none'}), "
+        f"not the split's {len(tested)}: {' and '.join(named)}"
+    )
+
+
 def read_detector_tables(
     paths: Iterable[str | Path], files_per_detector: Mapping[str, int], kinds: Mapping[str, str], split_csv: str | Path
-) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
+) -> tuple[dict[str, pd.DataFrame], ScoredTrials]:
     """Detector -> its validated detections (its files in order, one per leave-one-surgeon-out fold,
-    concatenated), and detector -> the test trials it is scored on (`trials_of`)."""
+    concatenated), and detector -> the test trials it is scored on (`trials_of`), as `ScoredTrials`
+    (knowing the split's tested trials and every detector's files: `coverage_note`)."""
     files = iter(paths)
-    tables, scored = {}, {}
+    tables, scored, read_from = {}, {}, {}
     for name, count in files_per_detector.items():
-        tables[name] = pd.concat([read_validated(next(files)) for _ in range(count)], ignore_index=True)
+        read_from[name] = [str(next(files)) for _ in range(count)]
+        tables[name] = pd.concat([read_validated(path) for path in read_from[name]], ignore_index=True)
         scored[name] = trials_of(kinds[name], split_csv, tables[name])
-    return tables, scored
+    tested = tested_trials(pd.read_csv(split_csv, dtype=str))
+    return tables, ScoredTrials(scored, tested=tested, files=read_from)
 
 
 def out_of_fold_table(
