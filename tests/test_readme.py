@@ -78,3 +78,59 @@ def test_every_command_shown_is_one_snakemake_or_make_accepts(line):
     assert words[0] in ("snakemake", "make")
     if words[0] == "make":
         assert words[1] in re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(), re.M)
+
+
+def real_data_commands() -> list[str]:
+    """The command lines of the README's "Running on the real data" block, in order."""
+    section = README[README.index("## Running on the real data") :]
+    block = section[section.index("```bash") + len("```bash") : section.index("```", section.index("```bash") + 7)]
+    return [line for line in block.splitlines() if line.startswith("snakemake ")]
+
+
+@pytest.mark.slow
+def test_the_real_data_lines_run_as_written_in_order(real_dir, tmp_path):
+    """The mirror's run and then its report, as the README writes them (the real files as the mirror;
+    without frames.zip nothing is trained), and the FigShare run's report line asked of that checkout,
+    which names the finished mirror run and a command that reports on it."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from .conftest import copy_workflow
+
+    workdir = copy_workflow(tmp_path / "checkout")
+    env = dict(os.environ, PYTHONPATH=str(workdir / "src"))
+
+    def run(words: list[str]) -> subprocess.CompletedProcess:
+        assert words[0] == "snakemake"
+        words[words.index("--cores") + 1] = "2"  # this machine's cores, not the README's 8
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", *words[1:]],
+            cwd=workdir, env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+
+    lines = real_data_commands()
+    mirror = [line for line in lines if "source: mirror" in line]
+    assert len(mirror) == 2 and "--report" in mirror[1] and "--report" not in mirror[0], lines
+    for line in mirror:
+        result = run(shlex.split(line.replace("/data/sospine", str(real_dir)), comments=True))
+        assert result.returncode == 0, (line, result.stderr[-3000:])
+        assert "Traceback" not in result.stderr
+    report = workdir / "results" / "mirror" / "report.html"
+    assert report.stat().st_size > 100_000
+    page = (workdir / "results" / "mirror" / "report" / "front_page.rst").read_text()
+    assert f"the published SOSpine files from the folder {real_dir}" in page
+    assert "detector yolo (yolo11s.pt) was not trained" in page  # no frames: nothing to train
+    assert not (workdir / "results" / "mirror" / "train").exists()
+    # the FigShare run's report line, asked where only the mirror run has finished
+    figshare_report = next(line for line in lines if "--report" in line and "--config" not in line)
+    result = run(shlex.split(figshare_report, comments=True))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    message = result.stderr.strip().splitlines()[-1]
+    assert "in the output folder results;" in message and "a finished run is in results/mirror" in message, message
+    assert "finish the run first" not in message  # it would start a FigShare download
+    proposed = message[message.index("(snakemake ") + 1 : message.rindex("), or finish")]
+    assert f"--config data='{{source: mirror, mirror_dir: {real_dir}}}' output_dir=results/mirror" in proposed
+    result = run(shlex.split(proposed))
+    assert result.returncode == 0 and (workdir / "results" / "report.html").is_file(), result.stderr[-3000:]
