@@ -7,7 +7,7 @@ from sospine.detectors import scored_trials
 from sospine.scoring.detector_tables import covered_trials
 from sospine.scoring.matching import match, prepare_detections, prepare_truth
 from sospine.split import test_trials_of, tested_trials
-from sospine.tables import read_annotations, read_detections, readable
+from sospine.tables import read_annotations, read_detections, readable, write_table
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
@@ -41,8 +41,10 @@ for name, detections_path in zip(params.detectors, snakemake.input.detections, s
 table = analytics.smooth(pd.concat(tables, ignore_index=True), params.min_gap, params.min_run)
 table.to_csv(snakemake.output.presence, index=False)
 columns = analytics.THRESHOLD_COLUMNS
-(pd.concat(thresholds, ignore_index=True) if thresholds else pd.DataFrame(columns=columns)).to_csv(
-    snakemake.output.thresholds, index=False
+# each threshold is a score of the detections as they were read: written in the same digits
+write_table(
+    pd.concat(thresholds, ignore_index=True) if thresholds else pd.DataFrame(columns=columns),
+    snakemake.output.thresholds,
 )
 readable(analytics.presence_metrics(table)).to_csv(snakemake.output.metrics, index=False)
 figures = Path(snakemake.output.figures)

@@ -5,7 +5,7 @@ import pandas as pd
 
 from sospine import analytics, recordings
 from sospine.analytics.apm import apms
-from sospine.tables import read_outcomes, readable
+from sospine.tables import read_detections, read_outcomes, read_table, readable
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
@@ -15,9 +15,10 @@ sampling = json.loads(Path(snakemake.input.sampling).read_text())
 chosen = json.loads(Path(snakemake.input.detector).read_text())
 detector = chosen["detector"]
 source = f"detections:{detector}"
-detections = pd.read_csv(snakemake.input.detections)
+# the detections' numbers and the thresholds read as the timelines read them (tables.read_detections)
+detections = read_detections(snakemake.input.detections)
 # a new recording's thresholds are chosen on all test trials (the trials' own on the other ones)
-thresholds = analytics.for_new_recordings(pd.read_csv(snakemake.input.thresholds), detector)
+thresholds = analytics.for_new_recordings(read_table(snakemake.input.thresholds), detector)
 table = recordings.presence(name, sampling["frames"], detections, thresholds, source, params.min_gap, params.min_run)
 table[["frame", "tool", "present"]].to_csv(snakemake.output.presence, index=False)
 segments = recordings.phases_of(table, params.phases)

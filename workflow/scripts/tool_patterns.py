@@ -4,14 +4,14 @@ import pandas as pd
 
 from sospine import analytics, plots
 from sospine.split import test_trials_of
-from sospine.tables import read_annotations, read_detections
+from sospine.tables import read_annotations, read_detections, read_table
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)
 boxes = read_annotations(snakemake.input.bbox)
 frames = analytics.frame_index(boxes)
 test_trials = test_trials_of(pd.read_csv(snakemake.input.split))
-thresholds = pd.read_csv(snakemake.input.thresholds)
+thresholds = read_table(snakemake.input.thresholds)  # each as written, as the detections are read
 # presence before smoothing, as the authors computed their patterns: the annotations as they are,
 # each detector at the presence thresholds of the timelines
 tables = [analytics.presence(frames, boxes, analytics.GROUND_TRUTH)]

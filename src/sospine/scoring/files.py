@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..constants import INSTRUMENTS
 from ..statistics import interval_note
-from ..tables import read_annotations, split_frame_names
+from ..tables import read_annotations, split_frame_names, write_table
 from .bootstrap import bootstrap_ap
 from .coco import coco_map
 from .matching import (
@@ -178,9 +178,10 @@ def write_scores(
 
     out = Path(out_dir)
     result = score(truth, detections, test_trials=test_trials, iou=iou, bootstrap=bootstrap, seed=seed)
-    result["table"].to_csv(out / "ap_per_class.csv", index=False)
-    result["per_trial"].to_csv(out / "per_trial_ap.csv", index=False)
-    result["curves"].to_csv(out / "pr_curves.csv", index=False)
+    # full precision, each number at the precision it was computed in (COCO's APs are float32)
+    write_table(result["table"], out / "ap_per_class.csv")
+    write_table(result["per_trial"], out / "per_trial_ap.csv")
+    write_table(result["curves"], out / "pr_curves.csv")
     title = pr_title(name, iou, result["summary"]["test_trials"])
     pr_curves(result["curves"], result["table"], out / "pr_curves.png", title)
     (out / "summary.json").write_text(json.dumps(result["summary"], indent=2) + "\n")
