@@ -231,3 +231,47 @@ def test_a_leave_one_surgeon_out_board_of_held_out_detectors_keeps_every_claim()
     claimed, table = withhold_claims(board, paired, {"a": True, "b": True})
     pd.testing.assert_frame_equal(claimed.drop(columns="out_of_fold"), board)
     assert claimed["out_of_fold"].all() and table["p_value"].equals(paired["p_value"])
+
+
+@pytest.mark.slow
+def test_leave_one_surgeon_out_on_the_published_files_claims_only_what_was_held_out(real_dir, workdir, tmp_path):
+    """The published files under leave-one-surgeon-out: the paper's detections (trained on the same
+    surgeons' other attempts) beside the same detections given as one file per fold (here only each
+    fold's own trials: the form a held-out detector takes)."""
+    from .conftest import run
+
+    detections = pd.read_csv(real_dir / "sospine_detections_3.6_0.05.csv")
+    surgeon = detections["trial_frame"].str.extract(r"^(S\d+)A")[0]
+    folds = {}
+    for n in range(1, 9):
+        folds[f"S{n}"] = tmp_path / f"fold-S{n}.csv"
+        detections[surgeon == f"S{n}"].to_csv(folds[f"S{n}"], index=False)
+    given = ", ".join(f"{fold}: {path}" for fold, path in folds.items())
+    config = tmp_path / "loso.yaml"
+    config.write_text(
+        f"data: {{source: mirror, mirror_dir: {real_dir}}}\nsplit: {{method: leave_one_surgeon_out}}\n"
+        f"scoring: {{bootstrap: 20}}\ndetectors: {{folded: {{detections: {{{given}}}}}}}\n"
+    )
+    result = run(workdir, "--configfile", str(config))
+    assert "note: leave-one-surgeon-out: the Clip trials have no surgeon" in result.stderr
+    assert "not out of fold (no p-value or interval): yolov4_paper" in result.stderr
+    results = workdir / "results"
+    board = pd.read_csv(results / "leaderboard" / "leaderboard.csv")
+    held = board.drop_duplicates("detector").set_index("detector")
+    assert held["out_of_fold"].to_dict() == {"folded": True, "yolov4_paper": False}
+    assert board.loc[board["detector"] == "yolov4_paper", ["ci95_low", "ci95_high"]].isna().all().all()
+    paired = pd.read_csv(results / "leaderboard" / "paired.csv")
+    assert paired["p_value"].isna().all()  # the only comparison involves the paper's file
+    assert "not out of fold: yolov4_paper was not made without each fold's surgeon" in paired["note"].iat[0]
+    assert "for claims use leave-one-surgeon-out" not in paired["note"].iat[0]
+    log = (results / "logs" / "leaderboard.log").read_text()
+    assert "not out of fold: yolov4_paper" in log and "for claims use leave-one-surgeon-out" not in log
+    # the same APs: the folds' files hold exactly the paper's detections of the tested trials
+    assert held.loc["folded", "ap_voc"] == pytest.approx(held.loc["yolov4_paper", "ap_voc"])
+    table1 = pd.read_csv(results / "stats" / "table1.csv")
+    assert [c for c in table1.columns if c.startswith("fold_")] == [f"fold_S{n}" for n in range(1, 9)]
+    assert "test" in table1 and "train" in table1
+    thresholds = pd.read_csv(results / "timelines" / "thresholds.csv")
+    assert list(thresholds.columns) == ["detector", "trial", "label", "threshold", "chosen_on"]
+    s4 = thresholds[(thresholds["detector"] == "yolov4_paper") & (thresholds["trial"] == "S4A1")]
+    assert s4["chosen_on"].str.contains("other test trials").all() and not s4["chosen_on"].str.contains("S4A1").any()
