@@ -3,6 +3,9 @@ pyplot) with seaborn's colour-blind palette, both imported when a figure is draw
 
 from __future__ import annotations
 
+import re
+import textwrap
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +28,52 @@ def palette() -> dict[str, tuple[float, float, float]]:
     return dict(zip(BOX_LABELS, sns.color_palette("colorblind", len(BOX_LABELS)), strict=True))
 
 
+def detector_palette(names: Iterable[str]) -> dict[str, tuple[float, float, float]]:
+    """Each detector's colour, the same in every figure of a run (the board, accuracy and cost,
+    presence AP): seaborn's "colorblind" palette, as `palette`, in the order of the sorted names, so
+    that the order a figure lists them in (the board's ranks, the config's order) changes nothing.
+
+    >>> detector_palette(["yolo", "rtdetr"]) == detector_palette(["rtdetr", "yolo"])
+    True
+    """
+    import seaborn as sns
+
+    ordered = sorted(set(names))
+    return dict(zip(ordered, sns.color_palette("colorblind", max(len(ordered), 1)), strict=False))
+
+
+def count(n: float, noun: str, plural: str | None = None) -> str:
+    """`n` and the noun, singular for one.
+
+    >>> count(1, "detector"), count(4, "test trial"), count(0, "box", "boxes")
+    ('1 detector', '4 test trials', '0 boxes')
+    """
+    return f"{n:g} {noun if n == 1 else plural or noun + 's'}"
+
+
+def p_text(p: float, p_min: float | None = None) -> str:
+    """A permutation p-value as a figure prints it: at its precision (an exact test's p is a multiple
+    of 1/2^n, 0.125 or 0.1875 with 4 trials; a Monte Carlo one of 1/10,000), never rounded below the
+    smallest p the test can give (`p_min`); at that floor it says so.
+
+    >>> p_text(0.125, 0.125), p_text(0.1875, 0.125), p_text(1.0, 0.125), p_text(0.0003)
+    ('p=0.125 (min)', 'p=0.1875', 'p=1', 'p=0.0003')
+    """
+    text = f"p={p:.4g}"
+    if p_min is not None and pd.notna(p_min) and p <= p_min * (1 + 1e-9):
+        text += " (min)"
+    return text
+
+
+def _note(ax: Axes, text: str) -> None:
+    """A short sentence in place of an axes that has nothing to draw: why it is empty."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes, fontsize=9, color="0.3")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):  # noqa: ANN202 - (Figure, Axes or array of them)
     """A figure drawn by Agg, without pyplot (no GUI backend, no global state, a faster import)."""
     from matplotlib.figure import Figure
@@ -34,16 +83,22 @@ def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):  # noqa: ANN202 - (Figu
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _save(fig: Figure, path: str | Path) -> None:
-    fig.tight_layout()
+def _save(fig: Figure, path: str | Path, rect: tuple[float, float, float, float] | None = None) -> None:
+    """Lay the figure out (inside `rect` of it, where a note takes its foot) and write it."""
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=110)
 
 
 def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
+    """Box width and height per label; under them, where many of a label's boxes are the squares a
+    single annotated point becomes (the needle's, in the published file), how many and why
+    (`stats.single_point_note`)."""
+    from .stats import single_point_note
+
     fig, axes = _subplots(1, 2, figsize=(10, 4))
     for ax, column in zip(axes, ("width", "height"), strict=False):
         if sizes.empty:
-            ax.text(0.5, 0.5, "no boxes", ha="center")
+            _note(ax, "no boxes")
             continue
         import seaborn as sns  # only this figure needs it
 
@@ -52,7 +107,10 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
         )
         ax.set_xlabel(f"box {column} (px)")
         ax.set_ylabel("")
-    _save(fig, path)
+    note = single_point_note(sizes) if not sizes.empty else None
+    if note:
+        fig.text(0.5, 0.01, textwrap.fill(note, 130), ha="center", va="bottom", fontsize=8, color="0.25")
+    _save(fig, path, rect=(0, 0.09, 1, 1) if note else None)
 
 
 def pr_curves(curves: pd.DataFrame, table: pd.DataFrame, path: str | Path, title: str = "") -> None:
@@ -192,61 +250,122 @@ def learning_curve(by_attempt: pd.DataFrame, path: str | Path) -> None:
 
 
 def leaderboard(board: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> None:
-    """Left: each detector's VOC AP per class with its 95% interval. Right: one row per detector,
-    its difference from the reference per class with the paired 95% interval (0 = no difference)."""
+    """Left: each detector's VOC AP per class with its 95% interval. Right, where there is a reference
+    to compare with: one row per other detector, its difference from the reference per class with the
+    paired 95% interval (0 = no difference) and each class's p-value. One detector: the left panel
+    alone, its title saying there is nothing to compare."""
     labels = list(dict.fromkeys(board["label"]))
     names = list(dict.fromkeys(board["detector"]))
-    others = list(dict.fromkeys(paired["detector"]))
-    n_rows = max(1, len(others))
-    fig, axes = _subplots(n_rows, 2, figsize=(12, 1.2 + 2.6 * n_rows), squeeze=False)
-    ap_ax = axes[0, 0]
-    width = 0.8 / len(names)
+    others = list(dict.fromkeys(paired["detector"])) if len(paired) else []
+    colours = detector_palette(names)
+    if others:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(12, 1.2 + 2.6 * len(others)))
+        grid = fig.add_gridspec(len(others), 2)
+        ap_ax = fig.add_subplot(grid[:, 0])  # the APs span the rows of the differences: no empty panel
+        diff_axes = [fig.add_subplot(grid[i, 1]) for i in range(len(others))]
+    else:
+        fig, ap_ax = _subplots(figsize=(8.5, 4.2))
+        diff_axes = []
+    width = 0.8 / max(len(names), 1)
     for i, name in enumerate(names):
         rows = board[board["detector"] == name].set_index("label").reindex(labels)
         x = [j + (i - (len(names) - 1) / 2) * width for j in range(len(labels))]
         err = [(rows["ap_voc"] - rows["ci95_low"]).clip(lower=0), (rows["ci95_high"] - rows["ap_voc"]).clip(lower=0)]
-        ap_ax.bar(x, rows["ap_voc"], width, label=name, yerr=err if rows["ci95_low"].notna().any() else None)
+        has_ci = rows["ci95_low"].notna().any()
+        ap_ax.bar(x, rows["ap_voc"], width, label=name, color=colours[name], yerr=err if has_ci else None)
+    no_ap = board.groupby("label", sort=False)["ap_voc"].apply(lambda v: v.isna().all()).reindex(labels)
+    for j, label in enumerate(labels):
+        if no_ap.get(label, False):  # a class without truth boxes in the test trials has no AP
+            ap_ax.text(j, 0.02, "no truth\nboxes", ha="center", va="bottom", fontsize=7, color="0.3")
     ap_ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ap_ax.set_ylim(0, 1.05)
     ap_ax.set_ylabel(f"VOC AP at IoU {board['iou_threshold'].iat[0]:g}")
-    ap_ax.set_title(f"{len(names)} detectors on {board['n_trials'].iat[0]} test trials ({board['test_trials'].iat[0]})")
+    n_trials = board["n_trials"].iat[0]
+    title = f"{count(len(names), 'detector')} on {count(n_trials, 'test trial')} ({board['test_trials'].iat[0]})"
+    if not others:
+        title += "\n(one detector: no other to compare with)" if len(names) == 1 else "\n(no paired comparison)"
+    ap_ax.set_title(title, fontsize="medium")
     ap_ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
-    for ax in axes[1:, 0]:
-        ax.axis("off")
-    for ax, name in zip(axes[:, 1], others or [None], strict=False):
-        if name is None:
-            ax.text(0.5, 0.5, "one detector: nothing to compare", ha="center", va="center")
-            ax.axis("off")
-            continue
+    for ax, name in zip(diff_axes, others, strict=True):
         rows = paired[paired["detector"] == name].set_index("label").reindex(labels)
+        reference = rows["reference"].dropna().iat[0] if rows["reference"].notna().any() else "the reference"
+        if rows["diff"].isna().all():
+            _note(ax, f"{name} minus {reference}: no class has an AP on both sides, so no difference to draw")
+            continue
         err = [(rows["diff"] - rows["ci95_low"]).clip(lower=0), (rows["ci95_high"] - rows["diff"]).clip(lower=0)]
         has_ci = rows["ci95_low"].notna().any()
-        ax.errorbar(range(len(labels)), rows["diff"], yerr=err if has_ci else None, fmt="o", capsize=4)
+        colour = colours.get(name)
+        ax.errorbar(range(len(labels)), rows["diff"], yerr=err if has_ci else None, fmt="o", capsize=4, color=colour)
         ax.axhline(0, color="grey", linewidth=1)
+        p_min = rows["p_min"].dropna().iat[0] if "p_min" in rows and rows["p_min"].notna().any() else None
         if "p_value" in rows:  # each point labelled with its paired permutation p-value
             for j, (diff, p) in enumerate(zip(rows["diff"], rows["p_value"], strict=True)):
-                if pd.notna(p):
-                    ax.annotate(f"p={p:.3g}", (j, diff), textcoords="offset points", xytext=(6, 4), fontsize=7)
+                if pd.notna(p) and pd.notna(diff):
+                    ax.annotate(p_text(p, p_min), (j, diff), textcoords="offset points", xytext=(6, 4), fontsize=7)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+        ax.set_xlim(-0.5, len(labels) - 0.5 + 0.4)  # room for the last point's p-value
+        ax.margins(y=0.2)  # and for the highest's
         ax.set_ylabel("AP difference")
-        n_trials = rows["n_trials"].dropna().iat[0]
-        how = "paired 95% intervals" if has_ci else f"{n_trials:g} test trials: no interval"
-        if "p_min" in rows:
-            how += f"; the smallest possible p is {rows['p_min'].dropna().iat[0]:.3g}"
-        ax.set_title(f"{name} minus {rows['reference'].dropna().iat[0]}\n({how})", fontsize="medium")
+        trials = rows["n_trials"].dropna().iat[0]
+        how = "paired 95% intervals" if has_ci else f"{count(trials, 'test trial')}: no interval"
+        if p_min is not None:
+            how += f"; (min): the smallest p possible, {p_min:.4g}"
+        ax.set_title(f"{name} minus {reference}\n({how})", fontsize="medium")
     _save(fig, path)
+
+
+def known_costs(board: pd.DataFrame) -> pd.DataFrame:
+    """The board's all-class rows of the detectors with a known inference or training time: those
+    trained or run here (a detections file made elsewhere carries no cost)."""
+    rows = board[board["label"] == "all"]
+    known = pd.Series(False, index=rows.index)
+    for column in ("infer_ms", "train_s"):
+        if column in rows:
+            known |= pd.to_numeric(rows[column], errors="coerce").notna()
+    return rows[known]
+
+
+def has_cost(board: pd.DataFrame) -> bool:
+    """Whether any detector on the board has a cost to draw (else `accuracy_cost` is a sentence)."""
+    return not known_costs(board).empty
+
+
+def no_cost_text(board: pd.DataFrame) -> str:
+    """Why `accuracy_cost` has nothing to draw, naming the board's detectors.
+
+    >>> no_cost_text(pd.DataFrame({"detector": ["yolov4_paper"], "label": ["all"]}))[:60]
+    'No detector on this board (yolov4_paper) recorded a cost: in'
+    """
+    names = ", ".join(dict.fromkeys(board["detector"]))
+    return (
+        f"No detector on this board ({names}) recorded a cost: inference and training times are measured only "
+        "for detectors trained or run by this workflow, and a detections file carries no training or inference cost."
+    )
 
 
 def accuracy_cost(board: pd.DataFrame, path: str | Path) -> None:
     """All-class VOC AP against inference ms per frame and against training seconds, for the detectors
-    whose cost is known (labelled by name); a note where none is."""
+    whose cost is known (labelled by name, in the board's colours); where none is, one panel that
+    says so."""
     rows = board[board["label"] == "all"]
-    colours = {name: f"C{i}" for i, name in enumerate(rows["detector"])}  # one colour per detector in both panels
+    n_trials = rows["n_trials"].iat[0] if len(rows) else 0
+    title = f"accuracy and cost on {count(n_trials, 'test trial')}"
+    if not has_cost(board):
+        fig, ax = _subplots(figsize=(8, 2.4))
+        _note(ax, textwrap.fill(no_cost_text(board), 90))
+        ax.set_title(title, fontsize=10)
+        _save(fig, path)
+        return
+    colours = detector_palette(board["detector"])
     fig, axes = _subplots(1, 2, figsize=(11, 4.2))
     for ax, column, unit in zip(axes, ("infer_ms", "train_s"), ("inference ms per frame", "training s"), strict=True):
         known = rows[pd.to_numeric(rows.get(column), errors="coerce").notna()] if column in rows else rows.iloc[:0]
         if known.empty:
-            ax.text(0.5, 0.5, f"no detector with a known {unit}", ha="center", va="center", transform=ax.transAxes)
+            why = "detections files carry none" if column == "infer_ms" else "only detectors trained here have one"
+            _note(ax, f"no detector with a known {unit.split()[0]} time\n({why})")
+            continue
         for row in known.itertuples():
             x = float(getattr(row, column))
             ax.scatter(x, row.ap_voc, s=40, color=colours[row.detector])
@@ -254,20 +373,22 @@ def accuracy_cost(board: pd.DataFrame, path: str | Path) -> None:
         ax.set_xlabel(unit)
         ax.set_ylabel("VOC AP, all classes")
         ax.set_ylim(0, 1.05)
-        if len(known) and (pd.to_numeric(known[column]) > 0).all():
+        if (pd.to_numeric(known[column]) > 0).all():
             ax.set_xscale("log")
-    fig.suptitle(f"accuracy and cost on {rows['n_trials'].iat[0] if len(rows) else 0} test trials", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     _save(fig, path)
 
 
 def presence_ap(table: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> None:
-    """Presence AP per tool (groups) and detector (bars), with intervals where given and each
-    detector's paired p-value against the reference above its bar."""
+    """Presence AP per tool (groups) and detector (bars, in the board's colours), with intervals where
+    given and each detector's paired p-value against the reference above its bar, at its precision
+    (the smallest p the test can give marked "(min)")."""
     names = list(dict.fromkeys(table["detector"]))
+    colours = detector_palette(names)
     tools = list(BOX_LABELS)
     fig, ax = _subplots(figsize=(11, 4.5))
     width = 0.8 / max(len(names), 1)
-    p_of = {(r.detector, r.tool): r.p_value for r in paired.itertuples()} if len(paired) else {}
+    p_of = {(r.detector, r.tool): (r.p_value, getattr(r, "p_min", None)) for r in paired.itertuples()}
     for i, name in enumerate(names):
         rows = table[table["detector"] == name].set_index("tool").reindex(tools)
         x = [j + (i - (len(names) - 1) / 2) * width for j in range(len(tools))]
@@ -276,20 +397,54 @@ def presence_ap(table: pd.DataFrame, paired: pd.DataFrame, path: str | Path) -> 
             (rows["presence_ap"] - rows["ci95_low"]).clip(lower=0),
             (rows["ci95_high"] - rows["presence_ap"]).clip(lower=0),
         ]
-        ax.bar(x, rows["presence_ap"], width, label=name, yerr=err if has_ci else None)
+        ax.bar(x, rows["presence_ap"], width, label=name, color=colours[name], yerr=err if has_ci else None)
         for xi, tool, value in zip(x, tools, rows["presence_ap"], strict=True):
-            p = p_of.get((name, tool))
+            p, p_min = p_of.get((name, tool), (None, None))
             if p is not None and pd.notna(p) and pd.notna(value):
                 ax.annotate(
-                    f"p={p:.2g}", (xi, value), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6
+                    p_text(p, p_min), (xi, value), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=6
                 )
     ax.set_xticks(range(len(tools)), tools)
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("presence AP over test frames")
     trials = table["n_trials"].iat[0] if len(table) else 0
-    ax.set_title(f"tool presence: AP of the frames' highest score per tool, {trials} test trials", fontsize=10)
+    title = f"tool presence: AP of the frames' highest score per tool, {count(trials, 'test trial')}"
+    if len(paired) and paired["p_value"].notna().any():
+        reference = paired["reference"].dropna().iat[0]
+        title += f"\np: paired permutation test against {reference}"
+        if "p_min" in paired and paired["p_min"].notna().any():
+            title += (
+                f"; (min): the smallest p {count(trials, 'test trial')} can give, {paired['p_min'].dropna().iat[0]:.4g}"
+            )
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     _save(fig, path)
+
+
+_METRIC_TITLES = (
+    (re.compile(r"(.+)_time_in_view_s"), "{}: seconds in view"),
+    (re.compile(r"(.+)_in_n_outs"), "{}: entries into view"),
+    (re.compile(r"(.+)_total_s"), "{}: total seconds"),
+    (re.compile(r"(.+)_count"), "{}: occurrences"),
+    (re.compile(r"state_share_empty"), "share of frames with no tool"),
+    (re.compile(r"state_share_(.+)"), "share of frames with only {}"),
+    (re.compile(r"pattern_entropy"), "tool-combination entropy"),
+    (re.compile(r"pattern_entropy_authors"), "tool-combination entropy (authors' scale)"),
+)
+
+
+def metric_title(metric: str) -> str:
+    """A per-trial metric's column name (`sospine.analytics.apm.apms`) in words.
+
+    >>> metric_title("durotomy_in_n_outs"), metric_title("needle_driver_time_in_view_s")
+    ('durotomy: entries into view', 'needle driver: seconds in view')
+    >>> metric_title("taking_a_bite_count"), metric_title("state_share_durotomy+needle_driver")
+    ('taking a bite: occurrences', 'share of frames with only durotomy+needle driver')
+    """
+    for pattern, words in _METRIC_TITLES:
+        if found := pattern.fullmatch(metric):
+            return words.format(*(g.replace("_", " ") for g in found.groups()))
+    return metric.replace("_", " ")
 
 
 def bland_altman(truth: pd.DataFrame, detected: pd.DataFrame, agreement: pd.DataFrame, path: str | Path) -> None:
@@ -310,7 +465,9 @@ def bland_altman(truth: pd.DataFrame, detected: pd.DataFrame, agreement: pd.Data
                 if pd.notna(value):
                     ax.axhline(value, color="grey", linestyle=style, linewidth=1)
             ccc = "" if pd.isna(row["ccc"]) else f"CCC {row['ccc']:.2f}"
-            ax.set_title(f"{metric.replace('_', ' ')}\n{ccc}", fontsize=8)
+            ax.set_title(f"{metric_title(metric)}\n{ccc}", fontsize=8)
+        else:
+            ax.set_title(metric_title(metric), fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(metrics) :]:
         ax.axis("off")

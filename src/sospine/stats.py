@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .constants import BOX_LABELS, TIP_LABELS
+from .constants import BOX_LABELS, SINGLE_POINT_HALF_SIZE, TIP_LABELS
 
 
 def table1(boxes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +79,8 @@ def frames_per_trial(frames: pd.DataFrame, outcomes: pd.DataFrame | None) -> pd.
         out = out.merge(declared, on="trial", how="outer")
         out["declared_frames"] = pd.to_numeric(out["declared_frames"]).astype("Int64")
         out["difference"] = out["annotated_frames"].astype("Int64") - out["declared_frames"]
-    return out
+    # counts stay integers where the outer join leaves a trial without annotations (not 1242.0)
+    return out.astype({"annotated_frames": "Int64"})
 
 
 def boxes_per_trial(boxes: pd.DataFrame) -> pd.DataFrame:
@@ -89,9 +90,26 @@ def boxes_per_trial(boxes: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def tips_per_label(tips: pd.DataFrame) -> pd.DataFrame:
+#: what tips_per_label says when the run has no tool-tips file
+NO_TIPS_NOTE = (
+    "no tool-tips file in this run's data (sospine_tool_tips.csv, published on FigShare only): "
+    "tip counts unknown, not zero"
+)
+
+
+def tips_per_label(tips: pd.DataFrame | None) -> pd.DataFrame:
+    """Tool-tip points per tip label (`label,tips,note`); without a tool-tips file (`None`) the
+    counts are empty, not 0, and `note` says the file is absent.
+
+    >>> tips_per_label(None).iloc[0].tolist()[:2], tips_per_label(None)["note"].iat[0][:20]
+    (['needle tip', <NA>], 'no tool-tips file in')
+    """
+    if tips is None:
+        return pd.DataFrame(
+            {"label": list(TIP_LABELS), "tips": pd.array([None] * len(TIP_LABELS), dtype="Int64"), "note": NO_TIPS_NOTE}
+        )
     counts = tips["label"].value_counts().reindex(list(TIP_LABELS), fill_value=0)
-    return counts.rename_axis("label").rename("tips").reset_index()
+    return counts.rename_axis("label").rename("tips").reset_index().assign(note="")
 
 
 def box_sizes(boxes: pd.DataFrame) -> pd.DataFrame:
@@ -99,3 +117,47 @@ def box_sizes(boxes: pd.DataFrame) -> pd.DataFrame:
     return labelled.assign(width=labelled["x2"] - labelled["x1"], height=labelled["y2"] - labelled["y1"])[
         ["label", "width", "height"]
     ]
+
+
+def single_point_squares(sizes: pd.DataFrame) -> pd.DataFrame:
+    """Per label (`box_sizes`' rows): how many boxes are the square a single annotated point becomes
+    (2 x SINGLE_POINT_HALF_SIZE px on both sides, 100 x 100 in the published file), and their share.
+
+    >>> sizes = pd.DataFrame({"label": ["needle"] * 4, "width": [100, 100, 100, 40], "height": [100, 100, 100, 12]})
+    >>> print(single_point_squares(sizes).to_string(index=False))
+     label  n_boxes  n_squares  share
+    needle        4          3   0.75
+    """
+    side = 2 * SINGLE_POINT_HALF_SIZE
+    square = (sizes["width"] == side) & (sizes["height"] == side)
+    grouped = square.groupby(sizes["label"])
+    table = pd.DataFrame({"n_boxes": grouped.size(), "n_squares": grouped.sum().astype(int)})
+    table = table.reindex([label for label in BOX_LABELS if label in table.index]).rename_axis("label").reset_index()
+    table["share"] = table["n_squares"] / table["n_boxes"]
+    return table
+
+
+#: a label's box sizes are mostly the single-point convention's once this share of its boxes are squares
+SINGLE_POINT_NOTE_SHARE = 0.1
+
+
+def single_point_note(sizes: pd.DataFrame) -> str | None:
+    """What the box sizes of a label show when many of its boxes are single-point squares (the share
+    from the data), or None when no label has at least SINGLE_POINT_NOTE_SHARE of them.
+
+    >>> sizes = pd.DataFrame({"label": ["needle"] * 4, "width": [100, 100, 100, 40], "height": [100, 100, 100, 12]})
+    >>> single_point_note(sizes).split(":")[0]
+    '75% of needle boxes (3 of 4) are 100x100 px squares'
+    """
+    table = single_point_squares(sizes)
+    many = table[table["share"] >= SINGLE_POINT_NOTE_SHARE]
+    if many.empty:
+        return None
+    side = 2 * SINGLE_POINT_HALF_SIZE
+    parts = [
+        f"{row.share:.0%} of {row.label} boxes ({row.n_squares:,} of {row.n_boxes:,})" for row in many.itertuples()
+    ]
+    return (
+        f"{'; '.join(parts)} are {side}x{side} px squares: a tool annotated with a single point becomes a square "
+        f"of ±{SINGLE_POINT_HALF_SIZE} px around it, so these sizes are the convention's, not the tool's"
+    )

@@ -4,8 +4,8 @@ matplotlib.use("Agg")
 import pandas as pd
 
 from sospine import plots, stats
-from sospine.tables import read_annotations, read_outcomes, with_frame_columns
-from sospine.workflow_io import setup_logging
+from sospine.tables import read_annotations, read_outcomes, with_frame_columns, write_table
+from sospine.workflow_io import console, setup_logging
 
 log = setup_logging(snakemake)
 out = snakemake.output
@@ -15,12 +15,17 @@ frames = pd.read_csv(snakemake.input.frames)
 trials = pd.read_csv(snakemake.input.trials, dtype=str)
 loso = trials["split"].str.isdigit().any()
 table1 = stats.table1_by_fold(boxes, trials) if loso else stats.table1(boxes, frames)
-table1.to_csv(out.table1, index=False)
+write_table(table1, out.table1)
 log.info("Table 1:\n%s", table1.to_string(index=False))
-stats.frames_per_split(frames).to_csv(out.frames_per_split, index=False)
+write_table(stats.frames_per_split(frames), out.frames_per_split)
 outcomes = read_outcomes(snakemake.input.outcomes) if snakemake.input.outcomes else None
-stats.frames_per_trial(frames, outcomes).to_csv(out.frames_per_trial, index=False)
-stats.boxes_per_trial(boxes).to_csv(out.boxes_per_trial, index=False)
-tips = read_annotations(snakemake.input.tips) if snakemake.input.tips else pd.DataFrame(columns=["label"])
-stats.tips_per_label(tips).to_csv(out.tips_per_label, index=False)
-plots.box_sizes(stats.box_sizes(boxes), out.box_sizes)
+write_table(stats.frames_per_trial(frames, outcomes), out.frames_per_trial)
+write_table(stats.boxes_per_trial(boxes), out.boxes_per_trial)
+tips = read_annotations(snakemake.input.tips) if snakemake.input.tips else None
+write_table(stats.tips_per_label(tips), out.tips_per_label)
+if tips is None:  # on the console too: the empty counts are not zeros
+    console(log)(f"note: stats/tips_per_label.csv: {stats.NO_TIPS_NOTE}")
+sizes = stats.box_sizes(boxes)
+plots.box_sizes(sizes, out.box_sizes)
+if note := stats.single_point_note(sizes):
+    log.info("box sizes: %s", note)
