@@ -275,3 +275,18 @@ def test_leave_one_surgeon_out_on_the_published_files_claims_only_what_was_held_
     assert list(thresholds.columns) == ["detector", "trial", "label", "threshold", "chosen_on"]
     s4 = thresholds[(thresholds["detector"] == "yolov4_paper") & (thresholds["trial"] == "S4A1")]
     assert s4["chosen_on"].str.contains("other test trials").all() and not s4["chosen_on"].str.contains("S4A1").any()
+
+
+def test_the_front_page_says_which_detector_is_not_out_of_fold(tmp_path):
+    from sospine.front_page import skipped
+    from sospine.scoring.claims import held_out, not_out_of_fold_note
+
+    from .test_plan import plan
+
+    one = tmp_path / "one.csv"
+    one.write_text("x\n")
+    found = plan(tmp_path, split={"method": "leave_one_surgeon_out"}, detectors={"given": {"detections": str(one)}})
+    assert any("no detector is out of fold" in line for line in skipped(found))
+    board = pd.DataFrame({"detector": ["given", "given"], "label": ["all", "needle"], "out_of_fold": [False, False]})
+    assert held_out(board) == {"given": False}
+    assert not_out_of_fold_note(held_out(board)).startswith("not out of fold: given was not made without")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .constants import BOX_LABELS, PAPER_DETECTIONS_CSV, PAPER_TEST_TRIALS
 from .leaderboard import COST_COLUMNS, headline, ties_note
+from .scoring.claims import held_out, not_out_of_fold_note
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -112,8 +113,7 @@ def skipped(plan: Plan) -> list[str]:
     """What the run left out and why, one sentence each: the published files its source lacks, the
     detectors configured but not run, the paper's YOLOv4 where its detections are not there."""
     lines = []
-    if note := plan.missing_note():
-        lines.append(note.removeprefix("note: "))
+    lines += [note.removeprefix("note: ") for note in plan.start_notes()]
     made = plan.detection_tables()
     for name, detector in plan.detectors.items():
         if name in made:
@@ -277,6 +277,8 @@ def front_page(
             parts += [f"*Places*: {ties.removeprefix('place: ')}.", ""]
         if paired is not None and len(paired):
             parts += [f"*What the tests can show*: {paired['note'].iat[0]}.", ""]
+        elif "out_of_fold" in board and (withheld := not_out_of_fold_note(held_out(board))):
+            parts += [f"*Not out of fold*: {withheld.removeprefix('not out of fold: ')}.", ""]
     else:
         parts += ["**Leaderboard**: no detector was scored in this run.", ""]
     if shown := shown_figures(figures, board):

@@ -39,6 +39,11 @@ def not_out_of_fold_note(out_of_fold: Mapping[str, bool]) -> str | None:
     )
 
 
+def held_out(board: pd.DataFrame) -> dict[str, bool]:
+    """Detector -> `out_of_fold`, from a leaderboard that has the column."""
+    return board.drop_duplicates("detector").set_index("detector")["out_of_fold"].astype(bool).to_dict()
+
+
 def withhold_claims(
     board: pd.DataFrame, paired: pd.DataFrame, out_of_fold: Mapping[str, bool]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
