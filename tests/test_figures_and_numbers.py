@@ -311,8 +311,9 @@ def test_cleaning_never_reorders_and_is_idempotent():
 
 
 def test_thresholds_select_the_same_detections_however_a_score_was_written(tmp_path):
-    """A trained detector writes float32 scores as their float64 expansion; the validated table and
-    the thresholds write their float32 digits. Read back, a threshold equals the score it came from."""
+    """A trained detector writes float32 scores as their float64 expansion, a table written here their
+    float32 digits; read_detections takes both the same way, and a threshold read back equals the
+    score it came from."""
     scores = np.array([0.6776965856552124, 0.24513088166713715, 0.0598847493529319], dtype=float)
     scores = scores.astype(np.float32).astype(float)
     raw = pd.DataFrame(
@@ -329,7 +330,10 @@ def test_thresholds_select_the_same_detections_however_a_score_was_written(tmp_p
     )
     raw.to_csv(tmp_path / "raw.csv", index=False)  # the float64 expansion, as predict.py writes it
     write_table(raw, tmp_path / "validated.csv", counts=False)
-    assert "0.6776966" in (tmp_path / "validated.csv").read_text()
+    assert (
+        "0.6776966," in (tmp_path / "validated.csv").read_text()
+        and "278.3035," in (tmp_path / "validated.csv").read_text()
+    )
     from_raw, from_validated = read_detections(tmp_path / "raw.csv"), read_detections(tmp_path / "validated.csv")
     assert from_raw["score"].tolist() == from_validated["score"].tolist()
     threshold = from_raw["score"].max()

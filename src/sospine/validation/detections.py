@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import constants
-from ..tables import read_detections, split_frame_names, write_table
+from ..tables import read_detections, split_frame_names
 from .quarantine import split_rows
 from .reading import _check_detection_trials, check_file
 from .report import format_issue
@@ -117,16 +117,17 @@ def write_checked_detections(check: DetectionsCheck, table_path: str | Path, rep
     """The validated table (published format, LF line ends) and the file's report."""
     if check.table is None:
         raise ValueError(f"{check.path} did not pass validation")
-    # numbers without float noise (tables.without_float_noise: a float32 detector's 0.6776965856552124
-    # as 0.6776966, the paper's 0.07719999999999999 as 0.0772): the values every reader of detections
-    # sees (tables.read_detections), so a threshold chosen on them selects the same detections anywhere
-    write_table(check.table, table_path, counts=False, lineterminator="\n")
+    # the fields as the file gave them; every reader takes their numbers the same way (read_detections)
+    check.table.to_csv(table_path, index=False, lineterminator="\n")
     check.report.to_csv(report_path, index=False)
 
 
 def read_validated(path: str | Path) -> pd.DataFrame:
     """A validated detections table, typed for scoring."""
-    table = read_detections(path)  # numbers as every reader of detections sees them
+    # numbers as every reader of detections takes them (without float noise: a float32 detector's
+    # 0.6776965856552124 as 0.6776966, the paper's 0.07719999999999999 as 0.0772), so a threshold
+    # chosen on them selects the same detections wherever it is applied
+    table = read_detections(path)
     for column in ("x1", "y1", "x2", "y2", "score"):
         table[column] = table[column].astype(float)
     table["frame"] = table["frame"].astype(float).astype("int64")
