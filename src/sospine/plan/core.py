@@ -1,27 +1,19 @@
-"""What a run is made of, answered once from the checked configuration: which published files the
-data source provides, the detectors and their kinds, which detections each is scored from, the
-leave-one-surgeon-out folds' files, the final targets and the report's figures.
-
-The workflow builds one `Plan` at start (workflow/rules/common.smk) and its rules ask it through
-small `get_*` functions; everything here is plain Python, tested without Snakemake
-(tests/test_plan.py). Paths are strings under the output folder, as Snakemake names files.
-"""
+"""The run's plan (see `sospine.plan`): the data, the detectors and their files, the targets."""
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from . import constants
-from . import detectors as detector_config
-from .weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
+from sospine import constants
+from sospine import detectors as detector_config
+from sospine.plan.errors import PlanError
+from sospine.plan.recordings import RecordingsPlan
+from sospine.plan.report import config_of_run, finished_runs, with_config
+from sospine.weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
 
 #: kind of published file -> its FigShare name
 DATA_FILES = {
@@ -35,12 +27,8 @@ VALIDATED_KINDS = ("tool_tips", "bbox", "outcomes")
 FOLD = re.compile(r"S\d+")
 
 
-class PlanError(ValueError):
-    """A configuration the workflow cannot run: one line naming the key or path."""
-
-
 @dataclass
-class Plan:
+class Plan(RecordingsPlan):
     config: Mapping[str, Any]
     #: a file's checksum by algorithm (the workflow's cache of external files' checksums)
     checksum: Callable[[str | Path, str], str] | None = None
@@ -400,75 +388,6 @@ class Plan:
             }
         return {name: [path] for name, path in found.items()}
 
-    # --- recordings ---------------------------------------------------------------------------
-
-    @property
-    def videos(self) -> dict[str, str]:
-        """Recording name -> its video file (`videos:`)."""
-        return {str(k): str(v) for k, v in (self.config.get("videos") or {}).items()}
-
-    def is_made_here(self, path: str) -> bool:
-        """A file under the output folder (made by a rule, as the demo's synthetic recording)."""
-        try:
-            Path(path).resolve().relative_to(self.results.resolve())
-        except ValueError:
-            return False
-        return True
-
-    def analysis_detector(self) -> str | None:
-        """The detector named to analyse recordings (`analysis.detector`), or None for `auto`: the best
-        on the board of those that can predict new images, chosen once the board exists."""
-        for name, path in self.videos.items():
-            if not self.is_made_here(path) and not Path(path).is_file():
-                what = "is a folder, not a video file" if Path(path).is_dir() else "does not exist"
-                raise PlanError(f"config key 'videos.{name}': {path} {what}")
-        wanted = (self.config.get("analysis") or {}).get("detector", "auto")
-        if not self.videos or wanted == "auto":
-            if self.videos and not self.predictors:
-                lacking = [n for n, d in self.commands.items() if not d.predicts_new_images]
-                note = f" ({', '.join(lacking)}: no predict:)" if lacking else ""
-                raise PlanError(
-                    "videos: no detector of this run can analyse a recording (one trained here, ultralytics weights "
-                    "given as {weights: PATH, sha256: ...}, or a command detector with a prediction command, "
-                    f"predict: ...){note}; add one, or leave videos empty"
-                )
-            return None
-        if wanted not in self.predictors:
-            known = ", ".join(self.predictors) or "none in this run"
-            detector = self.detectors.get(wanted)
-            if detector is None:
-                why = "is not a detector of this run"
-            elif detector.predicts_new_images:  # trained or run here only from frames.zip
-                why = (
-                    f"cannot analyse a recording: data source '{self.source}' provides no frames.zip to make its model"
-                )
-            else:
-                why = f"cannot analyse a recording: it is {detector.lacks_for_new_images}"
-            raise PlanError(f"config key 'analysis.detector': {wanted!r} {why}; those that can: {known}")
-        return wanted
-
-    def recording_targets(self) -> list[str]:
-        return [
-            self.out(f"videos/{name}/{file}")
-            for name in self.videos
-            for file in ("presence.csv", "segments.csv", "apms.csv", "outcome.json", "timeline.png")
-        ]
-
-    def predictor_weights(self) -> dict[str, str]:
-        """Detector -> what it predicts a recording with, for every detector that can analyse one: its
-        weights (trained here or given), or for a command detector the record of its finished run on
-        the main split (`costs/<name>.json`, its job's last output): the model its command left in its
-        work folder, which the prediction command reads. Analysing a recording only reads these."""
-        found = {}
-        for name, detector in self.predictors.items():
-            if detector.kind == "train":
-                found[name] = self.out(f"train/{name}/best.pt")
-            elif detector.kind == "command":
-                found[name] = self.out(f"costs/{name}.json")
-            else:
-                found[name] = detector.path
-        return found
-
     # --- targets ------------------------------------------------------------------------------
 
     def all_targets(self) -> list[str]:
@@ -555,94 +474,10 @@ class Plan:
         finished = finished_runs(self.results)
         if finished:
             others = f" (also finished: {', '.join(map(str, finished[1:]))})" if len(finished) > 1 else ""
-            command = " ".join(["snakemake", *_with_config(argv, config_of_run(finished[0], self.config))])
+            command = " ".join(["snakemake", *with_config(argv, config_of_run(finished[0], self.config))])
             return (
                 f"{problem}; a finished run is in {finished[0]}{others}: repeat its --config to report on it "
                 f"({command}), or finish this folder's run first"
             )
         options = " ".join(a for a in argv if not a.startswith("--report") and not a.endswith(".html"))
         return f"{problem}; finish the run first (snakemake {options}), then ask for the report again"
-
-
-def finished_runs(results: Path) -> list[Path]:
-    """Output folders with a finished run (its report/front_page.rst) inside `results` or beside it,
-    other than `results` itself, the most recently finished first."""
-    here = results.resolve()
-    found = {}
-    for parent in (results, results.parent):
-        for page in parent.glob("*/report/front_page.rst") if parent.is_dir() else []:
-            folder = page.parent.parent
-            if folder.resolve() != here:
-                found[folder.resolve()] = (page.stat().st_mtime, folder)
-    return [folder for _, folder in sorted(found.values(), key=lambda item: -item[0])]
-
-
-def config_of_run(folder: Path, config: Mapping[str, Any]) -> dict[str, Any]:
-    """What the finished run in `folder` was configured with beyond `config`: the nested keys whose
-    values differ (from its provenance.json, else its data source), the output folder being `folder`."""
-    try:
-        recorded = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))["config"]
-    except (OSError, ValueError, KeyError, TypeError):
-        try:
-            recorded = {"data": json.loads((folder / "data_source.json").read_text(encoding="utf-8"))}
-        except (OSError, ValueError):
-            recorded = {}
-        recorded["data"] = {k: v for k, v in recorded.get("data", {}).items() if v}
-    recorded["output_dir"] = str(folder)  # where it is now (a folder moved keeps its results)
-    return _differences(json.loads(json.dumps(dict(config), default=str)), recorded)
-
-
-def _differences(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> dict[str, Any]:
-    """The keys of `theirs` whose values differ from `mine`'s, nested mappings compared key by key.
-
-    >>> _differences({"a": {"x": 1, "y": 2}, "b": 3}, {"a": {"x": 1, "y": 5}, "b": 3})
-    {'a': {'y': 5}}
-    """
-    found = {}
-    for key, value in theirs.items():
-        if isinstance(value, Mapping) and value and isinstance(mine.get(key), Mapping):
-            if inner := _differences(mine[key], value):
-                found[key] = inner
-        elif mine.get(key) != value:
-            found[key] = value
-    return found
-
-
-def _with_config(argv: list[str], changes: Mapping[str, Any]) -> list[str]:
-    """`argv` with `changes` merged into its --config values (a changed key given on the command line
-    keeps the rest of what was given for it), every --config value in one --config at the end."""
-    from .config import deep_merge
-
-    rest, given, taking = [], {}, False
-    for arg in argv:
-        if arg in ("--config", "-C") or arg.startswith("--config="):
-            taking = True
-            arg = arg.partition("=")[2] if arg.startswith("--config=") else ""
-            if not arg:
-                continue
-        elif arg.startswith("-"):
-            taking = False
-        if taking:
-            key, _, text = arg.partition("=")
-            try:
-                given[key] = yaml.safe_load(text)
-            except yaml.YAMLError:
-                given[key] = text
-        else:
-            rest.append(arg)
-    for key, value in changes.items():
-        mine = given.get(key)
-        given[key] = deep_merge(mine, value) if isinstance(mine, Mapping) and isinstance(value, Mapping) else value
-    if "output_dir" in given:  # last, as the README writes it
-        given["output_dir"] = given.pop("output_dir")
-    values = [f"{key}={shlex.quote(_flow(value))}" for key, value in given.items()]
-    report = [i for i, arg in enumerate(rest) if arg.startswith("--report")]
-    at = report[0] if report else len(rest)
-    return [*rest[:at], *(["--config", *values] if values else []), *rest[at:]]
-
-
-def _flow(value: Any) -> str:
-    """A --config value as one would type it: a mapping or list in YAML's flow style, a scalar as is."""
-    if isinstance(value, Mapping | list):
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
-    return "" if value is None else str(value)
