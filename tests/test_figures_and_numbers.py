@@ -38,14 +38,16 @@ TRIALS = "Clip0 S4A1 S6A3 S8A2"
 @pytest.fixture
 def drawn(monkeypatch) -> list:
     """The figures the plots functions draw, kept instead of written (and still written, for Agg)."""
+    from sospine.plots import analytics, dataset, scoring, style
+
     figures = []
-    save = plots._save
 
-    def keep(fig, path, **kwargs):
+    def keep(fig, path, *args, **kwargs):
         figures.append(fig)
-        save(fig, path, **kwargs)
+        style.save(fig, path, *args, **kwargs)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    for module in (analytics, dataset, scoring):  # each draws through its own name of style.save
+        monkeypatch.setattr(module, "save", keep)
     return figures
 
 
