@@ -29,7 +29,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from sospine.synth import SynthSpec, generate  # noqa: E402 - after the home folder is redirected
+from sospine.data.synth import SynthSpec, generate  # noqa: E402 - after the home folder is redirected
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "sospine"
@@ -233,7 +233,7 @@ def tiny_pt(tmp_path_factory) -> bytes:
     """A small .pt as ultralytics writes it, from the tiny model yaml (no network)."""
     folder = tmp_path_factory.mktemp("pt")
     code = (
-        f"from sospine.train import offline_ultralytics; offline_ultralytics(r'{folder}/settings'); "
+        f"from sospine.detectors.train import offline_ultralytics; offline_ultralytics(r'{folder}/settings'); "
         f"from ultralytics import YOLO; YOLO('yolo11n.yaml').save(r'{folder}/tiny.pt')"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
@@ -245,7 +245,7 @@ def tiny_rtdetr_pt(tmp_path_factory) -> bytes:
     """A small RT-DETR .pt as ultralytics writes it, from the tiny RT-DETR yaml (no network)."""
     folder = tmp_path_factory.mktemp("rtdetr-pt")
     code = (
-        f"from sospine.train import offline_ultralytics; offline_ultralytics(r'{folder}/settings'); "
+        f"from sospine.detectors.train import offline_ultralytics; offline_ultralytics(r'{folder}/settings'); "
         "from ultralytics import RTDETR; "
         f"RTDETR(r'{ROOT}/resources/models/rtdetr-sospine.yaml').save(r'{folder}/rt.pt')"
     )

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from sospine.boxes import compare_boxes, derive_boxes
+from sospine.dataset.boxes import compare_boxes, derive_boxes
 
 
 def tips(rows):

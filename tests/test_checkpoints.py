@@ -1,4 +1,4 @@
-"""The one gate every checkpoint passes (sospine.checkpoints): crafted pickles of every kind are
+"""The one gate every checkpoint passes (sospine.detectors.checkpoints): crafted pickles of every kind are
 refused before anything of them runs, whichever way they come in, and real weights pass."""
 
 import hashlib
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sospine.checkpoints import problem, read
 from sospine.config import ConfigError, check, coerce, deep_merge
+from sospine.detectors.checkpoints import problem, read
 
 from .test_config import FILE_CONFIG, SCHEMA
 
@@ -83,7 +83,7 @@ def test_the_refusals_name_what_the_pickle_asks_for(crafted):
 @pytest.mark.parametrize("kind", ["system", "settings"])
 def test_a_pinned_sha256_does_not_make_a_crafted_file_loadable(crafted, kind):
     """The checksum says the file is the one the user meant, not that it is harmless."""
-    from sospine.train import TrainingError, verify_weights
+    from sospine.detectors.train import TrainingError, verify_weights
 
     path, victim = crafted[kind]
     with pytest.raises(TrainingError, match="could run code"):
@@ -127,7 +127,7 @@ def test_extra_keeps_plain_arguments_and_pretrained_true_or_false():
 
 def test_a_cfg_file_naming_a_crafted_checkpoint_never_reaches_ultralytics(crafted, tmp_path):
     """train() called directly (not through the configuration check) holds extra to the same gate."""
-    from sospine.train import TrainingError, train
+    from sospine.detectors.train import TrainingError, train
 
     path, victim = crafted["system"]
     override = tmp_path / "override.yaml"

@@ -140,7 +140,7 @@ def test_under_leave_one_surgeon_out_a_detector_is_out_of_fold_only_if_held_out(
 
 
 def test_files_per_fold_are_refused_under_another_split_or_with_a_bad_fold_name(tmp_path):
-    from sospine.detectors import fold_files_problems
+    from sospine.detectors.kinds import fold_files_problems
 
     path = tmp_path / "a.csv"
     path.write_text("x\n")
@@ -154,8 +154,8 @@ def test_files_per_fold_are_refused_under_another_split_or_with_a_bad_fold_name(
 
 
 def test_table1_under_leave_one_surgeon_out_names_the_folds(real_dir):
-    from sospine.split import split_dataset
-    from sospine.stats import table1_by_fold
+    from sospine.dataset.split import split_dataset
+    from sospine.dataset.stats import table1_by_fold
 
     boxes = read_annotations(real_dir / "sospine_bbox.csv")
     frames = (
@@ -174,8 +174,8 @@ def test_table1_under_leave_one_surgeon_out_names_the_folds(real_dir):
 
 
 def test_a_detector_not_out_of_fold_gets_no_p_value_or_interval_and_a_group_of_its_own():
-    from sospine.leaderboard import RECOMMENDATION, rank
     from sospine.scoring.claims import not_out_of_fold_note, withhold_claims
+    from sospine.scoring.leaderboard import RECOMMENDATION, rank
     from sospine.statistics import holm
 
     from .test_rank_groups import off_frame
@@ -220,8 +220,8 @@ def test_a_detector_not_out_of_fold_gets_no_p_value_or_interval_and_a_group_of_i
 
 
 def test_a_leave_one_surgeon_out_board_of_held_out_detectors_keeps_every_claim():
-    from sospine.leaderboard import rank
     from sospine.scoring.claims import withhold_claims
+    from sospine.scoring.leaderboard import rank
 
     from .test_statistics import heterogeneous_release, trial_names
 

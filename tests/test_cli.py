@@ -112,7 +112,7 @@ def finished_board(synthetic, tmp_path_factory):
     synthetic release, and the same for one detector alone (whose paired.csv is a header)."""
     import pandas as pd
 
-    from sospine.leaderboard import for_reading, rank
+    from sospine.scoring.leaderboard import for_reading, rank
     from sospine.tables import read_annotations, split_frame_names
 
     truth = read_annotations(synthetic[BBOX_CSV])
@@ -210,7 +210,7 @@ def test_score_prints_its_per_class_table_and_its_help_an_example_and_exit_codes
     import sys
 
     from sospine.cli import main
-    from sospine.synth import SynthSpec, plan, write_tables
+    from sospine.data.synth import SynthSpec, plan, write_tables
 
     paths = write_tables(plan(SynthSpec(seed=5, trials=4, frames_per_trial=10, width=160, height=96)), tmp_path)
     assert main(["score", "--truth", str(paths["sospine_bbox.csv"]), "--detections",

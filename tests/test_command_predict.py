@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sospine.commands import CommandError, predict_frames, recording_detections
-from sospine.detectors import command_problems, prediction_booking, resolve
+from sospine.detectors.commands import CommandError, predict_frames, recording_detections
+from sospine.detectors.kinds import command_problems, prediction_booking, resolve
 from sospine.plan import PlanError
 
 from .conftest import ROOT

@@ -153,7 +153,7 @@ def test_bad_detectors_are_named(tmp_path, detectors, message):
 
 
 def test_a_detector_inherits_train_and_overrides_its_own_keys(tmp_path):
-    from sospine.detectors import resolve
+    from sospine.detectors.kinds import resolve
 
     config = deep_merge(FILE_CONFIG, {"detectors": {"small": {"epochs": 3}, "ours": {"detections": "x.csv"}}})
     found = resolve(config, None)

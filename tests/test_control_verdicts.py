@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine import recordings
+from sospine.analytics import recordings
 from sospine.analytics.prediction import prediction_table
 
 N_BOOTSTRAP, SEED = 300, 3

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from sospine import constants
-from sospine.export import ExportError, export_yolo
-from sospine.split import assign_trials, frames_split
-from sospine.stats import table1
-from sospine.synth import VIDEO_TRIALS
+from sospine.data.synth import VIDEO_TRIALS
+from sospine.dataset.export import ExportError, export_yolo
+from sospine.dataset.split import assign_trials, frames_split
+from sospine.dataset.stats import table1
 from sospine.tables import read_annotations, with_frame_columns
 
 
@@ -142,7 +142,7 @@ def test_hostile_archive(synthetic, tmp_path):
 
 
 def test_unknown_test_trials_are_named_not_dropped():
-    from sospine.split import SplitError, assign_trials
+    from sospine.dataset.split import SplitError, assign_trials
 
     with pytest.raises(SplitError, match=r"\['S9A9'\] is not among the annotated trials"):
         assign_trials(
@@ -166,9 +166,9 @@ def test_broken_archives_are_named(synthetic, tmp_path, kind):
 
 
 def test_an_entry_far_larger_than_a_frame_is_refused(synthetic, tmp_path, monkeypatch):
-    import sospine.export
+    import sospine.dataset.export
 
-    monkeypatch.setattr(sospine.export, "MAX_FRAME_BYTES", 1000)  # the synthetic frames are larger
+    monkeypatch.setattr(sospine.dataset.export, "MAX_FRAME_BYTES", 1000)  # the synthetic frames are larger
     boxes, frames = _frames_of(synthetic)
     with pytest.raises(ExportError, match="far larger than a frame can be"):
         export_yolo(synthetic[constants.FRAMES_ZIP], boxes, frames, tmp_path / "out", max_side=160)
@@ -176,7 +176,7 @@ def test_an_entry_far_larger_than_a_frame_is_refused(synthetic, tmp_path, monkey
 
 @pytest.mark.parametrize("method", ["paper", "leave_one_surgeon_out"])
 def test_split_dataset_gives_folds_trials_and_the_main_frames(method):
-    from sospine.split import split_dataset
+    from sospine.dataset.split import split_dataset
 
     trials = ["Clip0", "S1A2", "S1A3", "S2A1", "S4A1"]
     frames = pd.DataFrame(

@@ -10,9 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine.commands import CommandError, checked_file, fill, read_cost, run, to_frame_pixels, unknown_placeholders
-from sospine.detectors import command_problems, family, resolve, scored_trials
-from sospine.leaderboard import COST_COLUMNS, add_costs
+from sospine.detectors.commands import (
+    CommandError,
+    checked_file,
+    fill,
+    read_cost,
+    run,
+    to_frame_pixels,
+    unknown_placeholders,
+)
+from sospine.detectors.kinds import command_problems, family, resolve, scored_trials
+from sospine.scoring.leaderboard import COST_COLUMNS, add_costs
 
 from .conftest import ROOT
 
@@ -22,7 +30,7 @@ FRCNN = (
 
 
 def test_the_family_follows_the_model_file_name():
-    from sospine.train import ultralytics_class
+    from sospine.detectors.train import ultralytics_class
 
     assert [family(m) for m in ("rtdetr-l.yaml", "RTDETR-x.pt", "resources/models/rtdetr-sospine.yaml")] == [
         "rtdetr"
@@ -230,7 +238,7 @@ def test_costs_are_known_or_empty(tmp_path):
 def test_the_restricted_unpickler_admits_rtdetr_weights(tmp_path, tiny_rtdetr_pt):
     """An RT-DETR checkpoint (the tiny config, saved as ultralytics saves) loads in the restricted
     unpickler: its classes are model classes."""
-    from sospine.train import checkpoint_problem
+    from sospine.detectors.train import checkpoint_problem
 
     (tmp_path / "rt.pt").write_bytes(tiny_rtdetr_pt)
     assert checkpoint_problem(tmp_path / "rt.pt") is None

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from sospine.cli import main
-from sospine.fetch import FetchError, FigshareClient, fetch_record, fetch_records, read_manifest
+from sospine.data.fetch import FetchError, FigshareClient, fetch_record, fetch_records, read_manifest
 
 from .conftest import PAYLOAD
 

@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 from matplotlib.colors import to_rgb
 
-from sospine import plots, stats
+from sospine import plots
 from sospine.constants import BOX_LABELS, TIP_LABELS
+from sospine.dataset import stats
 from sospine.tables import (
     read_annotations,
     read_detections,

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from docutils.core import publish_parts
 
+from sospine.data.synth import SynthSpec, generate
 from sospine.front_page import PAPER_AP, PAPER_PRINTED_MAP, front_page, shown_figures, skipped
-from sospine.leaderboard import headline_text, rank
 from sospine.scoring.detector_tables import ScoredTrials, coverage_note, read_detector_tables
-from sospine.synth import SynthSpec, generate
+from sospine.scoring.leaderboard import headline_text, rank
 from sospine.tables import read_annotations, split_frame_names
 
 from .conftest import ROOT

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from sospine.constants import BOX_LABELS, INSTRUMENTS
-from sospine.leaderboard import LeaderboardError, common_trials, headline, headline_text, rank, reference_of
-from sospine.synth import SynthSpec, generate
+from sospine.data.synth import SynthSpec, generate
+from sospine.scoring.leaderboard import LeaderboardError, common_trials, headline, headline_text, rank, reference_of
 from sospine.tables import read_annotations, split_frame_names
 
 from .test_scoring import reference_voc_ap

@@ -19,9 +19,9 @@ from sospine.analytics.presence_ap import (
     truth_presence,
 )
 from sospine.constants import BOX_LABELS
-from sospine.permutation import arrangements
+from sospine.data.synth import SynthSpec, plan
 from sospine.scoring import MIN_TRIALS_FOR_INTERVAL
-from sospine.synth import SynthSpec, plan
+from sospine.scoring.permutation import arrangements
 
 
 def test_presence_ap_is_scikit_learns_average_precision():

@@ -1,6 +1,6 @@
 import hashlib
 
-from sospine.provenance import stale_artifacts
+from sospine.provenance.artifacts import stale_artifacts
 
 
 def _artifact(inputs):

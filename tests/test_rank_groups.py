@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sospine.constants import BOX_LABELS
-from sospine.leaderboard import ALPHA, headline, headline_text, rank, rank_groups
+from sospine.scoring.leaderboard import ALPHA, headline, headline_text, rank, rank_groups
 from sospine.tables import read_annotations, split_frame_names
 
 from .test_statistics import heterogeneous_release, matched_pair, trial_names

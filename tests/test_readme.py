@@ -50,8 +50,8 @@ def test_the_headline_table_is_what_scoring_gives(real_dir, tmp_path):
 
 
 def test_the_table1_figures_are_the_data(real_dir):
-    from sospine.split import split_dataset
-    from sospine.stats import table1
+    from sospine.dataset.split import split_dataset
+    from sospine.dataset.stats import table1
     from sospine.tables import read_annotations, with_frame_columns
 
     boxes = with_frame_columns(read_annotations(real_dir / "sospine_bbox.csv"))

@@ -1,4 +1,4 @@
-"""Snakemake's bookkeeping read and handed over between checkouts (sospine.records), against records
+"""Snakemake's bookkeeping read and handed over between checkouts (sospine.provenance.records), against records
 written by a real Snakemake."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sospine import records
+from sospine.provenance import records
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 

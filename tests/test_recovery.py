@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sospine.files import md5sum
+from sospine.data.files import md5sum
 
 from .conftest import SNAKEMAKE, copy_workflow, run, tiny_config
 
@@ -167,7 +167,7 @@ def test_a_second_run_on_the_same_output_folder_is_refused_naming_the_holder(tmp
 def test_content_replaced_under_an_old_mtime_replans_what_reads_it(tmp_path):
     """A mirror file and a detections file replaced by `cp -p` with other content and an older mtime:
     the jobs that read them run again and provenance records the new md5."""
-    from sospine.synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
 
     mirror = tmp_path / "mirror"
     generate(SynthSpec(seed=2, trials=6, frames_per_trial=12, width=192, height=108), mirror)
@@ -237,7 +237,7 @@ def test_configuration_mistakes_stop_before_any_job_with_one_line(tmp_path):
 
 
 def test_a_bad_detections_file_stops_the_run_and_nothing_is_ranked_from_it(tmp_path):
-    from sospine.synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
 
     release = generate(SynthSpec(seed=1, trials=6, frames_per_trial=16, width=192, height=108), tmp_path / "r")
     lines = release["sospine_detections_3.6_0.05.csv"].read_text().splitlines()

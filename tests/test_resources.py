@@ -6,11 +6,11 @@ import textwrap
 
 import pytest
 
-from sospine.resources import FLOOR_MB, interval_resamples, scoring_mem_mb
+from sospine.scoring.resources import FLOOR_MB, interval_resamples, scoring_mem_mb
 
 from .conftest import ROOT, run
 
-# (input MB, resamples, peak MiB) measured with /usr/bin/time -v (see sospine.resources)
+# (input MB, resamples, peak MiB) measured with /usr/bin/time -v (see sospine.scoring.resources)
 MEASURED = [
     (2.2, 0, 248),
     (70.3, 0, 1550),
@@ -56,7 +56,7 @@ def test_snakemake_books_by_the_input_size_and_more_on_a_retry(tmp_path):
             f"""
             import sys
             sys.path.insert(0, {str(ROOT / "src")!r})
-            from sospine.resources import scoring_mem_mb
+            from sospine.scoring.resources import scoring_mem_mb
 
             rule all:
                 input: "booked.txt"

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine.boxes import paired_iou_inclusive
 from sospine.cli import main
+from sospine.dataset.boxes import paired_iou_inclusive
 from sospine.scoring import score
 from sospine.tables import read_annotations
 
@@ -307,7 +307,7 @@ def test_scoring_imports_no_torch(real_dir, tmp_path):
         f"code = main(['score', '--truth', r'{real_dir / 'sospine_bbox.csv'}', '--detections', "
         f"r'{real_dir / 'sospine_detections_3.6_0.05.csv'}', '--out', r'{tmp_path}']); "
         "plotted = 'matplotlib' in sys.modules; "
-        "import sospine.leaderboard, sospine.permutation, sospine.validation.detections; "
+        "import sospine.scoring.leaderboard, sospine.scoring.permutation, sospine.validation.detections; "
         "assert code == 0; print('torch' in sys.modules, 'torchmetrics' in sys.modules, plotted)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from sospine.constants import BOX_LABELS, INSTRUMENTS
-from sospine.leaderboard import LABELS, rank
-from sospine.permutation import EXACT_MAX_TRIALS, arrangements, holm, paired_permutation, smallest_p
+from sospine.data.synth import SynthSpec, plan, synthetic_detections
 from sospine.scoring import (
     MIN_TRIALS_FOR_INTERVAL,
     Matched,
@@ -20,7 +19,8 @@ from sospine.scoring import (
     resample_weights,
     t_interval,
 )
-from sospine.synth import SynthSpec, plan, synthetic_detections
+from sospine.scoring.leaderboard import LABELS, rank
+from sospine.scoring.permutation import EXACT_MAX_TRIALS, arrangements, holm, paired_permutation, smallest_p
 from sospine.tables import split_frame_names
 
 

@@ -4,9 +4,9 @@ import zipfile
 import pandas as pd
 
 from sospine import constants
-from sospine.boxes import derive_boxes
 from sospine.cli import main
-from sospine.synth import VIDEO_TRIALS
+from sospine.data.synth import VIDEO_TRIALS
+from sospine.dataset.boxes import derive_boxes
 from sospine.tables import read_annotations, read_outcomes
 
 
@@ -86,7 +86,7 @@ def test_phases_scripted(synthetic):
 from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from sospine.synth import MIN_FRAME_SIDE, SynthSpec, plan, write_tables  # noqa: E402
+from sospine.data.synth import MIN_FRAME_SIDE, SynthSpec, plan, write_tables  # noqa: E402
 from sospine.validation import validate  # noqa: E402
 
 # no example database in the checkout: a test writes only inside its temporary folders

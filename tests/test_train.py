@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from sospine import constants
-from sospine.export import export_yolo
-from sospine.synth import SynthSpec, generate
+from sospine.data.synth import SynthSpec, generate
+from sospine.dataset.export import export_yolo
+from sospine.detectors.train import TrainingError, dataset_fingerprint, resolve_device, to_original_pixels
 from sospine.tables import read_annotations, with_frame_columns
-from sospine.train import TrainingError, dataset_fingerprint, resolve_device, to_original_pixels
 
 from .conftest import ROOT
 
@@ -49,7 +49,7 @@ TRAIN_SCRIPT = textwrap.dedent("""
                     f.write(f"{event} {text}\\n")
                 raise OSError(f"network blocked by test: {event} {text}")
     sys.addaudithook(guard)
-    from sospine.train import train
+    from sospine.detectors.train import train
     run = train(sys.argv[1], sys.argv[2], model=sys.argv[4], epochs=int(sys.argv[5]), imgsz=64, batch=8, device="cpu",
                 seed=0, workers=0, progress=lambda line: print("CONSOLE", line, flush=True))
     print("RUN_DIR", run)
@@ -160,7 +160,7 @@ def test_predictions_map_back_to_original_pixels(dataset, tmp_path):
 def test_resume_forgets_epochs_whose_checkpoint_was_not_written(tmp_path):
     import torch
 
-    from sospine.train import forget_unsaved_epochs
+    from sospine.detectors.train import forget_unsaved_epochs
 
     (tmp_path / "weights").mkdir()
     torch.save({"epoch": 1}, tmp_path / "weights" / "last.pt")  # epochs 1 and 2 (0-based 0, 1) are saved
@@ -174,7 +174,7 @@ def test_one_trainer_per_run_folder(tmp_path):
     is taken over."""
     import socket
 
-    from sospine.train import LOCK_NAME, TrainingError, run_folder_lock
+    from sospine.detectors.train import LOCK_NAME, TrainingError, run_folder_lock
 
     run_dir = tmp_path / "runs" / "abc"
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -202,7 +202,7 @@ def test_two_gpus_train_together_and_workers_follow_threads(tmp_path, monkeypatc
     given, ultralytics' trainer is a recording stand-in)."""
     import ultralytics
 
-    from sospine import train as train_module
+    from sospine.detectors import train as train_module
 
     calls = []
 
@@ -233,7 +233,7 @@ def test_two_gpus_train_together_and_workers_follow_threads(tmp_path, monkeypatc
 DISK_FULL_SCRIPT = textwrap.dedent("""
     import resource, sys
     from pathlib import Path
-    from sospine.train import TrainingError, offline_ultralytics, train
+    from sospine.detectors.train import TrainingError, offline_ultralytics, train
     offline_ultralytics(Path(sys.argv[2]).resolve() / "ultralytics")  # its fonts are in place before the disk fills
     limit = int(sys.argv[3])
     if limit:  # files may grow to `limit` bytes: a full disk, as the training meets it

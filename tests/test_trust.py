@@ -12,13 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sospine import constants, locks
+from sospine import constants
 from sospine.config import ConfigError, load_yaml, parse_yaml, profile_files
-from sospine.detectors import reference_problem, reserved_name_problems, resolve
-from sospine.inputs import ChecksumCache, stamp_inputs
-from sospine.synth import SynthSpec, plan, write_tables
+from sospine.data.synth import SynthSpec, plan, write_tables
+from sospine.detectors.kinds import reference_problem, reserved_name_problems, resolve
+from sospine.detectors.weights import torch_archive_problem, untrusted_problem
+from sospine.provenance import locks
+from sospine.provenance.inputs import ChecksumCache, stamp_inputs
 from sospine.validation import check_detections, read_validated
-from sospine.weights import torch_archive_problem, untrusted_problem
 
 HEADER = "trial_frame,frame,x1,y1,x2,y2,score,label"
 
@@ -136,7 +137,7 @@ def test_the_baselines_names_are_reserved():
 )
 def test_names_that_could_share_another_detectors_or_a_folds_files_are_refused(detectors, expected):
     """One line each, whatever the split (switching to leave-one-surgeon-out later cannot swap results)."""
-    from sospine.detectors import name_problems
+    from sospine.detectors.kinds import name_problems
 
     problems = name_problems({"train": {"name": "yolo"}, "detectors": detectors})
     assert len(problems) == len(expected), problems
@@ -311,7 +312,7 @@ torch.save({"model": Payload(), "epoch": 1}, sys.argv[1])
 def test_a_crafted_pickle_is_refused_and_never_runs(tmp_path):
     """Weights whose checksum the user gave (so they pass the sha256 gate) but whose pickle calls
     os.system: refused by the restricted unpickler, and the command never ran."""
-    from sospine.train import TrainingError, checkpoint_problem, verify_weights
+    from sospine.detectors.train import TrainingError, checkpoint_problem, verify_weights
 
     crafted, marker = tmp_path / "crafted.pt", tmp_path / "it-ran"
     subprocess.run([sys.executable, "-c", CRAFTED, str(crafted), str(marker)], check=True)
@@ -324,7 +325,7 @@ def test_a_crafted_pickle_is_refused_and_never_runs(tmp_path):
 
 
 def test_real_weights_pass_the_restricted_unpickler(tmp_path, tiny_pt):
-    from sospine.train import checkpoint_problem
+    from sospine.detectors.train import checkpoint_problem
 
     path = tmp_path / "tiny.pt"
     path.write_bytes(tiny_pt)

@@ -1,4 +1,4 @@
-"""Recordings as data (sospine.video, `sospine frames`, sospine.recordings): frames sampled as
+"""Recordings as data (sospine.data.video, `sospine frames`, sospine.analytics.recordings): frames sampled as
 FFmpeg's fps=1 samples them, bad recordings in one line, and a recording analysed as a trial is."""
 
 import json
@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from sospine import analytics, recordings
+from sospine import analytics
+from sospine.analytics import recordings
 from sospine.cli import main
-from sospine.video import VideoError, sample_frames, write_video
+from sospine.data.video import VideoError, sample_frames, write_video
 
 FFMPEG = shutil.which("ffmpeg")
 
@@ -140,7 +141,7 @@ def test_the_frames_command(tmp_path, recording, capsys):
 
 
 def test_a_trial_of_a_frames_zip_becomes_a_recording_whose_frames_are_the_trials(tmp_path):
-    from sospine.synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
 
     generate(SynthSpec(seed=2, trials=3, frames_per_trial=5, width=160, height=96), tmp_path / "syn")
     assert main(["recording", "--frames", str(tmp_path / "syn" / "frames.zip"), "--trial", "S1A2",
@@ -162,7 +163,7 @@ def test_a_trial_of_a_frames_zip_becomes_a_recording_whose_frames_are_the_trials
 def test_a_recordings_presence_is_the_trials_presence_from_the_same_detections():
     """The analysis of a recording is the analysis of a trial: from the same detections, the same
     presence (thresholds and smoothing alike), phases and metrics."""
-    from sospine.synth import SynthSpec, plan
+    from sospine.data.synth import SynthSpec, plan
 
     release = plan(SynthSpec(seed=3, trials=3, frames_per_trial=30, width=320, height=180))
     boxes, detections = release.bbox, release.detections

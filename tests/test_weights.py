@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from sospine import weights
+from sospine.detectors import weights
 
 from .conftest import run, tiny_config
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sospine import records
-from sospine.synth import SynthSpec, generate
+from sospine.data.synth import SynthSpec, generate
+from sospine.provenance import records
 
 from .conftest import ROOT, SHARED, SLURM_CAN_RUN, StandIn, assert_leave_one_surgeon_out, run, tiny_config
 
@@ -310,7 +310,7 @@ def test_figshare_one_job_per_record_and_network_settings_rerun_nothing(workdir,
 
 def test_mirror_files_are_never_touched(workdir, tmp_path):
     """A full run and a forced rerun of every rule leave the user's mirror exactly as it was."""
-    from sospine.synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
 
     mirror = tmp_path / "mirror"
     generate(SynthSpec(seed=2, trials=6, frames_per_trial=12, width=192, height=108), mirror)
@@ -337,7 +337,7 @@ def test_mirror_files_are_never_touched(workdir, tmp_path):
 
 
 def test_an_empty_mapping_on_the_command_line_removes_the_default_phases(workdir, tmp_path):
-    from sospine.synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
 
     mirror = tmp_path / "mirror"
     generate(SynthSpec(seed=4, trials=4, frames_per_trial=10, width=192, height=108), mirror)
@@ -356,7 +356,7 @@ def test_drawn_synthetic_configurations_pass_the_validation_gate(tmp_path_factor
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from sospine.synth import MIN_FRAME_SIDE
+    from sospine.data.synth import MIN_FRAME_SIDE
 
     from .conftest import copy_workflow
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__, constants
+from sospine import __version__, constants
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +46,7 @@ def _writable_dir(path: str) -> Path:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
 
     try:
         spec = SynthSpec(
@@ -77,7 +77,7 @@ def _record(text: str) -> tuple[str, str]:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from .fetch import DEFAULT_API_URL, FetchError, FigshareClient, fetch_records
+    from sospine.data.fetch import DEFAULT_API_URL, FetchError, FigshareClient, fetch_records
 
     records = dict(args.record) if args.record else constants.FIGSHARE_RECORDS
     client = FigshareClient(
@@ -93,7 +93,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validation import format_issue, validate
+    from sospine.validation import format_issue, validate
 
     paths = {"tool_tips": args.tool_tips, "bbox": args.bbox, "outcomes": args.outcomes, "detections": args.detections}
     if not any(paths.values()):
@@ -114,7 +114,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .scoring import ScoringError, score_files
+    from sospine.scoring import ScoringError, score_files
 
     _existing_files(truth=args.truth, detections=args.detections)
     try:
@@ -269,7 +269,7 @@ def _read_board_table(path: Path, columns: dict[str, bool]) -> pd.DataFrame:
 
 
 def cmd_board(args: argparse.Namespace) -> int:
-    from .leaderboard import headline_text
+    from sospine.scoring.leaderboard import headline_text
 
     folder = Path(args.results) / "leaderboard"
     board_path, paired_path = folder / "leaderboard.csv", folder / "paired.csv"
@@ -298,7 +298,7 @@ def cmd_board(args: argparse.Namespace) -> int:
 
 
 def cmd_frames(args: argparse.Namespace) -> int:
-    from .video import VideoError, sample_frames
+    from sospine.data.video import VideoError, sample_frames
 
     if not Path(args.video).is_file():
         raise UsageError(f"{args.video}: {'is a folder, not a file' if Path(args.video).is_dir() else 'no such file'}")
@@ -313,7 +313,7 @@ def cmd_frames(args: argparse.Namespace) -> int:
 
 
 def cmd_recording(args: argparse.Namespace) -> int:
-    from .video import VideoError, trial_frames, write_video
+    from sospine.data.video import VideoError, trial_frames, write_video
 
     _existing_files(frames=args.frames)
     try:

@@ -195,7 +195,7 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     """`data.source: 'ftp' is not one of ['figshare', 'mirror', 'synthetic']`-style message."""
     path = ".".join(str(part) for part in error.absolute_path) or "<config>"
     if path.endswith("sha256"):
-        from .weights import checksum_problem
+        from sospine.detectors.weights import checksum_problem
 
         return checksum_problem(error.instance, path) or f"config key '{path}': {error.message}"
     if error.validator == "additionalProperties":
@@ -211,7 +211,7 @@ RESERVED_TRAIN_KEYS = ("data", "project", "name", "model", "resume", "exist_ok")
 TRAIN_SETTINGS = ("epochs", "imgsz", "batch", "device", "seed", "workers", "plots")
 # ultralytics arguments that make it load a file of its own choosing: a checkpoint (a pickle, which
 # can run code) or a file of further arguments (which could name one); weights reach training only
-# as the model, through its sha256 and sospine.checkpoints' gate
+# as the model, through its sha256 and sospine.detectors.checkpoints' gate
 FILE_LOADING_KEYS = {
     "cfg": "a file of further training arguments would pass around the checks of these ones; set its keys here",
     "distill_model": "distillation loads a teacher checkpoint that no sha256 vouches for; not supported",
@@ -260,7 +260,7 @@ def check(config: Mapping, schema: Mapping) -> None:
         if isinstance(own, Mapping):
             messages += extra_problems(own.get("extra"), f"detectors.{name}.extra")
     if not messages and isinstance(config.get("train"), Mapping):
-        from .detectors import name_problems, problems
+        from sospine.detectors.kinds import name_problems, problems
 
         messages += name_problems(config)
         messages += problems(config, schema["properties"]["train"])

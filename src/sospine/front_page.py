@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .constants import BOX_LABELS, PAPER_DETECTIONS_CSV, PAPER_TEST_TRIALS
-from .leaderboard import COST_COLUMNS, headline, ties_note
-from .scoring.claims import held_out, not_out_of_fold_note
+from sospine.constants import BOX_LABELS, PAPER_DETECTIONS_CSV, PAPER_TEST_TRIALS
+from sospine.scoring.claims import held_out, not_out_of_fold_note
+from sospine.scoring.leaderboard import COST_COLUMNS, headline, ties_note
 
 if TYPE_CHECKING:
-    from .plan import Plan
+    from sospine.plan import Plan
 
 #: The AP at IoU 0.5 that the paper prints for its YOLOv4 on its four test trials (Balu et al., Sci
 #: Data 11, 2024), per class and for its instruments' mean; docs/reproducing.md sets them beside ours.
@@ -296,7 +296,7 @@ def front_page(
 def coverage_part(paired: pd.DataFrame | None) -> str | None:
     """The part of the paired table's note that names the detectors whose files shrank the board's
     test trials, or None."""
-    from .scoring.detector_tables import COVERAGE_NOTE_START
+    from sospine.scoring.detector_tables import COVERAGE_NOTE_START
 
     if paired is None or not len(paired) or "note" not in paired:
         return None

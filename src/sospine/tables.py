@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import ANNOTATION_COLUMNS, COORDS, FRAME_NAME_RE
+from sospine.constants import ANNOTATION_COLUMNS, COORDS, FRAME_NAME_RE
 
 BOM = "\ufeff"
 _STEM_RE = re.compile(r"\.(?:jpeg|jpg)$")

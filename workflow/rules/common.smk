@@ -13,10 +13,11 @@ if CHECKOUT is not None and (CHECKOUT / "src" / "sospine" / "constants.py").is_f
 
 from snakemake.utils import min_version, validate
 
-from sospine import constants, locks, provenance, records
-from sospine.commands import checked_file
+from sospine import constants
 from sospine.config import ConfigError, data_source_conflict, load_workflow_config
-from sospine.inputs import ChecksumCache, stamp_inputs
+from sospine.detectors.commands import checked_file
+from sospine.provenance import artifacts as provenance, locks, records
+from sospine.provenance.inputs import ChecksumCache, stamp_inputs
 from sospine.plan import DATA_FILES, Plan, PlanError
 from sospine.workflow_io import *  # the params functions that name a job's folders (get_*)
 
@@ -73,10 +74,9 @@ for _note in PLAN.start_notes() if MAIN else []:
     print(_note, file=sys.stderr)
 
 
-# One run writes an output folder at a time, also from another checkout (Snakemake's own lock is per
-# working folder): taken when jobs are about to run (not for a dry run), given back at the end.
-# Snakemake's records live in the checkout: those of the checkout that wrote the folder last are
-# taken over before planning.
+# One run writes an output folder at a time, also from another checkout (Snakemake's lock is per working
+# folder): taken when jobs are about to run (not for a dry run), given back at the end. Snakemake's records
+# live in the checkout: those of the checkout that wrote the folder last are taken over before planning.
 def take_output_lock():
     if problem := records.take_output_folder(RESULTS, Path.cwd()):
         fail(problem)
@@ -89,8 +89,8 @@ def give_back_output_lock():
 if MAIN and (_handed_over := records.take_over_records(RESULTS, Path.cwd())):
     print(_handed_over, file=sys.stderr)
 
-# Content stamps of the external files (sospine.inputs), read by the rules that read the files: new
-# content under an old mtime re-plans them. Jobs reading this file again only name the stamps.
+# Content stamps of the external files (sospine.provenance.inputs), read by the rules that read the
+# files: new content under an old mtime re-plans them. Jobs reading this file again only name the stamps.
 STAMPS = stamp_inputs(PLAN.external_files(), RESULTS / "inputs", CHECKSUMS, write=MAIN)
 if MAIN:
     CHECKSUMS.save()

@@ -80,7 +80,7 @@ elif SOURCE == "figshare":
             out("logs/fetch_manifest.log"),
         localrule: True
         run:
-            from sospine.fetch import merge_manifests
+            from sospine.data.fetch import merge_manifests
 
             merge_manifests(list(input), output.manifest)
 

@@ -3,7 +3,7 @@
 # estimate) on each recording. Nothing here trains: the detector's weights, or a command detector's
 # finished run on the main split (whose model its prediction command reads), are inputs as they are.
 
-from sospine.detectors import prediction_booking
+from sospine.detectors.kinds import prediction_booking
 
 VIDEO_PATTERN = Plan.pattern(PLAN.videos)
 # what predicting a recording books: the named detector's needs, else the most of any that could be chosen

@@ -1,9 +1,9 @@
 # Scoring every detector's detections on the test trials: VOC AP (the paper's), COCO mAP, PR curves.
 
-from sospine.resources import interval_resamples, scoring_mem_mb
+from sospine.scoring.resources import interval_resamples, scoring_mem_mb
 
 # Scoring's memory grows with the detections read, and far faster with bootstrap intervals: the jobs
-# book by their input's size (measured figures in sospine.resources), and more on a retry.
+# book by their input's size (measured figures in sospine.scoring.resources), and more on a retry.
 SCORING_RESAMPLES = interval_resamples(config["split"], config["scoring"]["bootstrap"])
 
 

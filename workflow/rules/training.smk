@@ -211,7 +211,7 @@ rule loso_summary:
 
 
 # Command detectors: any framework's detector, a shell command run on the split's files (the
-# placeholders of sospine.commands), its detections mapped to frame pixels here.
+# placeholders of sospine.detectors.commands), its detections mapped to frame pixels here.
 
 
 rule command_detector:

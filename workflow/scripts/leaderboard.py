@@ -4,7 +4,9 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import plots
-from sospine.leaderboard import (
+from sospine.scoring.claims import not_out_of_fold_note, withhold_claims
+from sospine.scoring.detector_tables import read_detector_tables
+from sospine.scoring.leaderboard import (
     COST_COLUMNS,
     LeaderboardError,
     add_costs,
@@ -13,8 +15,6 @@ from sospine.leaderboard import (
     rank,
     reference_of,
 )
-from sospine.scoring.claims import not_out_of_fold_note, withhold_claims
-from sospine.scoring.detector_tables import read_detector_tables
 from sospine.tables import read_annotations
 from sospine.workflow_io import expected_errors, setup_logging
 

@@ -3,10 +3,10 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import analytics, plots
-from sospine.detectors import scored_trials
+from sospine.dataset.split import test_trials_of, tested_trials
+from sospine.detectors.kinds import scored_trials
 from sospine.scoring.detector_tables import covered_trials
 from sospine.scoring.matching import match, prepare_detections, prepare_truth
-from sospine.split import test_trials_of, tested_trials
 from sospine.tables import read_annotations, read_detections, readable, write_table
 from sospine.workflow_io import setup_logging
 

@@ -7,8 +7,8 @@ from sospine.analytics.presence_ap import (
     presence_paired,
     truth_presence,
 )
-from sospine.leaderboard import LeaderboardError, common_trials, for_reading, reference_of
 from sospine.scoring.detector_tables import read_detector_tables
+from sospine.scoring.leaderboard import LeaderboardError, common_trials, for_reading, reference_of
 from sospine.tables import read_annotations
 from sospine.workflow_io import expected_errors, setup_logging
 

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from sospine.provenance import StaleResultsError, build
+from sospine.provenance.artifacts import StaleResultsError, build
 from sospine.workflow_io import expected_errors, params_record, setup_logging
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from sospine import analytics, recordings
+from sospine import analytics
+from sospine.analytics import recordings
 from sospine.analytics.apm import apms
 from sospine.tables import read_detections, read_outcomes, read_table, readable
 from sospine.workflow_io import setup_logging

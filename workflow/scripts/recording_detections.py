@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from sospine.commands import CommandError, predict_frames
-from sospine.recordings import choose_detector
+from sospine.analytics.recordings import choose_detector
+from sospine.detectors.commands import CommandError, predict_frames
+from sospine.detectors.train import TrainingError, predict_images, resolve_device
 from sospine.tables import write_csv
-from sospine.train import TrainingError, predict_images, resolve_device
 from sospine.workflow_io import console, expected_errors, setup_logging
 
 log = setup_logging(snakemake)

@@ -1,4 +1,4 @@
-from sospine.video import VideoError, sample_frames
+from sospine.data.video import VideoError, sample_frames
 from sospine.workflow_io import console, expected_errors, setup_logging
 
 log = setup_logging(snakemake)

@@ -1,8 +1,8 @@
 import pandas as pd
 
+from sospine.dataset.split import tested_trials
 from sospine.scoring import ScoringError, write_scores
 from sospine.scoring.detector_tables import covered_trials, trials_of
-from sospine.split import tested_trials
 from sospine.tables import read_annotations
 from sospine.validation import read_validated
 from sospine.workflow_io import expected_errors, setup_logging

@@ -3,7 +3,8 @@ import matplotlib
 matplotlib.use("Agg")
 import pandas as pd
 
-from sospine import plots, stats
+from sospine import plots
+from sospine.dataset import stats
 from sospine.tables import read_annotations, read_outcomes, with_frame_columns, write_table
 from sospine.workflow_io import console, setup_logging
 

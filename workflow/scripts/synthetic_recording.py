@@ -1,4 +1,4 @@
-from sospine.video import trial_frames, write_video
+from sospine.data.video import trial_frames, write_video
 from sospine.workflow_io import setup_logging
 
 log = setup_logging(snakemake)

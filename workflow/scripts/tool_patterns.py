@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 
 from sospine import analytics, plots
-from sospine.split import test_trials_of
+from sospine.dataset.split import test_trials_of
 from sospine.tables import read_annotations, read_detections, read_table
 from sospine.workflow_io import setup_logging
 

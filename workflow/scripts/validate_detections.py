@@ -2,7 +2,7 @@ import re
 
 import pandas as pd
 
-from sospine.split import tested_trials
+from sospine.dataset.split import tested_trials
 from sospine.tables import read_annotations
 from sospine.validation.detections import check_detections, write_checked_detections
 from sospine.workflow_io import console, setup_logging, stop

@@ -5,8 +5,7 @@ states, their entropy and the tool profile over a trial, `outcomes` relates per-
 surgical outcomes. Everything is importable from `sospine.analytics` directly.
 """
 
-from ..statistics import permutation_test
-from .outcomes import (
+from sospine.analytics.outcomes import (
     NO_ANNOTATIONS,
     by_attempt,
     by_outcome,
@@ -14,7 +13,7 @@ from .outcomes import (
     per_trial_metrics,
     tool_metrics,
 )
-from .patterns import (
+from sospine.analytics.patterns import (
     STATES,
     common_states,
     frame_states,
@@ -23,7 +22,7 @@ from .patterns import (
     tool_patterns,
     tool_profile,
 )
-from .phases import (
+from sospine.analytics.phases import (
     PHASE_AGREEMENT_COLUMNS,
     expand_segments,
     phase_activity,
@@ -32,7 +31,7 @@ from .phases import (
     segment_overlap,
     segments,
 )
-from .presence import (
+from sospine.analytics.presence import (
     GROUND_TRUTH,
     PRESENCE_METRIC_COLUMNS,
     THRESHOLD_COLUMNS,
@@ -50,6 +49,7 @@ from .presence import (
     smooth_signal,
     thresholded,
 )
+from sospine.statistics import permutation_test
 
 __all__ = [
     "GROUND_TRUTH",

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..statistics import MIN_TRIALS_FOR_INTERVAL
-from .outcomes import tool_metrics
+from sospine.analytics.outcomes import tool_metrics
+from sospine.statistics import MIN_TRIALS_FOR_INTERVAL
 
 APM_AGREEMENT_COLUMNS = [
     "detector",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..statistics import permutation_test
-from .presence import GROUND_TRUTH
+from sospine.analytics.presence import GROUND_TRUTH
+from sospine.statistics import permutation_test
 
 
 def tool_metrics(presence_table: pd.DataFrame) -> pd.DataFrame:

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from ..constants import BOX_LABELS
-from .presence import GROUND_TRUTH
+from sospine.analytics.presence import GROUND_TRUTH
+from sospine.constants import BOX_LABELS
 
 #: the five tools in sorted order (a state names them in this order)
 TOOLS: tuple[str, ...] = tuple(sorted(BOX_LABELS))

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..constants import BOX_LABELS
-from .presence import GROUND_TRUTH, agreement, smooth_signal
+from sospine.analytics.presence import GROUND_TRUTH, agreement, smooth_signal
+from sospine.constants import BOX_LABELS
 
 
 def phase_activity(presence_table: pd.DataFrame, phases: Mapping[str, Mapping]) -> pd.DataFrame:

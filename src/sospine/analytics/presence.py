@@ -8,9 +8,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..constants import BOX_LABELS
-from ..scoring.matching import Matched, best_f1_threshold
-from ..tables import split_frame_names
+from sospine.constants import BOX_LABELS
+from sospine.scoring.matching import Matched, best_f1_threshold
+from sospine.tables import split_frame_names
 
 GROUND_TRUTH = "ground_truth"
 

@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..constants import BOX_LABELS
-from ..statistics import (
+from sospine.constants import BOX_LABELS
+from sospine.statistics import (
     MIN_TRIALS_FOR_INTERVAL,
     MONTE_CARLO_SAMPLES,
     arrangements,
@@ -30,7 +30,7 @@ from ..statistics import (
     smallest_p,
     t_interval,
 )
-from ..tables import split_frame_names
+from sospine.tables import split_frame_names
 
 PRESENCE_AP_COLUMNS = [
     "detector",

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from sospine import constants
-from sospine import detectors as detector_config
+from sospine.detectors import kinds as detector_config
+from sospine.detectors.weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
 from sospine.plan.errors import PlanError
 from sospine.plan.recordings import RecordingsPlan
 from sospine.plan.report import config_of_run, finished_runs, with_config
-from sospine.weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
 
 #: kind of published file -> its FigShare name
 DATA_FILES = {

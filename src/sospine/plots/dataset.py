@@ -19,7 +19,7 @@ def box_sizes(sizes: pd.DataFrame, path: str | Path) -> None:
     """Box width and height per label; under them, where many of a label's boxes are the squares a
     single annotated point becomes (the needle's, in the published file), how many and why
     (`stats.single_point_note`)."""
-    from sospine.stats import single_point_note
+    from sospine.dataset.stats import single_point_note
 
     fig, axes = subplots(1, 2, figsize=(10, 4))
     for ax, column in zip(axes, ("width", "height"), strict=False):

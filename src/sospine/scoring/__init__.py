@@ -24,17 +24,18 @@ torchmetrics' MeanAveragePrecision runs, without importing torch; the test suite
 torchmetrics to 1e-6.
 """
 
-from ..statistics import (
-    MIN_TRIALS_FOR_INTERVAL,
-    interval_note,
-    resample_weights,
-    t_interval,
-    t_quantile,
+from sospine.scoring.bootstrap import bootstrap_ap, bootstrap_samples, weighted_aps
+from sospine.scoring.coco import COCO_BACKEND, COCO_MAX_DETECTIONS, coco_candidates, coco_map
+from sospine.scoring.files import (
+    FOLD_METRICS,
+    SCORE_OUTPUTS,
+    VALIDATION_REPORT,
+    fold_summary,
+    score,
+    score_files,
+    write_scores,
 )
-from .bootstrap import bootstrap_ap, bootstrap_samples, weighted_aps
-from .coco import COCO_BACKEND, COCO_MAX_DETECTIONS, coco_candidates, coco_map
-from .files import FOLD_METRICS, SCORE_OUTPUTS, VALIDATION_REPORT, fold_summary, score, score_files, write_scores
-from .matching import (
+from sospine.scoring.matching import (
     PAPER_POINT_COLUMNS,
     PER_TRIAL_COLUMNS,
     Matched,
@@ -51,6 +52,13 @@ from .matching import (
     pr_curve,
     prepare_detections,
     prepare_truth,
+)
+from sospine.statistics import (
+    MIN_TRIALS_FOR_INTERVAL,
+    interval_note,
+    resample_weights,
+    t_interval,
+    t_quantile,
 )
 
 __all__ = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..constants import BOX_LABELS, INSTRUMENTS
-from ..statistics import resample_weights, t_interval
-from .matching import Matched, _of_label
+from sospine.constants import BOX_LABELS, INSTRUMENTS
+from sospine.scoring.matching import Matched, _of_label
+from sospine.statistics import resample_weights, t_interval
 
 
 def weighted_aps(tp: np.ndarray, n_truth: np.ndarray, weights: np.ndarray) -> np.ndarray:

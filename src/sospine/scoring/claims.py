@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from sospine.leaderboard import RECOMMENDATION, rank_groups, step_p_values
+from sospine.scoring.leaderboard import RECOMMENDATION, rank_groups, step_p_values
 from sospine.statistics import holm
 
 #: Why a detector has no p-value or interval on a leave-one-surgeon-out board.

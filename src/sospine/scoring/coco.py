@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..constants import BOX_LABELS, COORDS
-from .matching import _frames_of
+from sospine.constants import BOX_LABELS, COORDS
+from sospine.scoring.matching import _frames_of
 
 COCO_BACKEND = "faster_coco_eval"  # same figures as pycocotools, much faster
 

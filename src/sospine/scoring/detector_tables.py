@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..detectors import scored_trials
-from ..split import tested_trials
-from ..tables import split_frame_names
-from ..validation import read_validated
+from sospine.dataset.split import tested_trials
+from sospine.detectors.kinds import scored_trials
+from sospine.tables import split_frame_names
+from sospine.validation import read_validated
 
 
 def covered_trials(detections: pd.DataFrame) -> list[str]:

@@ -10,12 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..constants import INSTRUMENTS
-from ..statistics import interval_note
-from ..tables import read_annotations, split_frame_names, write_table
-from .bootstrap import bootstrap_ap
-from .coco import coco_map
-from .matching import (
+from sospine.constants import INSTRUMENTS
+from sospine.scoring.bootstrap import bootstrap_ap
+from sospine.scoring.coco import coco_map
+from sospine.scoring.matching import (
     PAPER_POINT_COLUMNS,
     ScoringError,
     class_table,
@@ -25,6 +23,8 @@ from .matching import (
     prepare_detections,
     prepare_truth,
 )
+from sospine.statistics import interval_note
+from sospine.tables import read_annotations, split_frame_names, write_table
 
 
 def score(
@@ -127,7 +127,7 @@ def score_files(
 ) -> dict:
     """Validate the truth and the detections (`sospine score`), then `write_scores`. `name`
     (default: the detections file's name) titles the figure."""
-    from ..validation import format_issue, validate
+    from sospine.validation import format_issue, validate
 
     out = Path(out_dir)
     # the folder holds this run's files alone: an earlier run's scores never sit beside this run's
@@ -174,7 +174,7 @@ def write_scores(
 ) -> dict:
     """Score validated detections and write ap_per_class.csv, per_trial_ap.csv, pr_curves.csv/.png
     and summary.json into `out_dir`; return the summary."""
-    from ..plots import pr_curves, pr_title
+    from sospine.plots import pr_curves, pr_title
 
     out = Path(out_dir)
     result = score(truth, detections, test_trials=test_trials, iou=iou, bootstrap=bootstrap, seed=seed)

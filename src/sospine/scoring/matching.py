@@ -9,9 +9,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..boxes import paired_iou, paired_iou_inclusive
-from ..constants import BOX_LABELS, COORDS
-from ..tables import split_frame_names
+from sospine.constants import BOX_LABELS, COORDS
+from sospine.dataset.boxes import paired_iou, paired_iou_inclusive
+from sospine.tables import split_frame_names
 
 Rule = Literal["voc", "paper"]
 

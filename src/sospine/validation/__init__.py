@@ -14,11 +14,22 @@ The modules: `schemas` (what is valid: the pandera schemas, the one declaration 
 imported here and nowhere else in sospine; `detections` is the one path every detections file takes.
 """
 
-from .detections import DetectionsCheck, check_detections, read_validated
-from .quarantine import split_rows, write_kept_and_quarantined
-from .reading import CheckedFile, check_file, cross_check, validate
-from .report import FILE_LEVEL_CHECKS, REPORT_COLUMNS, SEVERITIES, format_issue, gate_message, summarize
-from .schemas import KINDS, MAX_PIXEL, SPECS, FileSpec
+from sospine.validation.detections import DetectionsCheck, check_detections, read_validated
+from sospine.validation.quarantine import split_rows, write_kept_and_quarantined
+from sospine.validation.reading import CheckedFile, check_file, cross_check, validate
+from sospine.validation.report import (
+    FILE_LEVEL_CHECKS,
+    REPORT_COLUMNS,
+    SEVERITIES,
+    format_issue,
+    gate_message,
+    summarize,
+)
+from sospine.validation.schemas import KINDS, MAX_PIXEL, SPECS, FileSpec
+
+#: the name workflow/scripts/validate.py imports (kept byte-stable: a changed script reruns its job and,
+#: upstream of training, retrains)
+write_validated = write_kept_and_quarantined
 
 __all__ = [
     "DetectionsCheck",
@@ -40,4 +51,5 @@ __all__ = [
     "summarize",
     "validate",
     "write_kept_and_quarantined",
+    "write_validated",
 ]

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import constants
-from ..tables import read_detections, split_frame_names
-from .quarantine import split_rows
-from .reading import _check_detection_trials, check_file
-from .report import format_issue
-from .schemas import SPECS
+from sospine import constants
+from sospine.tables import read_detections, split_frame_names
+from sospine.validation.quarantine import split_rows
+from sospine.validation.reading import _check_detection_trials, check_file
+from sospine.validation.report import format_issue
+from sospine.validation.schemas import SPECS
 
 #: errors shown on the console line; the log and the report hold them all
 SHOWN_ERRORS = 5

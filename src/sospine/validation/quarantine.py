@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .reading import CheckedFile
-from .schemas import SPECS
+from sospine.validation.reading import CheckedFile
+from sospine.validation.schemas import SPECS
 
 
 def split_rows(checked: CheckedFile) -> tuple[pd.DataFrame, pd.DataFrame]:

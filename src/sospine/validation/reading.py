@@ -16,10 +16,10 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera import config as pa_config
 
-from .. import constants
-from ..constants import COORDS
-from .report import REPORT_COLUMNS
-from .schemas import KINDS, SPECS, FileSpec
+from sospine import constants
+from sospine.constants import COORDS
+from sospine.validation.report import REPORT_COLUMNS
+from sospine.validation.schemas import KINDS, SPECS, FileSpec
 
 csv.field_size_limit(2**31 - 1)  # an over-long field is a bad value of its row, not the end of the file
 #: report values longer than this are cut (a 1 MB field is shown by its start and its length)

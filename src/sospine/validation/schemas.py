@@ -23,9 +23,9 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.extensions import register_check_method
 
-from .. import constants
-from ..constants import COORDS
-from ..tables import split_frame_names
+from sospine import constants
+from sospine.constants import COORDS
+from sospine.tables import split_frame_names
 
 KINDS = ("tool_tips", "bbox", "outcomes", "detections")
 

@@ -4,7 +4,7 @@ A detector is one of four kinds:
 - *train*: an ultralytics model (YOLO or RT-DETR, by the model file's name); its settings are `train`'s
   with the detector's own keys on top;
 - *command*: any framework's detector, a shell command the workflow runs once per split (and per
-  leave-one-surgeon-out fold) with the split's files (`sospine.commands`); with a prediction command
+  leave-one-surgeon-out fold) with the split's files (`sospine.detectors.commands`); with a prediction command
   (`predict:`) it also detects tools in new recordings' frames, with the model its command left;
 - *weights*: an ultralytics checkpoint trained elsewhere (`{weights: PATH, sha256: ...}`), predicted on
   the test split (and each fold's) and ranked, never trained;
@@ -310,7 +310,7 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
     """One message per invalid detector entry (the schema checks types; this checks meaning)."""
     import jsonschema
 
-    from .weights import checksum_problem
+    from sospine.detectors.weights import checksum_problem
 
     messages = []
     train_keys = set(train_schema.get("properties", {}))
@@ -384,7 +384,7 @@ def fold_files_problems(name: str, folds: Mapping[str, Any], config: Mapping[str
 
 def weights_problems(name: str, own: Mapping[str, Any]) -> list[str]:
     """What is wrong with a weights detector's entry: its keys, the file and its checksum."""
-    from .weights import checksum_problem
+    from sospine.detectors.weights import checksum_problem
 
     where = f"config key 'detectors.{name}"
     messages = [
@@ -415,9 +415,9 @@ def weights_problems(name: str, own: Mapping[str, Any]) -> list[str]:
 def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
     """What is wrong with a command detector's entry (keys, types, placeholders of its command and of
     its prediction command, the checked file)."""
-    from .commands import PLACEHOLDERS, PREDICT_PLACEHOLDERS, checked_file
-    from .files import sha256sum
-    from .weights import checksum_problem
+    from sospine.data.files import sha256sum
+    from sospine.detectors.commands import PLACEHOLDERS, PREDICT_PLACEHOLDERS, checked_file
+    from sospine.detectors.weights import checksum_problem
 
     where = f"config key 'detectors.{name}"
     messages = []
@@ -470,7 +470,7 @@ def command_problems(name: str, own: Mapping[str, Any]) -> list[str]:
 def command_line_problems(where: str, command: str, known: Mapping[str, str], what: str) -> list[str]:
     """What keeps a command line (a command detector's `command`, or its prediction command) from
     being filled in and run: a placeholder it cannot fill, an unbalanced quote, one of its placeholders
-    not `known` (sospine.commands' PLACEHOLDERS or PREDICT_PLACEHOLDERS), no `{output}`. `where`
+    not `known` (sospine.detectors.commands' PLACEHOLDERS or PREDICT_PLACEHOLDERS), no `{output}`. `where`
     names the key ("config key 'detectors.x.command'"), `what` the command in the last message.
 
     >>> for line in command_line_problems("'detectors.x.predict'", "det.py {coco}", {"output": ""}, "it"):
@@ -478,7 +478,7 @@ def command_line_problems(where: str, command: str, known: Mapping[str, str], wh
     'detectors.x.predict': unknown placeholder(s) {coco}; known: output
     'detectors.x.predict': it must write its detections to {output}
     """
-    from .commands import placeholder_problem, unknown_placeholders
+    from sospine.detectors.commands import placeholder_problem, unknown_placeholders
 
     messages = []
     problem = placeholder_problem(command)

@@ -271,7 +271,7 @@ def trial_frames(frames_zip: str | Path, trial: str) -> Iterator:
 
     from PIL import Image
 
-    from .constants import FRAME_NAME_RE
+    from sospine.constants import FRAME_NAME_RE
 
     with zipfile.ZipFile(frames_zip) as archive:
         found = []

@@ -23,9 +23,8 @@ from urllib.parse import urlparse
 
 import requests
 
-from .files import link_or_copy, md5sum
-from .progress import Progress
-from .resume import (  # noqa: F401 - the resumption rules, by their names here as before
+from sospine.data.files import link_or_copy, md5sum
+from sospine.data.resume import (  # noqa: F401 - the resumption rules, by their names here as before
     _content_range,
     _resume_headers,
     _same_resource,
@@ -33,6 +32,7 @@ from .resume import (  # noqa: F401 - the resumption rules, by their names here 
     _why_not_resume,
     _write_body,
 )
+from sospine.progress import Progress
 
 DEFAULT_API_URL = "https://api.figshare.com/v2"
 DOI_RE = re.compile(r"^10\.6084/m9\.figshare\.(?P<article>\d+)(?:\.v(?P<version>\d+))?$")

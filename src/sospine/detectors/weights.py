@@ -9,7 +9,7 @@ provenance carries its checksum and a new file retrains.
 A `.pt` file is a Python pickle: loading one can run any code its author put in it. So weights are
 loaded only when their sha256 is known, from the table of published checksums below or from the
 `sha256` setting beside the model, and only when they are a complete torch archive (not an HTML page,
-not cut short); `sospine.train.checkpoint_problem` then loads them with torch's restricted unpickler,
+not cut short); `sospine.detectors.train.checkpoint_problem` then loads them with torch's restricted unpickler,
 which refuses anything but model classes, before ultralytics sees them.
 """
 
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .fetch import FetchError, FigshareClient
-from .files import sha256sum
+from sospine.data.fetch import FetchError, FigshareClient
+from sospine.data.files import sha256sum
 
 #: sha256 of ultralytics' published COCO-pretrained YOLO11 weights (release v8.3.0 of
 #: github.com/ultralytics/assets), as listed in several independent public manifests.

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .constants import BOX_LABELS, COORDS, INSTRUMENTS
-from .statistics import EXACT_MAX_TRIALS, MONTE_CARLO_SAMPLES, arrangements, holm, smallest_p
+from sospine.constants import BOX_LABELS, COORDS, INSTRUMENTS
+from sospine.statistics import EXACT_MAX_TRIALS, MONTE_CARLO_SAMPLES, arrangements, holm, smallest_p
 
 __all__ = [
     "EXACT_MAX_TRIALS",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from .progress import Progress
+from sospine.progress import Progress
 
 
 def _why_not_resume(have: int, size: int | None, known: dict, md5: str | None) -> str | None:

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from . import constants
-from .constants import BOX_LABELS, COORDS
-from .progress import Progress
+from sospine import constants
+from sospine.constants import BOX_LABELS, COORDS
+from sospine.progress import Progress
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .constants import BOX_LABELS, SINGLE_POINT_HALF_SIZE, TIP_LABELS
+from sospine.constants import BOX_LABELS, SINGLE_POINT_HALF_SIZE, TIP_LABELS
 
 
 def table1(boxes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import analytics
-from .analytics.apm import apms
-from .constants import BOX_LABELS
+from sospine import analytics
+from sospine.analytics.apm import apms
+from sospine.constants import BOX_LABELS
 
 _FRAME_NUMBER = re.compile(r"_frame_(\d+)\.(?:jpeg|jpg)$")
 #: the outcome models' names in prediction.csv, and what their estimate is
@@ -76,7 +76,7 @@ def outcome_estimates(
     not better than chance (p >= 0.05) or could not be evaluated. A prediction.csv written before
     `versus_control` existed is judged as it was then: p < 0.05 and a better point value than the
     control's."""
-    from .analytics.prediction import _model
+    from sospine.analytics.prediction import _model
 
     merged = outcomes.set_index("trial").join(truth_metrics, how="inner")
     columns = list(truth_metrics.columns)
@@ -197,7 +197,7 @@ def _statement(
 
 def timeline_figure(table: pd.DataFrame, segments: pd.DataFrame, title: str, path: str | Path) -> None:
     """Tool presence over the recording with its phases shaded, in the style of the paper's Fig. 2."""
-    from .plots import _save, _subplots, palette
+    from sospine.plots import _save, _subplots, palette
 
     colours = palette()
     fig, ax = _subplots(figsize=(11, 3.6))

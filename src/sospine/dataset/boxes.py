@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .constants import ANNOTATION_COLUMNS, BOX_LABELS, COORDS, SINGLE_POINT_HALF_SIZE, SINGLE_POINT_LOWEST, TIP_TO_TOOL
+from sospine.constants import (
+    ANNOTATION_COLUMNS,
+    BOX_LABELS,
+    COORDS,
+    SINGLE_POINT_HALF_SIZE,
+    SINGLE_POINT_LOWEST,
+    TIP_TO_TOOL,
+)
 
 
 def derive_boxes(tips: pd.DataFrame, half_size: int = SINGLE_POINT_HALF_SIZE) -> pd.DataFrame:

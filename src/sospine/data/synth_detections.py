@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import constants
-from .constants import COORDS
+from sospine import constants
+from sospine.constants import COORDS
 
 
 def synthetic_detections(boxes: pd.DataFrame, spec: Any, rng: np.random.Generator) -> pd.DataFrame:  # a SynthSpec
@@ -19,7 +19,7 @@ def synthetic_detections(boxes: pd.DataFrame, spec: Any, rng: np.random.Generato
 
     >>> truth = pd.DataFrame({"trial_frame": ["S1A1_frame_00000001.jpeg"] * 2, "x1": [10, 50], "y1": [10, 50],
     ...                       "x2": [40, 90], "y2": [30, 80], "label": ["needle", "grasper"]})
-    >>> from sospine.synth import SynthSpec
+    >>> from sospine.data.synth import SynthSpec
     >>> dets = synthetic_detections(truth, SynthSpec(width=100, height=100), np.random.default_rng(0))
     >>> list(dets.columns), bool(dets["trial_frame"].str.endswith(".jpg").all())
     (['trial_frame', 'frame', 'x1', 'y1', 'x2', 'y2', 'score', 'label'], True)

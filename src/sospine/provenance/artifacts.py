@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from .files import md5sum, sha256sum
-from .records import read_records
+from sospine.data.files import md5sum, sha256sum
+from sospine.provenance.records import read_records
 
 PACKAGES = (
     "sospine",
@@ -178,7 +178,7 @@ def build(
                 }
             )
             pending.extend(i for i in record.get("input", []) if i not in artifacts)
-        weights_record = workdir / f"{path}.json"  # downloaded weights: url and sha256 (sospine.weights)
+        weights_record = workdir / f"{path}.json"  # downloaded weights: url and sha256 (sospine.detectors.weights)
         if stamps_dir and path.startswith(stamps_dir.rstrip("/") + "/") and record is None:
             entry["source"] = _stamp_source(workdir / path)  # the content stamp of an external file
         elif path.endswith(".pt") and weights_record.is_file():
@@ -208,7 +208,7 @@ def build(
 
 
 def _stamp_source(stamp: Path) -> dict:
-    """What a content stamp (sospine.inputs) says: which external file, with which md5."""
+    """What a content stamp (sospine.provenance.inputs) says: which external file, with which md5."""
     try:
         recorded = json.loads(stamp.read_text())
     except (OSError, ValueError):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .files import link_or_copy
+from sospine.data.files import link_or_copy
 
 
 def environment() -> dict:

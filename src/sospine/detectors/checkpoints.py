@@ -10,8 +10,8 @@ with arguments), names anything but a model layer or one of the few data types a
 or calls a function torch does not itself allow, is refused before anything of it runs.
 
 Only then does ultralytics load it, with its own restricted loading switched on for the whole
-process (`ULTRALYTICS_SAFE_LOAD`, set by `sospine.train.offline_ultralytics`). The sha256 of the
-file the user named (`sospine.weights`) says it is the file they meant; this gate says it holds
+process (`ULTRALYTICS_SAFE_LOAD`, set by `sospine.detectors.train.offline_ultralytics`). The sha256 of the
+file the user named (`sospine.detectors.weights`) says it is the file they meant; this gate says it holds
 nothing but a model.
 """
 
@@ -112,7 +112,7 @@ def admitted(name: str) -> bool:
 def read(path: str | Path) -> dict:
     """The checkpoint's contents with every class an inert stand-in (tensors, numbers and strings as
     they are), or CheckpointError saying why it may not be loaded."""
-    from .weights import torch_archive_problem
+    from sospine.detectors.weights import torch_archive_problem
 
     problem = torch_archive_problem(path)
     if problem:

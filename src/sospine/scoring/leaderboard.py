@@ -2,7 +2,7 @@
 
 Every detector is scored on the trials common to all of them (a trained detector's test trials, the
 trials a detections file covers). Whether a detector differs from the reference beyond the noise of
-those trials is answered by an exact paired permutation test over them (`sospine.permutation`): its
+those trials is answered by an exact paired permutation test over them (`sospine.scoring.permutation`): its
 p-value respects that trials, not frames, are the units, so with the paper's four test trials it
 cannot go below 0.125, and the table says so. Intervals (`sospine.scoring.t_interval`, from one trial
 bootstrap shared by all detectors, so that differences are paired) are given only from
@@ -28,11 +28,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .constants import BOX_LABELS, INSTRUMENTS
-from .permutation import PermutationTest, paired_permutation, scored_classes
-from .scoring import bootstrap_samples, score
-from .scoring.detector_tables import coverage_note
-from .statistics import (
+from sospine.constants import BOX_LABELS, INSTRUMENTS
+from sospine.scoring import bootstrap_samples, score
+from sospine.scoring.detector_tables import coverage_note
+from sospine.scoring.permutation import PermutationTest, paired_permutation, scored_classes
+from sospine.statistics import (
     MIN_TRIALS_FOR_INTERVAL,
     MONTE_CARLO_SAMPLES,
     holm,

@@ -3,7 +3,7 @@
 The command gets the split's files through placeholders (see `PLACEHOLDERS`), trains however it
 likes and writes the test images' detections to `{output}` in the published CSV format, in the
 pixels of the images it was given. The workflow maps them back to frame pixels with the function
-ultralytics predictions use (`sospine.export.to_original_pixels`), then validates them on the path every
+ultralytics predictions use (`sospine.dataset.export.to_original_pixels`), then validates them on the path every
 detections file takes. Its wall time is recorded as its training time; a `cost.json` it writes in
 `{work_dir}` (params, gflops, epochs, train_s, infer_ms) adds what only it knows.
 
@@ -34,8 +34,8 @@ from typing import TextIO
 
 import pandas as pd
 
-from .constants import COORDS, DETECTION_COLUMNS
-from .export import to_original_pixels
+from sospine.constants import COORDS, DETECTION_COLUMNS
+from sospine.dataset.export import to_original_pixels
 
 #: placeholder -> what it stands for (documented in config/README.md and the schema)
 PLACEHOLDERS = {
@@ -331,7 +331,7 @@ def recording_detections(
     other check applies unchanged. Detections on images that are not the recording's frames, boxes far
     outside the frames and a file that does not validate are refused, naming the command's own file.
     """
-    from .validation.detections import check_detections
+    from sospine.validation.detections import check_detections
 
     path = Path(path)
     source = f"the prediction command's output {path}"

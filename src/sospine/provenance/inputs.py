@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .files import md5sum, sha256sum
+from sospine.data.files import md5sum, sha256sum
 
 ALGORITHMS: dict[str, Callable[[Path], str]] = {"md5": md5sum, "sha256": sha256sum}
 

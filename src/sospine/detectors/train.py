@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
-from .export import to_original_pixels
-from .locks import LockedError, held
-from .progress import epoch_line
-from .train_records import device_name, model_size, publish_run, training_cost  # noqa: F401 - as before
+from sospine.constants import BOX_LABELS, DETECTION_COLUMNS, FRAME_NAME_RE
+from sospine.dataset.export import to_original_pixels
+from sospine.detectors.train_records import device_name, model_size, publish_run, training_cost  # noqa: F401 - as before
+from sospine.progress import epoch_line
+from sospine.provenance.locks import LockedError, held
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def offline_ultralytics(settings_dir: str | Path):
     settings_dir.mkdir(parents=True, exist_ok=True)
     os.environ["YOLO_CONFIG_DIR"] = str(settings_dir)
     os.environ["YOLO_OFFLINE"] = "1"
-    # ultralytics' own restricted loading for every checkpoint it reads (after sospine.checkpoints' gate)
+    # ultralytics' own restricted loading for every checkpoint it reads (after sospine.detectors.checkpoints' gate)
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
     # ultralytics downloads Arial.ttf for its plots unless the font is in its settings folder:
@@ -129,8 +129,8 @@ def dataloader_workers(setting: int | str, threads: int, device: str) -> int:
 def checkpoint_problem(path: str | Path) -> str | None:
     """Why a checkpoint or weights file may not be loaded, or None: not a complete torch archive
     (an HTML page, cut short by a full disk or a kill), or a pickle that holds anything but a model
-    (see `sospine.checkpoints`, the gate every checkpoint passes)."""
-    from .checkpoints import problem
+    (see `sospine.detectors.checkpoints`, the gate every checkpoint passes)."""
+    from sospine.detectors.checkpoints import problem
 
     return problem(path)
 
@@ -151,7 +151,7 @@ def ultralytics_class(model: str):  # noqa: ANN201 - ultralytics.YOLO or ultraly
     `rtdetr` (rtdetr-l.yaml, rtdetr-x.pt, resources/models/rtdetr-sospine.yaml), YOLO otherwise."""
     from ultralytics import RTDETR, YOLO
 
-    from .detectors import family
+    from sospine.detectors.kinds import family
 
     return RTDETR if family(model) == "rtdetr" else YOLO
 
@@ -168,7 +168,7 @@ ULTRALYTICS_DATASET_FILES = (".cache", ".cache.npy")
 def dataset_fingerprint(dataset_yaml: str | Path) -> str:
     """md5 of a YOLO dataset's content: dataset.yaml and every file under images/ and labels/ but the
     caches ultralytics adds (a resumed training would otherwise see another dataset and start over)."""
-    from .files import md5sum
+    from sospine.data.files import md5sum
 
     root = Path(dataset_yaml).parent
     if not Path(dataset_yaml).is_file():
@@ -191,7 +191,7 @@ def forget_unsaved_epochs(run_dir: Path) -> int:
     ultralytics writes an epoch's metrics before its checkpoint, so a job killed between the two
     leaves a row for an epoch that the resumed run trains again (and would log twice).
     """
-    from .checkpoints import read
+    from sospine.detectors.checkpoints import read
 
     checkpoint = read(run_dir / "weights" / "last.pt")
     saved = int(checkpoint.get("epoch", -1)) + 1  # 0-based epoch index in the checkpoint
@@ -210,7 +210,7 @@ LOCK_NAME = "trainer.lock"
 def run_folder_lock(run_dir: Path) -> Iterator[None]:
     """One trainer per run folder: a second one (a rerun while an orphaned training still runs, say
     after Snakemake's parent was killed) would resume the same folder concurrently. A lock of a
-    process that is gone is taken over (see `sospine.locks`)."""
+    process that is gone is taken over (see `sospine.provenance.locks`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with held(run_dir / LOCK_NAME, str(run_dir), describe="training"):
@@ -246,7 +246,7 @@ def train(
     loaded only when their sha256 (`sha256`, or the published one) matches. `progress` gets one line
     per epoch and the resume, reuse and restart notes.
     """
-    from .config import extra_problems
+    from sospine.config import extra_problems
 
     refused = extra_problems(extra or {}, "extra")
     if refused:  # the configuration check refuses these first; a direct call is held to the same gate
@@ -313,7 +313,7 @@ def train(
 
 def _write_failure(error: BaseException, run_dir: Path) -> str:
     """A failed write in one line: what, where, and how much space is left there."""
-    from .workflow_io import describe
+    from sospine.workflow_io import describe
 
     try:
         free = f"; {shutil.disk_usage(run_dir).free / 2**20:.0f} MB free there"
@@ -324,8 +324,8 @@ def _write_failure(error: BaseException, run_dir: Path) -> str:
 
 def verify_weights(model: str, sha256: str | None) -> None:
     """Refuse `.pt` weights whose sha256 is unknown or differs, or that are no loadable model."""
-    from .files import sha256sum
-    from .weights import expected_sha256, mismatch_problem, untrusted_problem
+    from sospine.data.files import sha256sum
+    from sospine.detectors.weights import expected_sha256, mismatch_problem, untrusted_problem
 
     expected = expected_sha256(model, sha256)
     if not expected:

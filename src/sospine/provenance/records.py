@@ -171,7 +171,7 @@ OUTPUT_LOCK = ".sospine.lock"
 def take_output_folder(results: Path, here: Path) -> str | None:
     """Lock the output folder for a run of the workflow in `here` and note it as the folder's
     writer; return why it cannot be taken (a live run holds it), or None."""
-    from .locks import LockedError, acquire
+    from sospine.provenance.locks import LockedError, acquire
 
     try:
         acquire(Path(results) / OUTPUT_LOCK, f"output folder {results}", describe=f"run of the workflow in {here}")
@@ -184,6 +184,6 @@ def take_output_folder(results: Path, here: Path) -> str | None:
 def take_over_records(results: Path, here: Path) -> str | None:
     """Before planning: the records of the checkout that wrote `results` last (see `hand_over`),
     unless a run holds the folder now; a line saying so, or None."""
-    from .locks import is_live
+    from sospine.provenance.locks import is_live
 
     return None if is_live(Path(results) / OUTPUT_LOCK) else hand_over(results, here)

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 
-from . import constants
-from .constants import COORDS
-from .synth_detections import synthetic_detections
-from .tables import write_csv
+from sospine import constants
+from sospine.constants import COORDS
+from sospine.data.synth_detections import synthetic_detections
+from sospine.tables import write_csv
 
 #: The 24 video trials of the real release; `--trials N` takes the first N.
 VIDEO_TRIALS: tuple[str, ...] = ("Clip0", "Clip1") + tuple(
@@ -278,7 +278,7 @@ def _draw_tool(draw: ImageDraw.ImageDraw, tool: str, points: np.ndarray, u: floa
 
 
 def _box(points: np.ndarray) -> tuple[int, int, int, int]:
-    """The paper's rule (`sospine.boxes.derive_boxes`), from the generator's own points: a single
+    """The paper's rule (`sospine.dataset.boxes.derive_boxes`), from the generator's own points: a single
     point is a +-50 px square whose low corners stop at pixel 1."""
     if len(points) == 1:
         x, y = points[0]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from .statistics import MIN_TRIALS_FOR_INTERVAL
+from sospine.statistics import MIN_TRIALS_FOR_INTERVAL
 
 #: what a scoring job books at least, in MB (a small run's peak is about 250 MB)
 FLOOR_MB = 2000
@@ -63,7 +63,7 @@ def interval_resamples(split: Mapping, bootstrap: int, trials: int = RELEASE_TRI
     if method == "paper":
         tested = len(split.get("test_trials") or [])
     elif method == "random":
-        tested = max(1, round(float(split.get("test_fraction", 0)) * trials))  # as sospine.split draws it
+        tested = max(1, round(float(split.get("test_fraction", 0)) * trials))  # as sospine.dataset.split draws it
     else:  # leave-one-surgeon-out pools every trial with a surgeon
         tested = trials
     return bootstrap if tested >= MIN_TRIALS_FOR_INTERVAL else 0
