@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from sospine import constants
-from sospine.export import export_yolo, target_size
-from sospine.synth import SynthSpec, generate
+from sospine.data.synth import SynthSpec, generate
+from sospine.dataset.export import export_yolo, target_size
 from sospine.tables import read_annotations, with_frame_columns
 
 

@@ -1,4 +1,4 @@
-"""The GPU path, measured: the workflow's training (sospine.train.train, what the `train` rule runs)
+"""The GPU path, measured: the workflow's training (sospine.detectors.train.train, what the `train` rule runs)
 against bare `yolo train` on the same dataset.yaml with the same settings, on a full-size synthetic
 set (1920x1080 frames exported as the workflow exports them), with GPU utilisation sampled by
 nvidia-smi during each training.
@@ -92,8 +92,8 @@ def build_dataset(folder: Path, args: argparse.Namespace) -> Path:
     """Synthetic frames at full size, split by trial and exported as the workflow exports them."""
     import numpy as np
 
-    from sospine.export import export_yolo
-    from sospine.synth import SynthSpec, generate
+    from sospine.data.synth import SynthSpec, generate
+    from sospine.dataset.export import export_yolo
     from sospine.tables import read_annotations, with_frame_columns
 
     spec = SynthSpec(seed=0, trials=args.trials, frames_per_trial=args.frames, width=args.width, height=args.height)
@@ -136,7 +136,7 @@ def main() -> None:
     folder = Path(args.keep or tempfile.mkdtemp(prefix="sospine-gpu-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT / "src"))
-    from sospine.train import offline_ultralytics, train
+    from sospine.detectors.train import offline_ultralytics, train
 
     settings = folder / "ultralytics"
     offline_ultralytics(settings)  # the bare run gets the same offline settings through the environment

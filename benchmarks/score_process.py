@@ -59,7 +59,7 @@ LEADERBOARD = """
 import sys
 import numpy as np
 import pandas as pd
-from sospine.leaderboard import rank
+from sospine.scoring.leaderboard import rank
 from sospine.scoring import bootstrap_samples, resample_weights
 from sospine.tables import read_annotations, split_frame_names
 truth = read_annotations(sys.argv[1])
