@@ -264,6 +264,7 @@ def test_leave_one_surgeon_out_on_the_published_files_claims_only_what_was_held_
     assert paired["p_value"].isna().all()  # the only comparison involves the paper's file
     assert "not out of fold: yolov4_paper was not made without each fold's surgeon" in paired["note"].iat[0]
     assert "for claims use leave-one-surgeon-out" not in paired["note"].iat[0]
+    assert "leave-one-surgeon-out pools 22" not in paired["note"].iat[0]
     log = (results / "logs" / "leaderboard.log").read_text()
     assert "not out of fold: yolov4_paper" in log and "for claims use leave-one-surgeon-out" not in log
     # the same APs: the folds' files hold exactly the paper's detections of the tested trials

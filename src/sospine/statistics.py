@@ -59,6 +59,10 @@ def t_interval(point: float, replicates: np.ndarray, n_trials: int, bounds: tupl
     return float(max(bounds[0], point - half)), float(min(bounds[1], point + half))
 
 
+#: what a split with few test trials could pool instead (said only where the split is another)
+POOLED_TRIALS = "; leave-one-surgeon-out pools 22"
+
+
 def interval_note(n_trials: int, n_resamples: int) -> str | None:
     """Why there is no interval, or None when there is one."""
     if not n_resamples:
@@ -66,7 +70,7 @@ def interval_note(n_trials: int, n_resamples: int) -> str | None:
     if n_trials < MIN_TRIALS_FOR_INTERVAL:
         return (
             f"no intervals: {n_trials} test trial(s); an interval over test trials needs at least "
-            f"{MIN_TRIALS_FOR_INTERVAL} (below that none covers at its stated 95%; leave-one-surgeon-out pools 22)"
+            f"{MIN_TRIALS_FOR_INTERVAL} (below that none covers at its stated 95%{POOLED_TRIALS})"
         )
     return None
 

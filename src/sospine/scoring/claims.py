@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sospine.scoring.leaderboard import RECOMMENDATION, rank_groups, step_p_values
-from sospine.statistics import holm
+from sospine.statistics import POOLED_TRIALS, holm
 
 #: Why a detector has no p-value or interval on a leave-one-surgeon-out board.
 NOT_OUT_OF_FOLD = (
@@ -55,7 +55,8 @@ def withhold_claims(
     board, paired = board.copy(), paired.copy()
     held = board["detector"].map(lambda name: bool(out_of_fold.get(name, True)))
     board["out_of_fold"] = held
-    paired["note"] = paired["note"].str.replace(f"; {RECOMMENDATION}", "", regex=False)
+    for advice in (f"; {RECOMMENDATION}", POOLED_TRIALS):  # this run uses leave-one-surgeon-out
+        paired["note"] = paired["note"].str.replace(advice, "", regex=False)
     withheld = set(board.loc[~held, "detector"])
     if not withheld:
         return board, paired
