@@ -250,3 +250,16 @@ def test_a_recording_of_a_test_trial_is_analysed_through_the_workflow_without_tr
     outcome = json.loads((folder / "outcome.json").read_text())
     assert outcome["detector"] == "yolo" and outcome["frames"] == len(frames)
     assert len(pd.read_csv(folder / "apms.csv")) == 1
+
+
+def test_a_recordings_timeline_is_drawn_with_its_phases(tmp_path):
+    table = pd.DataFrame(
+        [
+            {"frame": f, "tool": tool, "present": (f + k) % 3 == 0}
+            for f in range(1, 31)
+            for k, tool in enumerate(["needle", "needle driver", "grasper", "nerve hook", "durotomy"])
+        ]  # fmt: skip
+    )
+    segments = pd.DataFrame({"phase": ["taking a bite"], "start_frame": [5], "end_frame": [12]})
+    recordings.timeline_figure(table, segments, "case: tools and phases", tmp_path / "timeline.png")
+    assert (tmp_path / "timeline.png").stat().st_size > 5000

@@ -197,10 +197,10 @@ def _statement(
 
 def timeline_figure(table: pd.DataFrame, segments: pd.DataFrame, title: str, path: str | Path) -> None:
     """Tool presence over the recording with its phases shaded, in the style of the paper's Fig. 2."""
-    from sospine.plots import _save, _subplots, palette
+    from sospine.plots.style import palette, save, subplots
 
     colours = palette()
-    fig, ax = _subplots(figsize=(11, 3.6))
+    fig, ax = subplots(figsize=(11, 3.6))
     for row, tool in enumerate(BOX_LABELS):
         frames = table.loc[(table["tool"] == tool) & table["present"], "frame"]
         ax.vlines(frames, row - 0.4, row + 0.4, color=colours[tool], linewidth=1.0)
@@ -218,7 +218,7 @@ def timeline_figure(table: pd.DataFrame, segments: pd.DataFrame, title: str, pat
     ax.set_title(title, fontsize=9)
     if phase_names:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, title="phases")
-    _save(fig, path)
+    save(fig, path)
 
 
 def choose_detector(wanted: str, board: pd.DataFrame, candidates: Sequence[str]) -> tuple[str, str]:
