@@ -267,6 +267,8 @@ def test_leave_one_surgeon_out_on_the_published_files_claims_only_what_was_held_
     assert "leave-one-surgeon-out pools 22" not in paired["note"].iat[0]
     log = (results / "logs" / "leaderboard.log").read_text()
     assert "not out of fold: yolov4_paper" in log and "for claims use leave-one-surgeon-out" not in log
+    presence = pd.read_csv(results / "presence" / "paired.csv")
+    assert presence["p_value"].isna().all() and set(presence["reference"]) == {"folded"}
     # the same APs: the folds' files hold exactly the paper's detections of the tested trials
     assert held.loc["folded", "ap_voc"] == pytest.approx(held.loc["yolov4_paper", "ap_voc"])
     table1 = pd.read_csv(results / "stats" / "table1.csv")
@@ -291,3 +293,28 @@ def test_the_front_page_says_which_detector_is_not_out_of_fold(tmp_path):
     board = pd.DataFrame({"detector": ["given", "given"], "label": ["all", "needle"], "out_of_fold": [False, False]})
     assert held_out(board) == {"given": False}
     assert not_out_of_fold_note(held_out(board)).startswith("not out of fold: given was not made without")
+
+
+def test_presence_ap_withholds_the_claims_of_a_detector_not_out_of_fold():
+    from sospine.scoring.claims import withhold_presence_claims
+    from sospine.statistics import holm
+
+    table = pd.DataFrame(
+        {
+            "detector": ["a", "b", "c"],
+            "tool": "needle",
+            "presence_ap": [0.5, 0.6, 0.7],
+            "ci95_low": [0.4, 0.5, 0.6],
+            "ci95_high": [0.6, 0.7, 0.8],
+            "n_frames": 100,
+        }  # fmt: skip
+    )
+    paired = pd.DataFrame(
+        {"detector": ["b", "c"], "reference": "a", "tool": "needle", "diff": [0.1, 0.2], "p_value": [0.01, 0.02]}
+    )
+    paired["p_holm"] = holm(paired["p_value"])
+    kept, tests = withhold_presence_claims(table, paired, {"a": True, "b": False, "c": True})
+    assert kept.loc[kept["detector"] == "b", ["ci95_low", "ci95_high"]].isna().all().all()
+    assert kept.loc[kept["detector"] != "b", "ci95_low"].tolist() == [0.4, 0.6]
+    assert np.isnan(tests.loc[0, "p_value"]) and np.isnan(tests.loc[0, "p_holm"])
+    assert tests.loc[1, "p_holm"] == pytest.approx(0.02)  # one test left: Holm over it alone

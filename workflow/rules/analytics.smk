@@ -126,6 +126,8 @@ rule presence_ap:
         kinds=DETECTOR_KINDS,
         reference=config["leaderboard"]["reference"],
         baseline=PLAN.baseline,
+        loso=PLAN.loso,
+        out_of_fold=PLAN.out_of_fold,
         bootstrap=config["scoring"]["bootstrap"],
         seed=config["split"]["seed"],
     script:

@@ -7,6 +7,7 @@ from sospine.analytics.presence_ap import (
     presence_paired,
     truth_presence,
 )
+from sospine.scoring.claims import not_out_of_fold_note, withhold_presence_claims
 from sospine.scoring.detector_tables import read_detector_tables
 from sospine.scoring.leaderboard import LeaderboardError, common_trials, for_reading, reference_of
 from sospine.tables import read_annotations
@@ -20,13 +21,21 @@ tables, trials_of = read_detector_tables(
 )
 with expected_errors(log, LeaderboardError):
     trials = common_trials(trials_of)  # the leaderboard's test trials: the same frames for every detector
-    reference = reference_of(list(tables), params.reference, params.baseline)
+    names, baseline = list(tables), params.baseline
+    if params.loso:  # as the board: compare with a detector out of fold
+        names = sorted(names, key=lambda name: not params.out_of_fold.get(name, True))
+        baseline = baseline if params.out_of_fold.get(baseline, True) else None
+    reference = reference_of(names, params.reference, baseline)
 frames = frame_index(boxes)
 frames = frames[frames["trial"].isin(trials)].reset_index(drop=True)
 truth = truth_presence(frames, boxes)
 confidence_of = {name: confidences(frames, table) for name, table in tables.items()}
 table = presence_ap_table(truth, confidence_of, trials, n_resamples=params.bootstrap, seed=params.seed)
 paired = presence_paired(truth, confidence_of, trials, reference, seed=params.seed)
+if params.loso:  # only detectors held out from each fold's surgeon make claims
+    table, paired = withhold_presence_claims(table, paired, params.out_of_fold)
+    if note := not_out_of_fold_note(params.out_of_fold):
+        log.warning("presence AP: %s", note)
 for_reading(table.rename(columns={"presence_ap": "ap_voc"})).rename(columns={"ap_voc": "presence_ap"}).to_csv(
     snakemake.output.table, index=False
 )

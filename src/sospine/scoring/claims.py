@@ -76,3 +76,18 @@ def withhold_claims(
     board["p_vs_above_holm"] = board["detector"].map(adjusted).astype(float)
     board["rank_group"] = board["detector"].map(rank_groups(order, adjusted))
     return board, paired
+
+
+def withhold_presence_claims(
+    table: pd.DataFrame, paired: pd.DataFrame, out_of_fold: Mapping[str, bool]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Presence AP's table and paired tests under leave-one-surgeon-out, as `withhold_claims` treats
+    the board: a detector that is not out of fold keeps its presence AP but has no interval and takes
+    part in no paired test (Holm adjusts the tests that remain)."""
+    table, paired = table.copy(), paired.copy()
+    withheld = {name for name, held in out_of_fold.items() if not held}
+    table.loc[table["detector"].isin(withheld), ["ci95_low", "ci95_high"]] = np.nan
+    rows = paired["detector"].isin(withheld) | paired["reference"].isin(withheld)
+    paired.loc[rows, "p_value"] = np.nan
+    paired["p_holm"] = holm(paired["p_value"].to_numpy(float)) if len(paired) else []
+    return table, paired
