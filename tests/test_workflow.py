@@ -269,7 +269,8 @@ def test_a_folder_with_another_sources_results_stops_the_run(workdir):
     if mirror is None:
         mirror_dir = workdir / "mirror"
         mirror_dir.mkdir()
-        (mirror_dir / "sospine_outcomes.csv").write_text("x")
+        for name in ("sospine_bbox.csv", "sospine_outcomes.csv"):  # a mirror needs annotations to plan
+            (mirror_dir / name).write_text("x")
         mirror = ["data={source: mirror, mirror_dir: " + str(mirror_dir) + "}"]
     result = run(workdir, "--configfile", config, "--config", *mirror, "-n", check=False)
     assert result.returncode == 1
