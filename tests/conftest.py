@@ -278,6 +278,7 @@ def assert_leave_one_surgeon_out(results: Path) -> None:
     assert set(board["test_trials"]) == {"S1A2 S1A3 S2A2 S2A3 S3A1 S3A2"}  # every fold's test trials, pooled
     # the command detector (torchvision's Faster R-CNN) ran once per fold too, on that fold's images
     assert set(board["detector"]) == {"yolo", "frcnn"}
+    assert board["out_of_fold"].all()  # each fold's model never saw that fold's surgeon: claims stand
     for fold in ("S1", "S2", "S3"):
         assert (results / "folds" / fold / "commands" / "frcnn" / "cost.json").exists()
         predictions = pd.read_csv(results / "predictions" / f"frcnn-{fold}.csv")
