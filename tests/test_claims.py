@@ -109,9 +109,9 @@ def test_under_leave_one_surgeon_out_a_detector_is_out_of_fold_only_if_held_out(
     from .test_plan import plan
 
     files = {}
-    for fold in ("S1", "S2"):
-        files[fold] = tmp_path / f"mine-{fold}.csv"
-        files[fold].write_text("x\n")
+    for n in range(1, 9):
+        files[f"S{n}"] = tmp_path / f"mine-S{n}.csv"
+        files[f"S{n}"].write_text("x\n")
     one = tmp_path / "one.csv"
     one.write_text("x\n")
     detectors = {
@@ -125,9 +125,19 @@ def test_under_leave_one_surgeon_out_a_detector_is_out_of_fold_only_if_held_out(
     assert found.raw_detections("folded-S2") == str(files["S2"]) and found.is_external_file("folded-S2")
     assert found.raw_detections("folded") == found.out("inputs/out_of_fold/folded.csv")
     assert not found.is_external_file("folded") and str(files["S1"]) in found.external_files()
-    assert found.fold_files("folded", ["S1", "S2"]) == {f: found.out(f"detections/folded-{f}.csv") for f in files}
-    with pytest.raises(PlanError, match=r"gives files for folds S1, S2 but the split has folds S1, S2, S3: add S3"):
-        found.fold_files("folded", ["S1", "S2", "S3"])
+    assert found.fold_files("folded", list(files)) == {f: found.out(f"detections/folded-{f}.csv") for f in files}
+    with pytest.raises(PlanError, match=r"gives files for folds S1, .*, S8 but the split has folds S1, .*, S9: add S9"):
+        found.fold_files("folded", [*files, "S9"])
+    # the split's folds are known at start: a missing or extra fold stops the run before any job
+    for given, message in (({"S1": str(files["S1"])}, "add S2, S3"), ({**files, "S9": one}, "S9 is no fold")):
+        wrong = {**detectors, "folded": {"detections": {k: str(v) for k, v in given.items()}}}
+        with pytest.raises(PlanError, match=message):
+            plan(tmp_path, split={"method": "leave_one_surgeon_out"}, detectors=wrong)
+    # an explicit reference that is not out of fold could be tested with nothing
+    with pytest.raises(PlanError, match="'leaderboard.reference': 'given' is not out of fold"):
+        plan(
+            tmp_path, split={"method": "leave_one_surgeon_out"}, detectors=detectors, leaderboard={"reference": "given"}
+        )
     note = found.loso_note()
     assert "out of fold: yolo, folded; not out of fold (no p-value or interval): given" in note
     assert "Clip trials have no surgeon" in note
@@ -140,7 +150,7 @@ def test_under_leave_one_surgeon_out_a_detector_is_out_of_fold_only_if_held_out(
 
 
 def test_files_per_fold_are_refused_under_another_split_or_with_a_bad_fold_name(tmp_path):
-    from sospine.detectors.kinds import fold_files_problems
+    from sospine.detectors.files import fold_files_problems
 
     path = tmp_path / "a.csv"
     path.write_text("x\n")
@@ -151,6 +161,11 @@ def test_files_per_fold_are_refused_under_another_split_or_with_a_bad_fold_name(
     assert fold_files_problems("m", {"S1": str(path), "S2": "/no/such.csv"}, loso) == [
         "config key 'detectors.m.detections.S2': /no/such.csv does not exist"
     ]
+    assert "the same file as S1" in fold_files_problems("m", {"S1": str(path), "S2": str(path)}, loso)[0]
+    assert "is a folder, not a file" in fold_files_problems("m", {"S1": str(tmp_path)}, loso)[0]
+    assert "got None" in fold_files_problems("m", {"S1": None}, loso)[0]
+    assert "no fold given" in fold_files_problems("m", {}, loso)[0]
+    assert "not 'S01'" in fold_files_problems("m", {"S01": str(path)}, loso)[0]
 
 
 def test_table1_under_leave_one_surgeon_out_names_the_folds(real_dir):

@@ -47,6 +47,11 @@ TRIAL_PATTERN = r"(?:S\d+A\d+|Clip\d+)"
 #: Ground-truth frames are `<trial>_frame_<8 digits>.jpeg`; the published detections use `.jpg`.
 FRAME_NAME_RE = re.compile(rf"^(?P<trial>{TRIAL_PATTERN})_frame_(?P<frame>\d{{8}})\.(?P<ext>jpeg|jpg)$")
 
+#: The 24 video trials of the published release (a synthetic release of N trials has the first N).
+VIDEO_TRIALS: tuple[str, ...] = ("Clip0", "Clip1") + tuple(
+    f"S{s}A{a}" for s in range(1, 9) for a in range(1, 4) if (s, a) not in {(1, 1), (2, 1)}
+)
+
 #: The four test trials of the paper (the trials of the published YOLOv4 detections).
 PAPER_TEST_TRIALS: tuple[str, ...] = ("S4A1", "Clip0", "S8A2", "S6A3")
 

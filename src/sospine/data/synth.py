@@ -26,9 +26,7 @@ from sospine.data.synth_detections import synthetic_detections
 from sospine.tables import write_csv
 
 #: The 24 video trials of the real release; `--trials N` takes the first N.
-VIDEO_TRIALS: tuple[str, ...] = ("Clip0", "Clip1") + tuple(
-    f"S{s}A{a}" for s in range(1, 9) for a in range(1, 4) if (s, a) not in {(1, 1), (2, 1)}
-)
+VIDEO_TRIALS = constants.VIDEO_TRIALS
 #: Trials that have outcomes but no video, as in the real file.
 NO_VIDEO_TRIALS: tuple[str, ...] = ("S1A1", "S2A1")
 

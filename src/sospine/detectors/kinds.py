@@ -310,6 +310,7 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
     """One message per invalid detector entry (the schema checks types; this checks meaning)."""
     import jsonschema
 
+    from sospine.detectors.files import file_problem, fold_files_problems
     from sospine.detectors.weights import checksum_problem
 
     messages = []
@@ -337,8 +338,8 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                 )
             elif isinstance(own["detections"], Mapping):
                 messages += fold_files_problems(name, own["detections"], config)
-            elif not Path(str(own["detections"])).is_file():
-                messages.append(f"config key 'detectors.{name}.detections': {own['detections']} does not exist")
+            elif problem := file_problem(own["detections"]):
+                messages.append(f"config key 'detectors.{name}.detections': {problem}")
             continue
         for key in sorted(set(own) - train_keys | (set(own) & set(NOT_PER_DETECTOR))):
             allowed = ", ".join(sorted(train_keys - set(NOT_PER_DETECTOR)))
@@ -358,27 +359,6 @@ def problems(config: Mapping[str, Any], train_schema: Mapping[str, Any]) -> list
                 messages.append(checksum_problem(error.instance, f"detectors.{name}.sha256") or error.message)
             elif key.split(".")[0] in own:
                 messages.append(f"config key 'detectors.{name}.{key}': {error.message}")
-    return messages
-
-
-def fold_files_problems(name: str, folds: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
-    """What is wrong with a detections detector given one file per leave-one-surgeon-out fold.
-
-    >>> fold_files_problems("m", {"S1": "/nonexistent.csv", "x": "b.csv"}, {"split": {"method": "paper"}})[0][:78]
-    "config key 'detectors.m.detections': one file per fold needs split.method: lea"
-    """
-    where = f"config key 'detectors.{name}.detections"
-    messages = []
-    if (config.get("split") or {}).get("method") != "leave_one_surgeon_out":
-        messages.append(
-            f"{where}': one file per fold needs split.method: leave_one_surgeon_out (the folds are its surgeons); "
-            "under another split give one file: {detections: file.csv}"
-        )
-    for fold, path in folds.items():
-        if not re.fullmatch(r"S\d+", str(fold)):
-            messages.append(f"{where}.{fold}': a fold is named by its surgeon (S1, S2, ...), not {fold!r}")
-        elif not isinstance(path, str) or not Path(path).is_file():
-            messages.append(f"{where}.{fold}': {path} does not exist")
     return messages
 
 

@@ -7,7 +7,8 @@ small `get_*` functions; everything here is plain Python, tested without Snakema
 (tests/test_plan.py). Paths are strings under the output folder, as Snakemake names files.
 """
 
-from sospine.plan.core import DATA_FILES, FOLD, VALIDATED_KINDS, Plan
+from sospine.plan.core import DATA_FILES, VALIDATED_KINDS, Plan
 from sospine.plan.errors import PlanError
+from sospine.plan.folds import FOLD
 
 __all__ = ["DATA_FILES", "FOLD", "VALIDATED_KINDS", "Plan", "PlanError"]

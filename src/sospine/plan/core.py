@@ -12,6 +12,7 @@ from sospine import constants
 from sospine.detectors import kinds as detector_config
 from sospine.detectors.weights import expected_sha256, mismatch_problem, to_download, untrusted_problem
 from sospine.plan.errors import PlanError
+from sospine.plan.folds import FoldsPlan
 from sospine.plan.recordings import RecordingsPlan
 from sospine.plan.report import config_of_run, finished_runs, with_config
 
@@ -24,11 +25,10 @@ DATA_FILES = {
 }
 #: the published CSVs that are validated, in the order the report lists them
 VALIDATED_KINDS = ("tool_tips", "bbox", "outcomes")
-FOLD = re.compile(r"S\d+")
 
 
 @dataclass
-class Plan(RecordingsPlan):
+class Plan(FoldsPlan, RecordingsPlan):
     config: Mapping[str, Any]
     #: a file's checksum by algorithm (the workflow's cache of external files' checksums)
     checksum: Callable[[str | Path, str], str] | None = None
@@ -53,6 +53,7 @@ class Plan(RecordingsPlan):
         if problems:
             raise PlanError(f"invalid configuration: {problems[0]}")
         self._check_models()
+        self._check_claims()
         self.analysis_detector()  # a named one must be able to; any at all when there are recordings
 
     # --- data ---------------------------------------------------------------------------------
@@ -100,27 +101,6 @@ class Plan(RecordingsPlan):
         )
         files = ", ".join(DATA_FILES[k] for k in self.missing)
         return f"note: data source '{self.source}' does not provide {files}; rules that need them are skipped {skipped}"
-
-    def loso_note(self) -> str | None:
-        """Under leave-one-surgeon-out, what the split tests and which detectors are out of fold, in
-        one line; None under another split."""
-        if not self.loso:
-            return None
-        held_out = [name for name, out in self.out_of_fold.items() if out]
-        given = [name for name, out in self.out_of_fold.items() if not out]
-        clips = "the Clip trials have no surgeon: they train in every fold and are never tested"
-        if held_out:
-            ranked = f"out of fold: {', '.join(held_out)}"
-            if given:
-                ranked += f"; not out of fold (no p-value or interval): {', '.join(given)}"
-        else:
-            why = "no frames.zip" if "frames" not in self.provided else "no detector that predicts here"
-            ranked = (
-                f"this run trains nothing ({why}), so no detector is out of fold: a detections file made elsewhere "
-                "was not made without each fold's surgeon, and is ranked without p-values or intervals (give one "
-                "file per fold, {detections: {S1: file.csv, ...}}, to rank one out of fold)"
-            )
-        return f"note: leave-one-surgeon-out: {clips}; {ranked}"
 
     def start_notes(self) -> list[str]:
         """What the run prints at start: files it lacks, and under leave-one-surgeon-out what is out of fold."""
@@ -275,37 +255,6 @@ class Plan(RecordingsPlan):
     def cost_files(self) -> list[str]:
         """What each detector that predicts here cost, in the order of `produced`."""
         return [self.out(f"costs/{name}.json") for name in self.produced]
-
-    @property
-    def out_of_fold(self) -> dict[str, bool]:
-        """Detector -> whether its every test trial was predicted by a model that never saw that
-        trial's surgeon: under leave-one-surgeon-out those that predict here (once per fold) and
-        detections given as one file per fold; a single detections file made elsewhere is not."""
-        return {
-            name: self.loso and (name in self.produced or bool(self.detectors[name].fold_files))
-            for name in self.detection_tables()
-        }
-
-    def fold_detector(self, name: str) -> tuple[str, str] | None:
-        """(detector, fold) for a leave-one-surgeon-out fold's name `<detector>-<fold>` of a detector
-        that predicts here or gives a file per fold, else None."""
-        if not self.loso:
-            return None
-        detector, _, fold = name.rpartition("-")
-        folded = detector in self.produced or (detector in self.detectors and self.detectors[detector].fold_files)
-        return (detector, fold) if folded and FOLD.fullmatch(fold) else None
-
-    def fold_files(self, name: str, folds: list[str]) -> dict[str, str]:
-        """A detector's validated detections per fold, for one given as a file per fold; a fold of
-        the split without a file is an error naming it."""
-        given = self.detectors[name].fold_files
-        lacking = [fold for fold in folds if fold not in given]
-        if lacking:
-            raise PlanError(
-                f"config key 'detectors.{name}.detections' gives files for folds {', '.join(given)} but the split "
-                f"has folds {', '.join(folds)}: add {', '.join(lacking)} (each made without that fold's surgeon)"
-            )
-        return {fold: self.out(f"detections/{name}-{fold}.csv") for fold in folds}
 
     def raw_detections(self, name: str) -> str:
         """The detections file a detector (or a fold of one) gives, before validation: its predictions,
