@@ -26,11 +26,8 @@ detections, trials_of = read_detector_tables(
     snakemake.input.detections, params.files_per_detector, params.kinds, snakemake.input.split
 )
 with expected_errors(log, LeaderboardError):
-    names, baseline = list(detections), params.baseline
-    if params.loso:  # by default compare with a detector that can make claims: one out of fold
-        names = sorted(names, key=lambda name: not params.out_of_fold.get(name, True))
-        baseline = baseline if params.out_of_fold.get(baseline, True) else None
-    reference = reference_of(names, params.reference, baseline)
+    out_of_fold = params.out_of_fold if params.loso else None  # only detectors out of fold make claims
+    reference = reference_of(list(detections), params.reference, params.baseline, out_of_fold)
     board, paired = rank(
         read_annotations(snakemake.input.truth),
         detections,

@@ -21,11 +21,8 @@ tables, trials_of = read_detector_tables(
 )
 with expected_errors(log, LeaderboardError):
     trials = common_trials(trials_of)  # the leaderboard's test trials: the same frames for every detector
-    names, baseline = list(tables), params.baseline
-    if params.loso:  # as the board: compare with a detector out of fold
-        names = sorted(names, key=lambda name: not params.out_of_fold.get(name, True))
-        baseline = baseline if params.out_of_fold.get(baseline, True) else None
-    reference = reference_of(names, params.reference, baseline)
+    out_of_fold = params.out_of_fold if params.loso else None  # only detectors out of fold make claims
+    reference = reference_of(list(tables), params.reference, params.baseline, out_of_fold)
 frames = frame_index(boxes)
 frames = frames[frames["trial"].isin(trials)].reset_index(drop=True)
 truth = truth_presence(frames, boxes)

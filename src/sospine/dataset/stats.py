@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from sospine.constants import BOX_LABELS, SINGLE_POINT_HALF_SIZE, TIP_LABELS
+from sospine.tables import split_frame_names
 
 
 def table1(boxes: pd.DataFrame, frames: pd.DataFrame) -> pd.DataFrame:
@@ -29,13 +30,13 @@ def table1_by_fold(boxes: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     `test` those of the trials some fold tests (pooled out of fold), and per fold `fold_S<n>` the
     boxes that fold tests (`trials`: `trial,split`, split the surgeon's number or `train`).
 
-    >>> boxes = pd.DataFrame({"trial_frame": ["S1A1_frame_1.jpg", "S2A1_frame_1.jpg", "Clip0_frame_1.jpg"],
+    >>> boxes = pd.DataFrame({"trial_frame": [f"{t}_frame_00000001.jpeg" for t in ("S1A1", "S2A1", "Clip0")],
     ...                       "label": ["needle", "needle", "grasper"]})
     >>> trials = pd.DataFrame({"trial": ["S1A1", "S2A1", "Clip0"], "split": ["1", "2", "train"]})
     >>> table1_by_fold(boxes, trials).iloc[:3].to_dict("list")["fold_S2"]
     [1, 0, 0]
     """
-    trial = boxes["trial_frame"].astype(str).str.split("_frame_").str[0]
+    trial = split_frame_names(boxes["trial_frame"])["trial"]
     split = trial.map(dict(zip(trials["trial"].astype(str), trials["split"].astype(str), strict=True)))
     labelled = pd.DataFrame({"label": boxes["label"], "split": split.fillna("train")}).dropna(subset=["label"])
     counts = pd.crosstab(labelled["label"], labelled["split"]).reindex(index=list(BOX_LABELS), fill_value=0)

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from sospine.scoring.leaderboard import RECOMMENDATION, rank_groups, step_p_values
+from sospine.scoring.leaderboard import RECOMMENDATION
+from sospine.scoring.places import rank_groups, step_p_values, step_pairs
 from sospine.statistics import POOLED_TRIALS, holm
 
 #: Why a detector has no p-value or interval on a leave-one-surgeon-out board.
@@ -68,7 +69,7 @@ def withhold_claims(
         paired["note"] = paired["note"] + "; " + not_out_of_fold_note(out_of_fold)
     order = list(board.drop_duplicates("detector").sort_values("rank", kind="stable")["detector"])
     reference = paired["reference"].iat[0] if len(paired) else None
-    steps = {low: (up, low) if low == reference else (low, up) for up, low in zip(order, order[1:], strict=False)}
+    steps = step_pairs(order, reference)
     before = board.drop_duplicates("detector").set_index("detector")["p_vs_above"].to_dict()
     raw = {name: np.nan if set(pair) & withheld else before.get(name, np.nan) for name, pair in steps.items()}
     _, adjusted = step_p_values(paired, raw, steps)

@@ -32,6 +32,7 @@ from sospine.constants import BOX_LABELS, INSTRUMENTS
 from sospine.scoring import bootstrap_samples, score
 from sospine.scoring.detector_tables import coverage_note
 from sospine.scoring.permutation import PermutationTest, paired_permutation, scored_classes
+from sospine.scoring.places import ALPHA, rank_groups, step_p_values, step_pairs
 from sospine.statistics import (
     MIN_TRIALS_FOR_INTERVAL,
     MONTE_CARLO_SAMPLES,
@@ -80,8 +81,6 @@ PAIRED_COLUMNS = [
 ]
 #: What a detector cost, beside its accuracy (empty for detections files made elsewhere).
 COST_COLUMNS = ["params", "gflops", "epochs", "train_s", "train_device", "infer_ms"]
-#: The level at which the board tells two detectors apart (after Holm's adjustment).
-ALPHA = 0.05
 #: What to recommend when a split cannot show a difference: the pooled out-of-fold trials.
 RECOMMENDATION = "for claims use leave-one-surgeon-out (split.method: leave_one_surgeon_out; 22 pooled test trials)"
 
@@ -105,12 +104,27 @@ def common_trials(trials_of: Mapping[str, list[str]]) -> list[str]:
     return sorted(shared)
 
 
-def reference_of(names: list[str], wanted: str, baseline: str | None) -> str:
-    """The detector the others are compared with: `wanted`, or for `auto` the baseline, else the first."""
+def reference_of(
+    names: list[str], wanted: str, baseline: str | None, out_of_fold: Mapping[str, bool] | None = None
+) -> str:
+    """The detector the others are compared with: `wanted`, or for `auto` the baseline, else the first;
+    under leave-one-surgeon-out (`out_of_fold` given) only one out of fold can make claims, so `auto`
+    takes the baseline only when it is out of fold, else the first detector out of fold, if any.
+
+    >>> names = ["a", "b", "paper"]
+    >>> reference_of(names, "auto", "paper"), reference_of(names, "auto", "paper", {"a": False})
+    ('paper', 'paper')
+    >>> reference_of(names, "auto", "paper", {"a": False, "paper": False})
+    'b'
+    """
     if wanted != "auto":
         if wanted not in names:
             raise LeaderboardError(f"leaderboard.reference: {wanted!r} is not a detector of this run; known: {names}")
         return wanted
+    if out_of_fold is not None:
+        held = [name for name in names if out_of_fold.get(name, True)]
+        names = held + [name for name in names if name not in held]
+        baseline = baseline if out_of_fold.get(baseline, True) else None
     return baseline if baseline in names else names[0]
 
 
@@ -210,11 +224,9 @@ def rank(
             )
         return tests[(a, b)]
 
-    steps = {}  # each detector but the first: the test of it and the one directly above it
-    for upper, lower in zip(order, order[1:], strict=False):
-        # as the paired table orients it (detector minus reference); between two others lower minus upper
-        steps[lower] = (upper, lower) if lower == reference else (lower, upper)
-        test(*steps[lower])
+    steps = step_pairs(order, reference)
+    for pair in steps.values():
+        test(*pair)
     table = paired(
         board[BOARD_COLUMNS[:-3]],
         samples,
@@ -234,49 +246,6 @@ def rank(
     board["p_vs_above"] = board["detector"].map(raw).astype(float)
     board["p_vs_above_holm"] = board["detector"].map(adjusted).astype(float)
     return board[BOARD_COLUMNS], table
-
-
-def step_p_values(
-    table: pd.DataFrame, raw: Mapping[str, float], steps: Mapping[str, tuple[str, str]]
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Each step's p-value (detector -> p of its test against the one above, all classes) and the
-    same Holm-adjusted across every test the board reports: the rows of the paired table `table` and
-    the steps it does not hold (between two detectors neither of which is the reference). A step
-    against the reference is the table's own `all` row, so its adjusted p is never below the table's
-    `p_holm`: what the board's groups tell apart, its paired table does too."""
-    reference = table["reference"].iat[0] if len(table) else None
-    family = list(table["p_value"].astype(float))
-    where = {}
-    for name, pair in steps.items():
-        if reference in pair:
-            row = (table["detector"] == pair[0]).to_numpy() & (table["label"] == "all").to_numpy()
-            where[name] = int(np.flatnonzero(row)[0])
-        else:
-            where[name] = len(family)
-            family.append(raw[name])
-    adjusted = holm(family) if family else np.array([])
-    return dict(raw), {name: float(adjusted[i]) for name, i in where.items()}
-
-
-def rank_groups(order: Sequence[str], p_above: Mapping[str, float], alpha: float = ALPHA) -> dict[str, int]:
-    """Each detector's rank group, given the board's order (best first) and, for every detector but
-    the first, the (Holm-adjusted) p-value of its paired test against the detector directly above.
-
-    Walking down the board, a detector starts a new group when that p-value is below `alpha`, or when
-    there is none (NaN or missing: no test, so it is not put with the one above); otherwise it shares
-    the group of the one above. A group is named by the rank (1-based place) of its first detector.
-    Only neighbours are tested, so a group can hold two detectors that a test of them against each
-    other would tell apart (A ~ B and B ~ C put A, B, C together even when A differs from C).
-
-    >>> rank_groups(["a", "b", "c", "d"], {"b": 0.6, "c": 0.01, "d": 0.2})
-    {'a': 1, 'b': 1, 'c': 3, 'd': 3}
-    """
-    groups: dict[str, int] = {}
-    for place, name in enumerate(order, start=1):
-        p = p_above.get(name, np.nan) if place > 1 else np.nan
-        starts = place == 1 or not (p >= alpha)  # NaN: no test, a group of its own
-        groups[name] = place if starts else groups[order[place - 2]]
-    return groups
 
 
 def paired(

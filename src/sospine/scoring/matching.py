@@ -252,7 +252,7 @@ def best_f1_threshold(matched: Matched, label: str, trials: list[str]) -> float:
     (0.7, 0.9)
     """
     dets = matched.detections
-    mine = dets[(dets["label"].astype(str) == label) & dets["trial"].astype(str).isin(trials)]
+    mine = dets[(dets["label"] == label).to_numpy() & dets["trial"].isin(trials).to_numpy()]  # codes, not strings
     counts = matched.n_truth
     n = int(counts.loc[(counts["label"] == label) & counts["trial"].isin(trials), "n"].sum())
     best = best_f1_point(pr_curve(mine["tp"].to_numpy(bool), mine["score"].to_numpy(float), n))
